@@ -1,0 +1,262 @@
+//! The command line (clap derive). Doc comments are the `--help` text.
+//!
+//! Owns: argument parsing only. Must not: do any work; `commands` turns
+//! these values into actions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build the container image in which OpenBMC-style C++ repositories run
+/// their unit tests.
+///
+/// A base stage (distro and tools), one stage per package in packages.d/
+/// (download a pinned revision, build it, install into /usr/local), built
+/// in parallel as their dependencies finish, and a final image holding them
+/// all. Each stage is tagged with a hash of its Dockerfile, so unchanged
+/// stages are reused. Without a subcommand, runs `build`: the final image's
+/// tag is the only thing printed on stdout (img=$(build-unit-test-docker)).
+#[derive(Debug, Parser)]
+#[command(name = "build-unit-test-docker", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Project root: the directory holding packages.d/ and templates/.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build every stage and the final image; print the final tag on stdout.
+    Build(BuildArgs),
+    /// Check every manifest and template; report all problems (exit 1 if any error).
+    Validate(ValidateArgs),
+    /// List the packages: name, revision, build type, dependencies.
+    List(ListArgs),
+    /// Print the JSON schema of a package manifest (schema/package.schema.json).
+    Schema,
+    /// Write or print every stage's Dockerfile and tag, without building.
+    Render(RenderCmd),
+    /// Show the dependency graph of the stages.
+    Graph(GraphArgs),
+    /// Set one package's revision (or a base pin) in its TOML file.
+    Bump(BumpArgs),
+    /// Show which pinned packages have newer releases upstream.
+    Outdated(OutdatedArgs),
+    /// Apply what `outdated` finds, through the same edit path as `bump`.
+    Update(UpdateArgs),
+}
+
+/// Output format of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProblemFormat {
+    /// miette reports with the offending line.
+    Human,
+    /// A JSON array: level, file, line, column, code, message, help.
+    Json,
+    /// GitHub Actions `::error file=…,line=…::` annotations.
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// How to print the problems.
+    #[arg(long, value_enum, default_value_t = ProblemFormat::Human)]
+    pub format: ProblemFormat,
+}
+
+/// Output format of `list` and `outdated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// An indented tree, for the terminal.
+    Text,
+    /// Graphviz.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+}
+
+/// What every stage's Dockerfile and tag depend on. Each option also reads
+/// the environment variable the original script read.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RenderArgs {
+    /// Image name: tags are NAME-<stage>:<week>-<hash> and NAME:<week>-<hash>.
+    #[arg(long, env = "DOCKER_IMAGE_NAME", value_name = "NAME")]
+    pub image_name: Option<String>,
+
+    /// Base distribution image (overrides `distro` in templates/base.toml).
+    #[arg(long, env = "DISTRO", value_name = "IMAGE")]
+    pub distro: Option<String>,
+
+    /// Branch whose head unpinned packages build (falls back to master, then main).
+    #[arg(long, env = "BRANCH", value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// Set in CI: the base stage then refreshes its packages every ISO week.
+    #[arg(long, env = "BUILD_URL", value_name = "URL")]
+    pub build_url: Option<String>,
+
+    /// Ubuntu apt mirror to use instead of the default archive.
+    #[arg(long, env = "UBUNTU_MIRROR", value_name = "URL")]
+    pub ubuntu_mirror: Option<String>,
+
+    /// HTTP proxy for the builds (build arg, git config of the final image).
+    #[arg(long, env = "http_proxy", value_name = "URL")]
+    pub http_proxy: Option<String>,
+
+    /// HTTPS proxy build arg (default: the HTTP proxy).
+    #[arg(long, env = "https_proxy", value_name = "URL")]
+    pub https_proxy: Option<String>,
+
+    /// Registry the base distribution image is pulled from (e.g. public.ecr.aws/ubuntu).
+    #[arg(long, env = "DOCKER_REG", value_name = "REGISTRY")]
+    pub docker_reg: Option<String>,
+
+    /// With --gerrit-rev: this package builds that revision instead of its branch head.
+    #[arg(long, env = "GERRIT_PROJECT", value_name = "PACKAGE")]
+    pub gerrit_project: Option<String>,
+
+    /// The revision for --gerrit-project.
+    #[arg(long, env = "GERRIT_PATCHSET_REVISION", value_name = "REV")]
+    pub gerrit_rev: Option<String>,
+
+    /// CPUs for `make -j` in the stages (default: the CPUs this process may use, as `nproc`).
+    #[arg(long, env = "BUILD_UNIT_TEST_CPUS", value_name = "N")]
+    pub cpus: Option<usize>,
+
+    /// Build on this existing image: no base stage, every stage starts FROM it.
+    #[arg(long, value_name = "TAG")]
+    pub base_image: Option<String>,
+
+    /// User set up in the final image (default: $USER, else root).
+    #[arg(long, env = "USER", value_name = "NAME", hide_env_values = true)]
+    pub user: Option<String>,
+
+    /// Home directory of that user (default: $HOME, else /root).
+    #[arg(long, env = "HOME", value_name = "DIR", hide_env_values = true)]
+    pub home: Option<String>,
+
+    /// Numeric user id of that user (default: this process's).
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u32>,
+
+    /// Numeric group id of that user (default: this process's).
+    #[arg(long, value_name = "GID")]
+    pub gid: Option<u32>,
+
+    /// Base URL of the git server unpinned packages are looked up on.
+    #[arg(long, env = "BUILD_UNIT_TEST_GIT_BASE", value_name = "URL", default_value = "https://github.com")]
+    pub git_base_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderCmd {
+    /// Write DIR/<stage>.Dockerfile for every stage and DIR/tags.txt; without it, print them.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct BuildArgs {
+    /// Rebuild every stage, bypassing the engine's cache (FORCE_DOCKER_BUILD: any value but 0/false/no/off).
+    #[arg(long, env = "FORCE_DOCKER_BUILD")]
+    pub force: bool,
+
+    /// At most N engine builds at once (default: no limit). The ready stage
+    /// with the longest chain of stages after it starts first.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// The container engine executable (default: docker on PATH, else podman).
+    #[arg(long, value_name = "PATH")]
+    pub engine: Option<PathBuf>,
+
+    /// Keep each stage's full build log in DIR/<stage>.log.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Show each stage, its tag and whether it is cached or would be built; build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// A package name (openbmc/sdbusplus), or base.KEY for a pin of templates/base.toml (base.meson).
+    pub target: String,
+
+    /// The new revision or value.
+    pub value: String,
+
+    /// Show the change as a diff; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Download the new tarball and record its sha256 in the manifest.
+    #[arg(long)]
+    pub checksum: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// Packages to check (default: all pinned packages).
+    pub packages: Vec<String>,
+
+    /// Consider pre-releases (rc, beta, …) too.
+    #[arg(long)]
+    pub pre: bool,
+
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+
+    /// Base URL of the git server (repositories are BASE/<package>).
+    #[arg(long, env = "BUILD_UNIT_TEST_GIT_BASE", value_name = "URL", default_value = "https://github.com")]
+    pub git_base_url: String,
+
+    /// Seconds each lookup may take.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+
+    /// Lookups running at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub outdated: OutdatedArgs,
+
+    /// Show the changes as diffs; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}

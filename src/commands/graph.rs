@@ -1,0 +1,20 @@
+//! `graph`: the dependency graph of the stages.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::{GraphArgs, GraphFormat};
+use crate::graph;
+
+use super::{FAILED, OK};
+
+pub fn run(root: &Path, args: &GraphArgs) -> i32 {
+    let Some(project) = super::load(root) else { return FAILED };
+    let out = match args.format {
+        GraphFormat::Text => graph::text(&project),
+        GraphFormat::Dot => graph::dot(&project),
+        GraphFormat::Mermaid => graph::mermaid(&project),
+    };
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    OK
+}

@@ -1,0 +1,171 @@
+//! The subcommands: each turns parsed arguments into work on the core and
+//! prints the result. The only place that prints.
+//!
+//! Owns: reading the process environment, the clock and the user ids into
+//! `Settings`; exit codes. Must not: hold rules that belong to the core.
+
+mod build;
+mod graph;
+mod list;
+mod maintain;
+mod render;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use crate::cli::{Cli, Command, RenderArgs};
+use crate::diag::{self, Problem};
+use crate::render::{Plan, RenderError};
+use crate::settings::{self, IsoWeek, Settings, User};
+use crate::validate::Project;
+
+/// Exit codes.
+pub const OK: i32 = 0;
+pub const FAILED: i32 = 1;
+pub const USAGE: i32 = 2;
+
+pub fn execute(cli: Cli) -> i32 {
+    let root = cli.root.clone();
+    match cli.command {
+        None => build::run(&root, &cli.build),
+        Some(Command::Build(args)) => build::run(&root, &args),
+        Some(Command::Validate(args)) => validate::run(&root, &args),
+        Some(Command::List(args)) => list::run(&root, &args),
+        Some(Command::Schema) => validate::schema(&root),
+        Some(Command::Render(args)) => render::run(&root, &args),
+        Some(Command::Graph(args)) => graph::run(&root, &args),
+        Some(Command::Bump(args)) => maintain::bump(&root, &args),
+        Some(Command::Outdated(args)) => maintain::outdated(&root, &args),
+        Some(Command::Update(args)) => maintain::update(&root, &args),
+    }
+}
+
+/// Prints an error line on stderr.
+pub(crate) fn error(message: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+}
+
+/// Prints problems on stderr as miette reports.
+pub(crate) fn print_problems(problems: &[Problem]) {
+    if problems.is_empty() {
+        return;
+    }
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = std::io::stderr().write_all(diag::render_human(problems, color).as_bytes());
+}
+
+/// Loads and validates the project; prints problems (warnings too) and
+/// returns None on any error. Invalid manifests never go further.
+pub(crate) fn load(root: &Path) -> Option<Project> {
+    let checked = crate::validate::check(root);
+    print_problems(&checked.problems);
+    if checked.project.is_none() {
+        let errors = checked.problems.iter().filter(|p| p.is_error()).count();
+        error(format!("{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report", root.display()));
+    }
+    checked.project
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|s| !s.is_empty())
+}
+
+/// The settings of this run, from flags, the environment and the clock.
+pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, String> {
+    let week = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => {
+            let secs: i64 = v.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"))?;
+            IsoWeek::from_unix(secs).ok_or_else(|| format!("SOURCE_DATE_EPOCH `{v}` is out of range"))?
+        }
+        _ => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|_| "the system clock is before 1970".to_owned())?;
+            IsoWeek::from_unix(now.as_secs() as i64).ok_or_else(|| "the system clock is out of range".to_owned())?
+        }
+    };
+    let arch = std::env::consts::ARCH;
+    let arch_prefix = settings::arch_prefix(arch, cfg!(target_endian = "little"))
+        .ok_or_else(|| format!("Unsupported system architecture({arch}) found for docker image"))?;
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = match args.cpus {
+        Some(0) => return Err("--cpus must be at least 1".to_owned()),
+        Some(n) => n,
+        None => settings::nproc(
+            available,
+            std::env::var("OMP_NUM_THREADS").ok().as_deref(),
+            std::env::var("OMP_THREAD_LIMIT").ok().as_deref(),
+        ),
+    };
+    let (uid, gid) = process_ids();
+    let (uid, gid) = (args.uid.unwrap_or(uid), args.gid.unwrap_or(gid));
+    let http_proxy = non_empty(&args.http_proxy);
+    Ok(Settings {
+        image_name: non_empty(&args.image_name).unwrap_or_else(|| settings::DEFAULT_IMAGE_NAME.to_owned()),
+        force,
+        ci_build: non_empty(&args.build_url).is_some(),
+        distro: non_empty(&args.distro),
+        branch: non_empty(&args.branch).unwrap_or_else(|| "master".to_owned()),
+        ubuntu_mirror: non_empty(&args.ubuntu_mirror),
+        https_proxy: non_empty(&args.https_proxy).or_else(|| http_proxy.clone()),
+        http_proxy,
+        docker_reg: non_empty(&args.docker_reg),
+        gerrit_project: non_empty(&args.gerrit_project),
+        gerrit_rev: non_empty(&args.gerrit_rev),
+        cpus,
+        user: User {
+            name: non_empty(&args.user).unwrap_or_else(|| "root".to_owned()),
+            home: non_empty(&args.home).unwrap_or_else(|| "/root".to_owned()),
+            uid,
+            gid,
+        },
+        arch_prefix: arch_prefix.to_owned(),
+        week,
+        base_image: non_empty(&args.base_image),
+    })
+}
+
+/// This process's user and group ids: the owner of /proc/self (Linux),
+/// which needs no `unsafe` call.
+fn process_ids() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map_or((0, 0), |m| (m.uid(), m.gid()))
+}
+
+/// Loads, resolves revisions and renders: what render and build share.
+pub(crate) fn plan(root: &Path, args: &RenderArgs, force: bool) -> Result<(Project, Settings, Plan), i32> {
+    let project = load(root).ok_or(FAILED)?;
+    let settings = settings(args, force).map_err(|e| {
+        error(e);
+        USAGE
+    })?;
+    let resolved = resolve_revs(&project, &settings, &args.git_base_url)?;
+    match crate::render::render(&project, &resolved, &settings) {
+        Ok(plan) => Ok((project, settings, plan)),
+        Err(e) => {
+            report_render_error(&e);
+            Err(FAILED)
+        }
+    }
+}
+
+pub(crate) fn resolve_revs(project: &Project, settings: &Settings, git_base: &str) -> Result<BTreeMap<String, String>, i32> {
+    crate::revs::resolve(project, settings, git_base).map_err(|errors| {
+        for e in errors {
+            error(e);
+        }
+        FAILED
+    })
+}
+
+fn report_render_error(e: &RenderError) {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    error(message);
+}

@@ -1,0 +1,51 @@
+//! `render`: every stage's Dockerfile and tag, written to a directory or printed.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::RenderCmd;
+
+use super::{error, FAILED, OK};
+
+pub fn run(root: &Path, args: &RenderCmd) -> i32 {
+    let (_, _, plan) = match super::plan(root, &args.render, false) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut tags = String::new();
+    for stage in &plan.stages {
+        tags.push_str(&format!("{} {}\n", stage.name, stage.tag));
+    }
+    match &args.out {
+        Some(dir) => {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                error(format!("cannot create {}: {e}", dir.display()));
+                return FAILED;
+            }
+            let mut files: Vec<(String, &str)> =
+                plan.stages.iter().map(|s| (format!("{}.Dockerfile", s.name), s.dockerfile.as_str())).collect();
+            files.push(("tags.txt".to_owned(), &tags));
+            for (name, text) in files {
+                let path = dir.join(&name);
+                if let Err(e) = crate::edit::write_atomic(&path, text) {
+                    error(format!("cannot write {}: {e}", path.display()));
+                    return FAILED;
+                }
+            }
+            let _ = writeln!(std::io::stderr(), "wrote {} Dockerfiles and tags.txt to {}", plan.stages.len(), dir.display());
+        }
+        None => {
+            let mut out = String::new();
+            for stage in &plan.stages {
+                out.push_str(&format!("### {} {}\n{}", stage.name, stage.tag, stage.dockerfile));
+                if !stage.dockerfile.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            out.push_str("### tags.txt\n");
+            out.push_str(&tags);
+            let _ = std::io::stdout().write_all(out.as_bytes());
+        }
+    }
+    OK
+}

@@ -1,0 +1,47 @@
+//! `validate` and `schema`.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::{ProblemFormat, ValidateArgs};
+use crate::diag;
+use crate::template;
+use crate::validate::{check, TEMPLATES_DIR};
+
+use super::{FAILED, OK};
+
+pub fn run(root: &Path, args: &ValidateArgs) -> i32 {
+    let checked = check(root);
+    let problems = &checked.problems;
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let warnings = problems.len() - errors;
+    match args.format {
+        ProblemFormat::Human => {
+            super::print_problems(problems);
+            let summary = match &checked.project {
+                Some(p) if warnings == 0 => format!("ok: {} packages, {} build types", p.packages.len(), p.templates.build_types.len()),
+                Some(p) => format!("ok: {} packages, {warnings} warning(s)", p.packages.len()),
+                None => format!("{errors} error(s), {warnings} warning(s)"),
+            };
+            let _ = writeln!(std::io::stderr(), "{summary}");
+        }
+        ProblemFormat::Json => {
+            let _ = std::io::stdout().write_all(diag::render_json(problems).as_bytes());
+        }
+        ProblemFormat::Github => {
+            let _ = std::io::stdout().write_all(diag::render_github(problems).as_bytes());
+        }
+    }
+    if errors == 0 {
+        OK
+    } else {
+        FAILED
+    }
+}
+
+/// Prints the manifest schema, its build-type enum taken from the root's templates.
+pub fn schema(root: &Path) -> i32 {
+    let names = template::build_type_names(&root.join(TEMPLATES_DIR));
+    let _ = std::io::stdout().write_all(crate::manifest::schema_text(&names).as_bytes());
+    OK
+}

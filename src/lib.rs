@@ -1,0 +1,40 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod commands;
+pub mod diag;
+pub mod edit;
+pub mod graph;
+pub mod lsremote;
+pub mod manifest;
+pub mod render;
+pub mod revs;
+pub mod settings;
+pub mod shell;
+pub mod source;
+pub mod suggest;
+pub mod template;
+pub mod validate;
+pub mod versions;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// Runs the command line `args` (program name first) and returns the exit
+/// code: 0 success, 1 validation or build failure, 2 usage error.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    commands::execute(cli)
+}

@@ -1,0 +1,147 @@
+//! The package manifest: one TOML file in `packages.d/` per source package.
+//!
+//! Owns: the typed manifest (serde + schemars, its doc comments are the
+//! schema's descriptions), the JSON schema built from it, and the rule that
+//! maps a package name to its stage and file name. Must not: read files or
+//! judge semantics (see `validate`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One source package, built in its own Docker stage and installed into the
+/// prefix (`/usr/local`) that the final image copies in.
+///
+/// Strings marked as templates may use `{{ prefix }}` (the install prefix),
+/// `{{ jobs }}` (the CPUs the build may use), `{{ name }}` and `{{ rev }}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "build-unit-test-docker package manifest")]
+pub struct Manifest {
+    /// Package name: the GitHub `owner/repo` the source comes from (e.g.
+    /// `openbmc/sdbusplus`), or a bare name when `url` says where it is (e.g.
+    /// `boost`). The file must be named after it: lower-cased, `/` → `-`, plus
+    /// `.toml` (`openbmc-sdbusplus.toml`).
+    pub name: String,
+
+    /// Revision to build: a tag, branch or commit. Without it, the head of
+    /// BRANCH (else `master`, else `main`) is looked up with `git ls-remote` at
+    /// build time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+
+    /// Source tarball URL (template over `name` and `rev`, e.g.
+    /// `https://example.org/{{ rev }}/{{ name }}_{{ rev | replace('.', '_') }}.tar.bz2`).
+    /// Must be http(s) and end in `.tar.gz` or `.tar.bz2`.
+    /// Default: `https://github.com/{{ name }}/archive/{{ rev }}.tar.gz`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+
+    /// Optional SHA-256 of the tarball (64 lower-case hex digits). When set,
+    /// the download is checked before it is unpacked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+
+    /// Packages whose installed files this one needs at build time (their
+    /// `name`s). Their stages are copied in first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends: Vec<String>,
+
+    /// How the package is built: the name of a template in
+    /// `templates/build-types/` (autoconf, autogen, cmake, custom, make, meson, …).
+    pub build_type: String,
+
+    /// Shell steps for build types that take them (`custom`), joined with
+    /// `&&`. Templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_steps: Option<Vec<String>>,
+
+    /// Options for the configure tool (configure, cmake, meson, autogen.sh).
+    /// Templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_flags: Vec<String>,
+
+    /// `NAME=value` environment settings put before the configure command.
+    /// Templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_env: Vec<String>,
+
+    /// Shell steps run in the source directory after download, before the
+    /// build. Templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_post_dl: Vec<String>,
+
+    /// Shell steps run after the install. Templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_post_install: Vec<String>,
+}
+
+/// The fields a manifest may have, for "did you mean" suggestions.
+pub const FIELDS: &[&str] = &[
+    "name",
+    "rev",
+    "url",
+    "sha256",
+    "depends",
+    "build_type",
+    "build_steps",
+    "config_flags",
+    "config_env",
+    "custom_post_dl",
+    "custom_post_install",
+];
+
+/// The list fields whose strings are templates.
+pub const TEMPLATED_LISTS: &[&str] =
+    &["build_steps", "config_flags", "config_env", "custom_post_dl", "custom_post_install"];
+
+/// The URL used when a manifest has none.
+pub const DEFAULT_URL: &str = "https://github.com/{{ name }}/archive/{{ rev }}.tar.gz";
+
+/// The stage name of a package: `/` → `-`, lower-cased (the original's rule).
+pub fn stage_name(package: &str) -> String {
+    package.replace('/', "-").to_lowercase()
+}
+
+/// The file name a package's manifest must have.
+pub fn file_name(package: &str) -> String {
+    format!("{}.toml", stage_name(package))
+}
+
+/// The JSON schema of a manifest, with `build_type` limited to `build_types`.
+pub fn schema(build_types: &[String]) -> Value {
+    let mut schema = schemars::schema_for!(Manifest).to_value();
+    if let Some(bt) = schema.pointer_mut("/properties/build_type").and_then(Value::as_object_mut) {
+        bt.insert("enum".to_owned(), Value::from(build_types.to_vec()));
+    }
+    schema
+}
+
+/// The schema as the committed `schema/package.schema.json` holds it.
+pub fn schema_text(build_types: &[String]) -> String {
+    let mut text = serde_json::to_string_pretty(&schema(build_types)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_names_follow_the_original() {
+        assert_eq!(stage_name("CLIUtils/CLI11"), "cliutils-cli11");
+        assert_eq!(stage_name("boost"), "boost");
+        assert_eq!(file_name("nlohmann/fifo_map"), "nlohmann-fifo_map.toml");
+    }
+
+    #[test]
+    fn schema_lists_build_types_and_forbids_unknown_fields() {
+        let s = schema(&["cmake".to_owned(), "meson".to_owned()]);
+        assert_eq!(s["properties"]["build_type"]["enum"], serde_json::json!(["cmake", "meson"]));
+        assert_eq!(s["additionalProperties"], Value::Bool(false));
+        let props = s["properties"].as_object().map(|o| o.len()).unwrap_or(0);
+        assert_eq!(props, FIELDS.len());
+        assert!(s["properties"]["rev"]["description"].as_str().unwrap_or("").contains("ls-remote"));
+    }
+}

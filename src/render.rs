@@ -1,0 +1,311 @@
+//! Rendering: every stage's Dockerfile text and tag, from a checked project,
+//! the resolved revisions and the settings.
+//!
+//! Owns: the stage list (base, packages in byte order of name, final), the
+//! template contexts, and the tag rule `{image}[-{stage}]:{week}-{sha16}`.
+//! Must not: run processes, read the clock or the environment. Pure and
+//! byte-stable: the same inputs give the same bytes.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{self, Manifest};
+use crate::settings::{dirname, Settings};
+use crate::shell;
+use crate::validate::Project;
+
+/// What a stage is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageKind {
+    Base,
+    /// A package stage, with the package name.
+    Package(String),
+    Final,
+}
+
+/// One rendered stage.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub kind: StageKind,
+    /// `base`, `final`, or the package's stage name (`openbmc-sdbusplus`).
+    pub name: String,
+    /// What its log lines are prefixed with: the package name, `base`, `final`.
+    pub label: String,
+    pub tag: String,
+    pub dockerfile: String,
+    /// Indexes of the stages it needs built first.
+    pub deps: Vec<usize>,
+}
+
+/// Every stage in build order: base (unless a base image is given), the
+/// packages in byte order of their names, final last.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub stages: Vec<Stage>,
+    /// The image every stage starts FROM.
+    pub base_image: String,
+}
+
+impl Plan {
+    pub fn final_stage(&self) -> &Stage {
+        // Render always ends with the final stage.
+        &self.stages[self.stages.len() - 1]
+    }
+
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// Why a render failed. Validation rules out most of these.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("package `{0}` has no revision (it was not resolved)")]
+    MissingRev(String),
+    #[error("template {template} failed for {what}: {source}")]
+    Template {
+        template: String,
+        what: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("{what} has an unusable value: {why}")]
+    Unsafe { what: String, why: String },
+    #[error("dependency cycle through `{0}`")]
+    Cycle(String),
+}
+
+/// `{image}[-{stage}]:{year}-W{week}-{first 16 hex of sha256(dockerfile)}`.
+pub fn tag(settings: &Settings, stage: Option<&str>, dockerfile: &str) -> String {
+    let digest = Sha256::digest(dockerfile.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let stage = stage.map(|s| format!("-{s}")).unwrap_or_default();
+    format!("{}{stage}:{}-{hex}", settings.image_name, settings.week.stamp())
+}
+
+/// The revision each package builds: its own, or the resolved one.
+pub fn rev_of<'a>(m: &'a Manifest, resolved: &'a BTreeMap<String, String>) -> Result<&'a str, RenderError> {
+    resolved
+        .get(&m.name)
+        .or(m.rev.as_ref())
+        .map(String::as_str)
+        .ok_or_else(|| RenderError::MissingRev(m.name.clone()))
+}
+
+/// Renders every stage.
+pub fn render(project: &Project, resolved: &BTreeMap<String, String>, settings: &Settings) -> Result<Plan, RenderError> {
+    let t = &project.templates;
+    let prefix = t.base_vars.get("prefix").and_then(Value::as_str).unwrap_or("/usr/local").to_owned();
+    let mut stages = Vec::with_capacity(project.packages.len() + 2);
+
+    let base_image = match &settings.base_image {
+        Some(image) => image.clone(),
+        None => {
+            let dockerfile = render_base(project, settings)?;
+            let tag = tag(settings, Some("base"), &dockerfile);
+            stages.push(Stage {
+                kind: StageKind::Base,
+                name: "base".to_owned(),
+                label: "base".to_owned(),
+                tag: tag.clone(),
+                dockerfile,
+                deps: Vec::new(),
+            });
+            tag
+        }
+    };
+    let base_index: Vec<usize> = if stages.is_empty() { Vec::new() } else { vec![0] };
+
+    // Packages in byte order; each rendered after its dependencies.
+    let offset = stages.len();
+    let names: Vec<&String> = project.packages.keys().collect();
+    let index_of = |name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).ok();
+    let order = topological(project)?;
+    let mut rendered: Vec<Option<(String, String)>> = vec![None; names.len()];
+    for i in order {
+        let pkg = &project.packages[i];
+        let m = &pkg.manifest;
+        let mut deps: Vec<&String> = m.depends.iter().collect();
+        deps.sort();
+        let dep_tags: Vec<String> = deps
+            .iter()
+            .filter_map(|d| index_of(d).and_then(|j| rendered[j].as_ref().map(|(_, tag)| tag.clone())))
+            .collect();
+        let dockerfile = render_package(project, m, resolved, settings, &prefix, &base_image, &dep_tags)?;
+        let tag = tag(settings, Some(&manifest::stage_name(&m.name)), &dockerfile);
+        rendered[i] = Some((dockerfile, tag));
+    }
+    for (i, (name, pkg)) in project.packages.iter().enumerate() {
+        let (dockerfile, tag) = rendered[i].take().ok_or_else(|| RenderError::Cycle(name.clone()))?;
+        let mut deps = base_index.clone();
+        let mut dep_idx: Vec<usize> = pkg.manifest.depends.iter().filter_map(|d| index_of(d)).map(|j| j + offset).collect();
+        dep_idx.sort_unstable();
+        deps.extend(dep_idx);
+        stages.push(Stage {
+            kind: StageKind::Package(name.clone()),
+            name: manifest::stage_name(name),
+            label: name.clone(),
+            tag,
+            dockerfile,
+            deps,
+        });
+    }
+
+    // Final.
+    let mut depcache = String::new();
+    for (name, pkg) in &project.packages {
+        depcache.push_str(&format!("{}:{},", name, rev_of(&pkg.manifest, resolved)?));
+    }
+    let user = &settings.user;
+    for (what, value) in [("USER", &user.name), ("HOME", &user.home)] {
+        shell::check_plain(value).map_err(|why| RenderError::Unsafe { what: what.to_owned(), why })?;
+    }
+    if let Some(proxy) = &settings.http_proxy {
+        shell::check_plain(proxy).map_err(|why| RenderError::Unsafe { what: "http_proxy".to_owned(), why })?;
+    }
+    let packages: Vec<&String> = stages[offset..].iter().map(|s| &s.tag).collect();
+    let ctx = json!({
+        "base_image": base_image,
+        "prefix": prefix,
+        "packages": packages,
+        "depcache": depcache,
+        "uid": user.uid,
+        "gid": user.gid,
+        "username": user.name,
+        "homedir": user.home,
+        "home_parent": dirname(&user.home),
+        "http_proxy": settings.http_proxy.clone().unwrap_or_default(),
+    });
+    let dockerfile = t.render("final", &ctx).map_err(|e| template_error("final.Dockerfile.j2", "the final stage", e))?;
+    let final_tag = tag(settings, None, &dockerfile);
+    let deps: Vec<usize> = (0..stages.len()).collect();
+    stages.push(Stage {
+        kind: StageKind::Final,
+        name: "final".to_owned(),
+        label: "final".to_owned(),
+        tag: final_tag,
+        dockerfile,
+        deps,
+    });
+    Ok(Plan { stages, base_image })
+}
+
+fn template_error(template: &str, what: &str, source: minijinja::Error) -> RenderError {
+    RenderError::Template { template: template.to_owned(), what: what.to_owned(), source }
+}
+
+/// The base stage's Dockerfile.
+pub fn render_base(project: &Project, settings: &Settings) -> Result<String, RenderError> {
+    let t = &project.templates;
+    let mut ctx: Map<String, Value> = t.base_vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if let Some(distro) = &settings.distro {
+        ctx.insert("distro".to_owned(), Value::from(distro.clone()));
+    }
+    for (key, value) in [
+        ("arch_prefix", Value::from(settings.arch_prefix.clone())),
+        ("docker_reg", Value::from(settings.docker_reg.clone().unwrap_or_default())),
+        ("ubuntu_mirror", Value::from(settings.ubuntu_mirror.clone().unwrap_or_default())),
+        ("http_proxy", Value::from(settings.http_proxy.clone().unwrap_or_default())),
+        ("ci_build", Value::from(settings.ci_build)),
+        ("timestamp", Value::from(settings.week.stamp())),
+    ] {
+        ctx.insert(key.to_owned(), value);
+    }
+    t.render("base", &Value::Object(ctx)).map_err(|e| template_error("base.Dockerfile.j2", "the base stage", e))
+}
+
+/// Package indexes (in `project.packages`) in an order where dependencies
+/// come first.
+pub fn topological(project: &Project) -> Result<Vec<usize>, RenderError> {
+    let n = project.packages.len();
+    let mut indegree = vec![0usize; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, pkg) in project.packages.values().enumerate() {
+        for dep in &pkg.manifest.depends {
+            if let Some(j) = project.packages.get_index_of(dep) {
+                indegree[i] += 1;
+                dependents[j].push(i);
+            }
+        }
+    }
+    let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for &d in &dependents[i] {
+            indegree[d] -= 1;
+            if indegree[d] == 0 {
+                ready.push_back(d);
+            }
+        }
+    }
+    if order.len() != n {
+        let stuck = (0..n).find(|&i| indegree[i] > 0).unwrap_or(0);
+        let name = project.packages.get_index(stuck).map(|(k, _)| k.clone()).unwrap_or_default();
+        return Err(RenderError::Cycle(name));
+    }
+    Ok(order)
+}
+
+fn render_package(
+    project: &Project,
+    m: &Manifest,
+    resolved: &BTreeMap<String, String>,
+    settings: &Settings,
+    prefix: &str,
+    base_image: &str,
+    dep_tags: &[String],
+) -> Result<String, RenderError> {
+    let t = &project.templates;
+    let rev = rev_of(m, resolved)?;
+    shell::check_rev(rev).map_err(|why| RenderError::Unsafe { what: format!("the rev of `{}`", m.name), why })?;
+    let small = json!({ "name": m.name, "rev": rev, "prefix": prefix, "jobs": settings.cpus });
+    let what = |field: &str| format!("`{field}` of `{}`", m.name);
+    let one = |field: &str, text: &str| -> Result<String, RenderError> {
+        t.render_str(text, &small).map_err(|e| template_error(&format!("packages.d/{}", manifest::file_name(&m.name)), &what(field), e))
+    };
+    let list = |field: &str, items: &[String]| -> Result<Vec<String>, RenderError> {
+        items.iter().map(|s| one(field, s)).collect()
+    };
+    let url = one("url", m.url.as_deref().unwrap_or(manifest::DEFAULT_URL))?;
+    let tar_flag = shell::check_url(&url).map_err(|why| RenderError::Unsafe { what: what("url"), why })?;
+    let config_flags = list("config_flags", &m.config_flags)?;
+    let config_env = list("config_env", &m.config_env)?;
+    let build_steps = list("build_steps", m.build_steps.as_deref().unwrap_or_default())?;
+    let build_ctx = json!({
+        "name": m.name,
+        "rev": rev,
+        "url": url,
+        "prefix": prefix,
+        "jobs": settings.cpus,
+        "config_flags": config_flags,
+        "config_env": config_env,
+        "build_steps": build_steps,
+    });
+    let build_template = format!("build-types/{}", m.build_type);
+    let mut build = t
+        .render(&build_template, &build_ctx)
+        .map_err(|e| template_error(&format!("{build_template}.sh.j2"), &format!("`{}`", m.name), e))?;
+    // A build type is one command line: its file's final newline is not part of it.
+    while build.ends_with('\n') {
+        build.pop();
+    }
+    let srcdir = m.name.rsplit('/').next().unwrap_or(&m.name);
+    let ctx = json!({
+        "base_image": base_image,
+        "prefix": prefix,
+        "depends": dep_tags,
+        "name": m.name,
+        "rev": rev,
+        "url": url,
+        "tar_flag": tar_flag.to_string(),
+        "srcdir": srcdir,
+        "sha256": m.sha256.clone().unwrap_or_default(),
+        "custom_post_dl": list("custom_post_dl", &m.custom_post_dl)?,
+        "build": build,
+        "custom_post_install": list("custom_post_install", &m.custom_post_install)?,
+    });
+    t.render("package", &ctx).map_err(|e| template_error("package.Dockerfile.j2", &format!("`{}`", m.name), e))
+}

@@ -1,0 +1,146 @@
+//! The run's settings: what the original script read from its environment
+//! (and we also take as flags), resolved into plain values before anything
+//! is rendered.
+//!
+//! Owns: the `Settings` value and the small pure rules around it (ISO week,
+//! `dirname`, the CPU count rule of `nproc`). Must not: read the
+//! environment or the clock itself — the caller passes them in.
+
+use serde::Serialize;
+
+/// The invoking user, set up in the final image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub name: String,
+    pub home: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// ISO 8601 year and week of "today".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IsoWeek {
+    pub year: i32,
+    pub week: u8,
+}
+
+impl IsoWeek {
+    /// The ISO week of a Unix time (UTC).
+    pub fn from_unix(secs: i64) -> Option<IsoWeek> {
+        let t = time::OffsetDateTime::from_unix_timestamp(secs).ok()?;
+        let (year, week, _) = t.to_iso_week_date();
+        Some(IsoWeek { year, week })
+    }
+
+    /// `2021-W06`, as tags carry it.
+    pub fn stamp(&self) -> String {
+        format!("{}-W{:02}", self.year, self.week)
+    }
+}
+
+/// Everything a render needs besides the project itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// DOCKER_IMAGE_NAME: the tags' repository part.
+    pub image_name: String,
+    /// FORCE_DOCKER_BUILD: rebuild every stage, bypassing the cache.
+    pub force: bool,
+    /// BUILD_URL is set: a CI build, which refreshes the distro weekly.
+    pub ci_build: bool,
+    /// DISTRO: overrides base.toml's `distro`.
+    pub distro: Option<String>,
+    /// BRANCH: the branch whose head unpinned packages build.
+    pub branch: String,
+    /// UBUNTU_MIRROR: an apt mirror for Ubuntu bases.
+    pub ubuntu_mirror: Option<String>,
+    /// http_proxy and https_proxy.
+    pub http_proxy: Option<String>,
+    pub https_proxy: Option<String>,
+    /// DOCKER_REG: registry the base image is pulled from.
+    pub docker_reg: Option<String>,
+    /// GERRIT_PROJECT + GERRIT_PATCHSET_REVISION: that package builds that rev.
+    pub gerrit_project: Option<String>,
+    pub gerrit_rev: Option<String>,
+    /// CPUs for `make -j`.
+    pub cpus: usize,
+    pub user: User,
+    /// Docker Hub namespace of this machine's architecture (`ppc64le/`…).
+    pub arch_prefix: String,
+    pub week: IsoWeek,
+    /// Build on this image instead of a base stage.
+    pub base_image: Option<String>,
+}
+
+pub const DEFAULT_IMAGE_NAME: &str = "openbmc/ubuntu-unit-test";
+
+/// The Docker Hub namespace for an architecture (Rust's names), as the
+/// original chose it from `uname -m`.
+pub fn arch_prefix(arch: &str, little_endian: bool) -> Option<&'static str> {
+    match arch {
+        "x86_64" => Some(""),
+        "powerpc64" if little_endian => Some("ppc64le/"),
+        "aarch64" => Some("arm64v8/"),
+        _ => None,
+    }
+}
+
+/// Python's `os.path.dirname`.
+pub fn dirname(path: &str) -> String {
+    let head = match path.rfind('/') {
+        Some(i) => &path[..=i],
+        None => return String::new(),
+    };
+    if !head.is_empty() && head.chars().any(|c| c != '/') {
+        head.trim_end_matches('/').to_owned()
+    } else {
+        head.to_owned()
+    }
+}
+
+/// The CPU count `nproc` prints: the CPUs this process may run on, raised
+/// to OMP_NUM_THREADS and capped by OMP_THREAD_LIMIT when those are set.
+pub fn nproc(available: usize, omp_num_threads: Option<&str>, omp_thread_limit: Option<&str>) -> usize {
+    let mut n = available.max(1);
+    if let Some(t) = omp_num_threads.and_then(|v| v.split(',').next()?.trim().parse::<usize>().ok()) {
+        if t > 0 {
+            n = t;
+        }
+    }
+    if let Some(limit) = omp_thread_limit.and_then(|v| v.trim().parse::<usize>().ok()) {
+        if limit > 0 {
+            n = n.min(limit);
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_week_of_the_golden_date() {
+        // 2021-02-12 12:00 UTC.
+        assert_eq!(IsoWeek::from_unix(1_613_131_200).map(|w| w.stamp()).as_deref(), Some("2021-W06"));
+        // 2021-01-01 is in week 53 of 2020.
+        assert_eq!(IsoWeek::from_unix(1_609_459_200).map(|w| w.stamp()).as_deref(), Some("2020-W53"));
+    }
+
+    #[test]
+    fn dirname_matches_python() {
+        assert_eq!(dirname("/root"), "/");
+        assert_eq!(dirname("/home/user"), "/home");
+        assert_eq!(dirname("/home/user/"), "/home/user");
+        assert_eq!(dirname("relative"), "");
+        assert_eq!(dirname("//x"), "//");
+        assert_eq!(dirname("/a//b"), "/a");
+    }
+
+    #[test]
+    fn nproc_rules() {
+        assert_eq!(nproc(8, None, None), 8);
+        assert_eq!(nproc(8, Some("3"), None), 3);
+        assert_eq!(nproc(8, Some("16"), Some("4")), 4);
+        assert_eq!(nproc(8, Some("x"), None), 8);
+    }
+}

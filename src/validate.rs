@@ -1,0 +1,655 @@
+//! Loading a project root and checking it: every manifest against the JSON
+//! schema, then the semantic rules (names, revisions, URLs, build types,
+//! shell safety, template variables, dependencies, cycles), reporting every
+//! problem in one pass.
+//!
+//! Owns: `Project` (the checked model the plan is made from) and the rules.
+//! Must not: run processes, spawn threads or print.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use jsonschema::error::ValidationErrorKind;
+use serde_json::{json, Value};
+
+use crate::diag::Problem;
+use crate::manifest::{self, Manifest};
+use crate::shell;
+use crate::source::{pointer_child, TomlSource};
+use crate::suggest::closest;
+use crate::template::{self, Templates, MANIFEST_VARS};
+
+/// The directory of manifests under a root.
+pub const PACKAGES_DIR: &str = "packages.d";
+/// The directory of templates under a root.
+pub const TEMPLATES_DIR: &str = "templates";
+
+/// One checked package.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub manifest: Manifest,
+    pub source: TomlSource,
+}
+
+/// A checked project: templates and packages, sorted by name (byte order).
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub templates: Templates,
+    pub packages: IndexMap<String, Package>,
+}
+
+impl Project {
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.packages.get(name)
+    }
+}
+
+/// The outcome of checking a root: the project when there is no error, and
+/// every problem found (warnings included).
+pub struct Checked {
+    pub project: Option<Project>,
+    pub problems: Vec<Problem>,
+}
+
+/// A sample of the values filled at render time, to check templated strings.
+const SAMPLE_REV: &str = "0123456789abcdef0123456789abcdef01234567";
+const SAMPLE_JOBS: usize = 2;
+
+/// Loads and checks the project at `root`.
+pub fn check(root: &Path) -> Checked {
+    let mut problems = Vec::new();
+    let templates_dir = root.join(TEMPLATES_DIR);
+    let templates = match Templates::load(&templates_dir) {
+        Ok(t) => Some(t),
+        Err(p) => {
+            problems.extend(p);
+            None
+        }
+    };
+    let build_types = match &templates {
+        Some(t) => t.build_type_names(),
+        None => template::build_type_names(&templates_dir),
+    };
+    let prefix = templates
+        .as_ref()
+        .and_then(|t| t.base_vars.get("prefix")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "/usr/local".to_owned());
+
+    let files = list_manifests(&root.join(PACKAGES_DIR), &mut problems);
+    let schema = manifest::schema(&build_types);
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.push(Problem::error("schema::invalid", &root.join("schema"), format!("internal schema error: {e}")));
+            return Checked { project: None, problems };
+        }
+    };
+
+    // Per file: parse, schema, typed manifest.
+    let mut parsed: Vec<(TomlSource, Option<Manifest>)> = Vec::with_capacity(files.len());
+    for path in &files {
+        let Some(source) = read_toml(path, &mut problems) else { continue };
+        let schema_problems = schema_problems(&source, &validator, &build_types);
+        let manifest = if schema_problems.is_empty() {
+            match serde_json::from_value::<Manifest>(source.json.clone()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    problems.push(
+                        Problem::error("manifest::invalid", path, format!("invalid manifest: {e}"))
+                            .at(&source.text, Some(source.top_span()), "in this file"),
+                    );
+                    None
+                }
+            }
+        } else {
+            problems.extend(schema_problems);
+            None
+        };
+        parsed.push((source, manifest));
+    }
+
+    // Every name declared, even by files with other problems, so that their
+    // dependents are not also reported.
+    let mut declared: HashMap<String, usize> = HashMap::new();
+    let mut stages: HashMap<String, usize> = HashMap::new();
+    for (i, (source, _)) in parsed.iter().enumerate() {
+        let Some(name) = source.json.get("name").and_then(Value::as_str) else { continue };
+        if let Some(&first) = declared.get(name) {
+            problems.push(duplicate(&parsed[first].0, source, name, "manifest::duplicate-package", "package"));
+            continue;
+        }
+        declared.insert(name.to_owned(), i);
+        let stage = manifest::stage_name(name);
+        if let Some(&first) = stages.get(&stage) {
+            problems.push(duplicate(&parsed[first].0, source, name, "manifest::duplicate-stage", "stage name"));
+        }
+        stages.entry(stage).or_insert(i);
+    }
+    let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
+    names.sort_unstable();
+
+    let ctx = Ctx { templates: templates.as_ref(), build_types: &build_types, names: &names, declared: &declared, prefix: &prefix };
+    for (source, manifest) in &parsed {
+        if let Some(m) = manifest {
+            ctx.check_manifest(source, m, &mut problems);
+        }
+    }
+    check_cycles(&parsed, &declared, &mut problems);
+
+    let has_errors = problems.iter().any(Problem::is_error);
+    let project = match templates {
+        Some(templates) if !has_errors => {
+            let mut packages: IndexMap<String, Package> = parsed
+                .into_iter()
+                .filter_map(|(source, m)| Some((m.as_ref()?.name.clone(), Package { manifest: m?, source })))
+                .collect();
+            packages.sort_unstable_keys();
+            Some(Project { root: root.to_path_buf(), templates, packages })
+        }
+        _ => None,
+    };
+    Checked { project, problems }
+}
+
+fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(
+                Problem::error("project::no-packages-dir", dir, format!("cannot read the manifest directory: {e}"))
+                    .help("run in a project root (the directory holding packages.d/ and templates/) or pass --root DIR"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_file = entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false);
+        if is_file && path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        } else {
+            let what = if is_file { "file" } else { "entry" };
+            problems.push(
+                Problem::warning(
+                    "project::stray-file",
+                    &path,
+                    format!("{what} in {PACKAGES_DIR}/ is not a .toml manifest and is ignored"),
+                )
+                .help(format!("move it out of {PACKAGES_DIR}/, or give a manifest the .toml extension")),
+            );
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        problems.push(
+            Problem::error("project::no-manifests", dir, format!("{PACKAGES_DIR}/ holds no manifest"))
+                .help("add one <package>.toml per package (see README: \"Adding a package\")"),
+        );
+    }
+    files
+}
+
+fn read_toml(path: &Path, problems: &mut Vec<Problem>) -> Option<TomlSource> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.push(Problem::error("toml::unreadable", path, format!("cannot read manifest: {e}")));
+            return None;
+        }
+    };
+    let text: Arc<str> = match String::from_utf8(bytes) {
+        Ok(s) => Arc::from(s),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(e.as_bytes()).into_owned());
+            let start = lossy.char_indices().nth(String::from_utf8_lossy(&e.as_bytes()[..at]).chars().count()).map_or(0, |(i, _)| i);
+            let end = lossy[start..].chars().next().map_or(start, |c| start + c.len_utf8());
+            problems.push(
+                Problem::error("toml::not-utf8", path, format!("manifest is not UTF-8 (invalid byte at offset {at})"))
+                    .at(&lossy, Some(start..end), "not UTF-8")
+                    .help("save the file as UTF-8"),
+            );
+            return None;
+        }
+    };
+    match TomlSource::parse(path, text.clone()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let duplicate = e.message.contains("duplicate key");
+            let (code, help) = if duplicate {
+                ("toml::duplicate-key", "remove one of the two keys: a key may appear once")
+            } else {
+                ("toml::syntax", "fix the TOML syntax (https://toml.io)")
+            };
+            let message = e.message.lines().next().unwrap_or("invalid TOML").to_owned();
+            problems.push(
+                Problem::error(code, path, format!("invalid TOML: {message}"))
+                    .at(&text, e.span, if duplicate { "defined again here" } else { "here" })
+                    .help(help),
+            );
+            None
+        }
+    }
+}
+
+/// What a field holds, for type errors.
+fn expected_type(field: &str) -> &'static str {
+    match field {
+        "depends" | "build_steps" | "config_flags" | "config_env" | "custom_post_dl" | "custom_post_install" => {
+            "a list of strings"
+        }
+        _ => "a string",
+    }
+}
+
+fn schema_problems(source: &TomlSource, validator: &jsonschema::Validator, build_types: &[String]) -> Vec<Problem> {
+    let path = &source.path;
+    let mut problems = Vec::new();
+    let mut typed_paths = HashSet::new();
+    let errors: Vec<_> = validator.iter_errors(&source.json).collect();
+    for e in &errors {
+        if matches!(e.kind(), ValidationErrorKind::Type { .. }) {
+            typed_paths.insert(e.instance_path().as_str().to_owned());
+        }
+    }
+    for e in &errors {
+        let pointer = e.instance_path().as_str().to_owned();
+        let field = pointer.trim_start_matches('/').split('/').next().unwrap_or("").to_owned();
+        let problem = match e.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    let mut p = Problem::error("manifest::unknown-field", path, format!("unknown field `{key}`"))
+                        .at(&source.text, source.key_span(&pointer_child(&pointer, key)), "not a manifest field");
+                    p = match closest(key, manifest::FIELDS.iter().copied()) {
+                        Some(s) => p.help(format!("did you mean `{s}`?")),
+                        None => p.help(format!("manifest fields: {}", manifest::FIELDS.join(", "))),
+                    };
+                    problems.push(p);
+                }
+                continue;
+            }
+            ValidationErrorKind::Required { property } => {
+                let prop = property.as_str().unwrap_or("?");
+                let help = if prop == "build_type" {
+                    format!("add `build_type = \"…\"`, one of: {}", build_types.join(", "))
+                } else {
+                    format!("add `{prop} = …` ({})", expected_type(prop))
+                };
+                Problem::error("manifest::missing-field", path, format!("missing field `{prop}`"))
+                    .at(&source.text, Some(source.top_span()), format!("`{prop}` is required"))
+                    .help(help)
+            }
+            ValidationErrorKind::Enum { .. } if field == "build_type" => {
+                if typed_paths.contains(&pointer) {
+                    continue;
+                }
+                let given = source.json.get("build_type").and_then(Value::as_str).unwrap_or("");
+                let known = build_types.join(", ");
+                let help = match closest(given, build_types.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`? Known build types: {known}"),
+                    None => format!("known build types: {known} (each is a template in templates/build-types/)"),
+                };
+                Problem::error("manifest::unknown-build-type", path, format!("unknown build type `{given}`"))
+                    .at(&source.text, source.value_span(&pointer), "no such build type")
+                    .help(help)
+            }
+            ValidationErrorKind::Type { .. } => {
+                let is_element = pointer.matches('/').count() > 1;
+                let what = if is_element { "each entry of".to_owned() } else { String::new() };
+                let want = if is_element { "a string" } else { expected_type(&field) };
+                let message = if is_element {
+                    format!("{what} `{field}` must be a string")
+                } else {
+                    format!("`{field}` must be {want}")
+                };
+                Problem::error("manifest::wrong-type", path, message)
+                    .at(&source.text, source.value_span(&pointer), format!("expected {want}"))
+                    .help(format!("write `{field}` as {}", example_of(&field)))
+            }
+            _ => Problem::error("manifest::schema", path, format!("`{field}`: {e}"))
+                .at(&source.text, source.value_span(&pointer), "here")
+                .help("see schema/package.schema.json for what each field takes"),
+        };
+        problems.push(problem);
+    }
+    problems
+}
+
+fn example_of(field: &str) -> String {
+    match expected_type(field) {
+        "a string" => format!("{field} = \"…\""),
+        _ => format!("{field} = [\"…\", \"…\"]"),
+    }
+}
+
+fn duplicate(first: &TomlSource, again: &TomlSource, name: &str, code: &'static str, what: &str) -> Problem {
+    Problem::error(code, &again.path, format!("{what} of `{name}` is already used by {}", first.path.display()))
+        .at(&again.text, again.value_span("/name"), format!("same {what} as in {}", file_label(&first.path)))
+        .help("each package has exactly one manifest: merge the two files or rename one package")
+}
+
+fn file_label(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned())
+}
+
+struct Ctx<'a> {
+    templates: Option<&'a Templates>,
+    build_types: &'a [String],
+    names: &'a [&'a str],
+    declared: &'a HashMap<String, usize>,
+    prefix: &'a str,
+}
+
+impl Ctx<'_> {
+    fn check_manifest(&self, source: &TomlSource, m: &Manifest, problems: &mut Vec<Problem>) {
+        let path = &source.path;
+        let err = |code: &'static str, pointer: &str, message: String, label: &str, help: String| {
+            Problem::error(code, path, message).at(&source.text, source.value_span(pointer), label).help(help)
+        };
+
+        // Name and file name.
+        if let Err(why) = shell::check_name(&m.name) {
+            problems.push(err(
+                "manifest::bad-name",
+                "/name",
+                format!("package name `{}` {why}", m.name.escape_debug()),
+                "not a valid package name",
+                "use the GitHub `owner/repo` (letters, digits, `.` `_` `-` `+`) or a bare name".to_owned(),
+            ));
+        } else {
+            let expected = manifest::file_name(&m.name);
+            if file_label(path) != expected {
+                problems.push(err(
+                    "manifest::file-name",
+                    "/name",
+                    format!("manifest of `{}` must be named `{expected}`", m.name),
+                    "the file name must follow this name",
+                    format!("rename {} to {expected} (the name lower-cased, `/` → `-`)", file_label(path)),
+                ));
+            }
+        }
+
+        // Revision.
+        if let Some(rev) = &m.rev {
+            if let Err(why) = shell::check_rev(rev) {
+                problems.push(err(
+                    "manifest::bad-rev",
+                    "/rev",
+                    format!("rev `{}` {why}", rev.escape_debug()),
+                    "unsafe in the generated shell line",
+                    "a rev is a tag, branch or commit: letters, digits, `.` `_` `-` `+` `/`".to_owned(),
+                ));
+            }
+        }
+
+        // SHA-256.
+        if let Some(sum) = &m.sha256 {
+            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+                problems.push(err(
+                    "manifest::bad-sha256",
+                    "/sha256",
+                    "sha256 must be 64 lower-case hex digits".to_owned(),
+                    "not a SHA-256 digest",
+                    "fill it with `build-unit-test-docker bump --checksum`, or `sha256sum` of the tarball".to_owned(),
+                ));
+            }
+        }
+
+        let sample = json!({
+            "name": m.name,
+            "rev": m.rev.as_deref().unwrap_or(SAMPLE_REV),
+            "prefix": self.prefix,
+            "jobs": SAMPLE_JOBS,
+        });
+
+        // URL.
+        let url_text = m.url.as_deref().unwrap_or(manifest::DEFAULT_URL);
+        if let Some(url) = self.check_templated(source, "/url", url_text, &sample, problems) {
+            if let Err(why) = shell::check_url(&url) {
+                problems.push(err(
+                    "manifest::bad-url",
+                    if m.url.is_some() { "/url" } else { "/name" },
+                    format!("url `{}` {why}", url.escape_debug()),
+                    "cannot be downloaded safely",
+                    "use an http(s) URL to a .tar.gz or .tar.bz2, with no spaces, quotes or shell operators".to_owned(),
+                ));
+            }
+        }
+
+        // Build type and the fields it takes.
+        if let Some(templates) = self.templates {
+            if let Some(bt) = templates.build_types.get(&m.build_type) {
+                for field in template::BUILD_TYPE_FIELDS {
+                    let used = bt.variables.contains(*field);
+                    let present = match *field {
+                        "build_steps" => m.build_steps.is_some(),
+                        "config_flags" => !m.config_flags.is_empty(),
+                        _ => !m.config_env.is_empty(),
+                    };
+                    let pointer = pointer_child("", field);
+                    if used && *field == "build_steps" && m.build_steps.as_ref().is_none_or(Vec::is_empty) {
+                        problems.push(
+                            Problem::error(
+                                "manifest::build-steps-missing",
+                                path,
+                                format!("build type `{}` needs `build_steps`", m.build_type),
+                            )
+                            .at(&source.text, source.entry_span(&pointer).or_else(|| source.value_span("/build_type")), "no steps to run")
+                            .help("add `build_steps = [\"…\"]`: the shell steps that build and install the package"),
+                        );
+                    } else if !used && present {
+                        problems.push(
+                            Problem::error(
+                                if *field == "build_steps" { "manifest::build-steps-unexpected" } else { "manifest::field-unused" },
+                                path,
+                                format!("`{field}` has no effect with build type `{}`", m.build_type),
+                            )
+                            .at(&source.text, source.key_span(&pointer), "ignored by this build type")
+                            .help(format!(
+                                "remove `{field}`, or use a build type whose template uses it (templates/build-types/)"
+                            )),
+                        );
+                    }
+                }
+            }
+        }
+        if !self.build_types.contains(&m.build_type) {
+            // The schema's enum already reported it.
+        }
+
+        // Templated lists and shell safety.
+        let steps = m.build_steps.clone().unwrap_or_default();
+        type Rule = fn(&str) -> Result<(), String>;
+        let lists: [(&str, &Vec<String>, Rule, &'static str); 5] = [
+            ("build_steps", &steps, shell::check_step, "manifest::unsafe-step"),
+            ("custom_post_dl", &m.custom_post_dl, shell::check_step, "manifest::unsafe-step"),
+            ("custom_post_install", &m.custom_post_install, shell::check_step, "manifest::unsafe-step"),
+            ("config_flags", &m.config_flags, shell::check_flag, "manifest::unsafe-flag"),
+            ("config_env", &m.config_env, shell::check_env, "manifest::unsafe-env"),
+        ];
+        for (field, items, rule, code) in lists {
+            for (i, item) in items.iter().enumerate() {
+                let pointer = format!("/{field}/{i}");
+                let Some(text) = self.check_templated(source, &pointer, item, &sample, problems) else { continue };
+                if let Err(why) = rule(&text) {
+                    problems.push(err(
+                        code,
+                        &pointer,
+                        format!("{field} entry `{}` {why}", text.escape_debug()),
+                        "would break the generated shell line",
+                        safety_help(field),
+                    ));
+                }
+            }
+        }
+
+        // Dependencies.
+        let mut seen = HashSet::new();
+        for (i, dep) in m.depends.iter().enumerate() {
+            let pointer = format!("/depends/{i}");
+            if dep == &m.name {
+                problems.push(err(
+                    "manifest::self-dependency",
+                    &pointer,
+                    format!("`{}` depends on itself", m.name),
+                    "a package cannot depend on itself",
+                    "remove this entry".to_owned(),
+                ));
+            } else if !self.declared.contains_key(dep) {
+                let help = match closest(dep, self.names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("add packages.d/{} for it, or remove this entry", manifest::file_name(dep)),
+                };
+                problems.push(err(
+                    "manifest::unknown-dependency",
+                    &pointer,
+                    format!("dependency `{}` is not a package", dep.escape_debug()),
+                    "no manifest declares this name",
+                    help,
+                ));
+            } else if !seen.insert(dep.as_str()) {
+                problems.push(err(
+                    "manifest::duplicate-dependency",
+                    &pointer,
+                    format!("dependency `{dep}` is listed twice"),
+                    "listed again here",
+                    "remove the second entry".to_owned(),
+                ));
+            }
+        }
+    }
+
+    /// Checks a templated string's syntax and variables and renders it
+    /// with sample values; None when it has a problem (reported).
+    fn check_templated(&self, source: &TomlSource, pointer: &str, text: &str, sample: &Value, problems: &mut Vec<Problem>) -> Option<String> {
+        let env = match self.templates {
+            Some(t) => t,
+            None => return Some(text.to_owned()).filter(|t| !t.contains("{{") && !t.contains("{%")),
+        };
+        let field = pointer.trim_start_matches('/').split('/').next().unwrap_or("");
+        let problem = |message: String, label: &str, help: String| {
+            Problem::error("manifest::template", &source.path, message)
+                .at(&source.text, source.value_span(pointer), label)
+                .help(help)
+        };
+        match env.variables_of(text) {
+            Err(e) => {
+                problems.push(problem(
+                    format!("`{field}` is not a valid template: {}", e.detail().unwrap_or("syntax error")),
+                    "template syntax error",
+                    "templates use {{ prefix }}, {{ jobs }}, {{ name }} and {{ rev }}".to_owned(),
+                ));
+                None
+            }
+            Ok(vars) => {
+                let unknown: Vec<&String> = vars.iter().filter(|v| !MANIFEST_VARS.contains(&v.as_str())).collect();
+                if let Some(var) = unknown.first() {
+                    let hint = closest(var, MANIFEST_VARS.iter().copied())
+                        .map(|s| format!("did you mean `{{{{ {s} }}}}`? "))
+                        .unwrap_or_default();
+                    problems.push(problem(
+                        format!("`{field}` uses the variable `{var}`, which nothing fills"),
+                        "unknown template variable",
+                        format!("{hint}variables here: {}", MANIFEST_VARS.join(", ")),
+                    ));
+                    return None;
+                }
+                match env.render_str(text, sample) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        problems.push(problem(
+                            format!("`{field}` does not render: {}", e.detail().unwrap_or("error")),
+                            "template error",
+                            "check the filters and expressions used".to_owned(),
+                        ));
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn safety_help(field: &str) -> String {
+    match field {
+        "config_flags" => "one option per entry, quotes balanced, no `;` `&` `|` `<` `>` backticks or `$(`".to_owned(),
+        "config_env" => "one NAME=value per entry, quotes balanced, no `;` `&` `|` `<` `>` backticks or `$(`".to_owned(),
+        _ => "one command per entry, on one line, with balanced quotes".to_owned(),
+    }
+}
+
+/// Reports each dependency cycle once, at the first edge of the cycle.
+fn check_cycles(parsed: &[(TomlSource, Option<Manifest>)], declared: &HashMap<String, usize>, problems: &mut Vec<Problem>) {
+    // Graph over parsed files with a manifest, following known, non-self edges.
+    let edges: Vec<Vec<(usize, usize)>> = parsed
+        .iter()
+        .map(|(_, m)| {
+            m.as_ref()
+                .map(|m| {
+                    m.depends
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| *d != &m.name)
+                        .filter_map(|(k, d)| declared.get(d).map(|&j| (j, k)))
+                        .filter(|(j, _)| parsed[*j].1.is_some())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    // 0 = unvisited, 1 = on stack, 2 = done. Iterative DFS.
+    let mut state = vec![0u8; parsed.len()];
+    let mut in_cycle = vec![false; parsed.len()];
+    for start in 0..parsed.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&(to, _)) = edges[node].get(*next) {
+                *next += 1;
+                match state[to] {
+                    0 => {
+                        state[to] = 1;
+                        stack.push((to, 0));
+                    }
+                    1 => {
+                        let pos = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
+                        let cycle: Vec<usize> = stack[pos..].iter().map(|(n, _)| *n).collect();
+                        if cycle.iter().any(|n| in_cycle[*n]) {
+                            continue;
+                        }
+                        for n in &cycle {
+                            in_cycle[*n] = true;
+                        }
+                        problems.push(cycle_problem(parsed, &edges, &cycle));
+                    }
+                    _ => {}
+                }
+            } else {
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+}
+
+fn cycle_problem(parsed: &[(TomlSource, Option<Manifest>)], edges: &[Vec<(usize, usize)>], cycle: &[usize]) -> Problem {
+    let name = |i: usize| parsed[i].1.as_ref().map_or("?", |m| m.name.as_str());
+    // Start the cycle at its smallest name so the message is stable.
+    let start = (0..cycle.len()).min_by_key(|&k| name(cycle[k])).unwrap_or(0);
+    let ordered: Vec<usize> = cycle[start..].iter().chain(&cycle[..start]).copied().collect();
+    let mut text: Vec<&str> = ordered.iter().map(|&i| name(i)).collect();
+    text.push(name(ordered[0]));
+    let (first, second) = (ordered[0], ordered.get(1).copied().unwrap_or(ordered[0]));
+    let dep_index = edges[first].iter().find(|(to, _)| *to == second).map_or(0, |(_, k)| *k);
+    let source = &parsed[first].0;
+    Problem::error("manifest::dependency-cycle", &source.path, format!("dependency cycle: {}", text.join(" → ")))
+        .at(&source.text, source.value_span(&format!("/depends/{dep_index}")), "this dependency closes a cycle")
+        .help("packages are built in dependency order, so a cycle can never start: remove one of these dependencies")
+}
