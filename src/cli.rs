@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// stages are reused. Without a subcommand, runs `build`: the final image's
 /// tag is the only thing printed on stdout (img=$(build-unit-test-docker)).
 #[derive(Debug, Parser)]
-#[command(name = "build-unit-test-docker", version, args_conflicts_with_subcommands = true)]
+#[command(name = "build-unit-test-docker", version, subcommand_negates_reqs = true)]
 pub struct Cli {
     /// Project root: the directory holding packages.d/ and templates/.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]

@@ -16,6 +16,7 @@ pub fn describe(c: char) -> String {
         '\n' => "a newline".to_owned(),
         '\r' => "a carriage return".to_owned(),
         '\0' => "a NUL byte".to_owned(),
+        '`' => "a backtick".to_owned(),
         c if c.is_control() => format!("the control character U+{:04X}", c as u32),
         c => format!("`{c}`"),
     }

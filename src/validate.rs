@@ -115,16 +115,26 @@ pub fn check(root: &Path) -> Checked {
     // dependents are not also reported.
     let mut declared: HashMap<String, usize> = HashMap::new();
     let mut stages: HashMap<String, usize> = HashMap::new();
-    for (i, (source, _)) in parsed.iter().enumerate() {
-        let Some(name) = source.json.get("name").and_then(Value::as_str) else { continue };
-        if let Some(&first) = declared.get(name) {
-            problems.push(duplicate(&parsed[first].0, source, name, "manifest::duplicate-package", "package"));
+    // Files named after their package claim their name first, so that the
+    // copy with the wrong file name is the one reported.
+    let name_of = |source: &TomlSource| source.json.get("name").and_then(Value::as_str).map(str::to_owned);
+    let mut claim_order: Vec<usize> = (0..parsed.len()).collect();
+    claim_order.sort_by_key(|&i| {
+        let source = &parsed[i].0;
+        let named_right = name_of(source).is_some_and(|n| file_label(&source.path) == manifest::file_name(&n));
+        (!named_right, i)
+    });
+    for i in claim_order {
+        let source = &parsed[i].0;
+        let Some(name) = name_of(source) else { continue };
+        if let Some(&first) = declared.get(&name) {
+            problems.push(duplicate(&parsed[first].0, source, &name, "manifest::duplicate-package", "package"));
             continue;
         }
-        declared.insert(name.to_owned(), i);
-        let stage = manifest::stage_name(name);
+        declared.insert(name.clone(), i);
+        let stage = manifest::stage_name(&name);
         if let Some(&first) = stages.get(&stage) {
-            problems.push(duplicate(&parsed[first].0, source, name, "manifest::duplicate-stage", "stage name"));
+            problems.push(duplicate(&parsed[first].0, source, &name, "manifest::duplicate-stage", "stage name"));
         }
         stages.entry(stage).or_insert(i);
     }
@@ -168,6 +178,10 @@ fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
+        // Hidden files (.gitkeep, editor state) are not manifests and not strays.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let is_file = entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false);
         if is_file && path.extension().is_some_and(|e| e == "toml") {
             files.push(path);
@@ -327,7 +341,12 @@ fn example_of(field: &str) -> String {
 }
 
 fn duplicate(first: &TomlSource, again: &TomlSource, name: &str, code: &'static str, what: &str) -> Problem {
-    Problem::error(code, &again.path, format!("{what} of `{name}` is already used by {}", first.path.display()))
+    let message = if what == "package" {
+        format!("package `{name}` is already defined in {}", first.path.display())
+    } else {
+        format!("`{name}` has the same stage name as the package of {}", first.path.display())
+    };
+    Problem::error(code, &again.path, message)
         .at(&again.text, again.value_span("/name"), format!("same {what} as in {}", file_label(&first.path)))
         .help("each package has exactly one manifest: merge the two files or rename one package")
 }
@@ -352,6 +371,8 @@ impl Ctx<'_> {
         };
 
         // Name and file name.
+        let name_ok = shell::check_name(&m.name).is_ok();
+        let rev_ok = m.rev.as_deref().is_none_or(|r| shell::check_rev(r).is_ok());
         if let Err(why) = shell::check_name(&m.name) {
             problems.push(err(
                 "manifest::bad-name",
@@ -409,7 +430,9 @@ impl Ctx<'_> {
         // URL.
         let url_text = m.url.as_deref().unwrap_or(manifest::DEFAULT_URL);
         if let Some(url) = self.check_templated(source, "/url", url_text, &sample, problems) {
-            if let Err(why) = shell::check_url(&url) {
+            // A bad name or rev was reported already; the URL made of it is not news.
+            let derived = (!name_ok || !rev_ok) && (url_text.contains("name") || url_text.contains("rev"));
+            if let (false, Err(why)) = (derived, shell::check_url(&url)) {
                 problems.push(err(
                     "manifest::bad-url",
                     if m.url.is_some() { "/url" } else { "/name" },

@@ -1,0 +1,112 @@
+//! Shared helpers of the integration tests: temp project roots, a fake
+//! `git` that answers `ls-remote` like GitHub did for the golden vectors.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_build-unit-test-docker");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn golden() -> PathBuf {
+    // shared/ sits beside the checkout (../shared), in CI as here.
+    repo().join("../shared/golden/default")
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A temp root holding a copy of the shipped templates and packages.d.
+pub fn shipped_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&repo().join("templates"), &dir.path().join("templates"));
+    copy_tree(&repo().join("packages.d"), &dir.path().join("packages.d"));
+    dir
+}
+
+/// A directory holding a fake `git` whose `ls-remote --heads URL` answers
+/// one `refs/heads/master` line with sha1("<package>@master"), the package
+/// being URL without its `https://github.com/` prefix (as the golden
+/// vectors were made). Extra lines can be given for other branches.
+pub fn fake_git(extra_branches: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut script = String::from(
+        "#!/bin/sh\nfor last; do :; done\npkg=${last#https://github.com/}\n\
+         printf '%s\\trefs/heads/master\\n' \"$(printf '%s' \"$pkg@master\" | sha1sum | cut -d' ' -f1)\"\n",
+    );
+    for b in extra_branches {
+        script.push_str(&format!(
+            "printf '%s\\trefs/heads/{b}\\n' \"$(printf '%s' \"$pkg@{b}\" | sha1sum | cut -d' ' -f1)\"\n"
+        ));
+    }
+    let path = dir.path().join("git");
+    std::fs::write(&path, script).expect("write fake git");
+    make_executable(&path);
+    dir
+}
+
+pub fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// PATH with `dir` first.
+pub fn path_with(dir: &Path) -> String {
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// The tool with a clean environment of the golden conditions: no optional
+/// variables, user root, 2 CPUs, 2021-02-12.
+pub fn tool(git_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "DOCKER_IMAGE_NAME",
+        "FORCE_DOCKER_BUILD",
+        "BUILD_URL",
+        "DISTRO",
+        "BRANCH",
+        "UBUNTU_MIRROR",
+        "http_proxy",
+        "https_proxy",
+        "DOCKER_REG",
+        "GERRIT_PROJECT",
+        "GERRIT_PATCHSET_REVISION",
+        "BUILD_UNIT_TEST_CPUS",
+        "BUILD_UNIT_TEST_GIT_BASE",
+        "OMP_NUM_THREADS",
+        "OMP_THREAD_LIMIT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("PATH", path_with(git_dir))
+        .env("SOURCE_DATE_EPOCH", "1613131200")
+        .env("USER", "root")
+        .env("HOME", "/root")
+        .env("BUILD_UNIT_TEST_CPUS", "2")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// The golden base tag every parity render builds on.
+pub fn golden_base_tag() -> String {
+    let tags = std::fs::read_to_string(golden().join("tags.txt")).expect("golden tags");
+    tags.lines()
+        .find_map(|l| l.strip_prefix("base "))
+        .expect("base tag in golden tags.txt")
+        .to_owned()
+}
