@@ -17,7 +17,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// stages are reused. Without a subcommand, runs `build`: the final image's
 /// tag is the only thing printed on stdout (img=$(build-unit-test-docker)).
 #[derive(Debug, Parser)]
-#[command(name = "build-unit-test-docker", version, subcommand_negates_reqs = true)]
+#[command(
+    name = "build-unit-test-docker",
+    version,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     /// Project root: the directory holding packages.d/ and templates/.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
@@ -168,7 +172,12 @@ pub struct RenderArgs {
     pub gid: Option<u32>,
 
     /// Base URL of the git server unpinned packages are looked up on.
-    #[arg(long, env = "BUILD_UNIT_TEST_GIT_BASE", value_name = "URL", default_value = "https://github.com")]
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_GIT_BASE",
+        value_name = "URL",
+        default_value = "https://github.com"
+    )]
     pub git_base_url: String,
 }
 
@@ -239,7 +248,12 @@ pub struct OutdatedArgs {
     pub format: TableFormat,
 
     /// Base URL of the git server (repositories are BASE/<package>).
-    #[arg(long, env = "BUILD_UNIT_TEST_GIT_BASE", value_name = "URL", default_value = "https://github.com")]
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_GIT_BASE",
+        value_name = "URL",
+        default_value = "https://github.com"
+    )]
     pub git_base_url: String,
 
     /// Seconds each lookup may take.

@@ -10,7 +10,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity};
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity,
+};
 use serde::Serialize;
 
 /// How bad a problem is: errors fail `validate`, warnings do not.
@@ -54,10 +56,18 @@ impl Problem {
     }
 
     pub fn warning(code: &'static str, file: &Path, message: impl Into<String>) -> Self {
-        Problem { level: Level::Warning, ..Problem::error(code, file, message) }
+        Problem {
+            level: Level::Warning,
+            ..Problem::error(code, file, message)
+        }
     }
 
-    pub fn at(mut self, source: &Arc<str>, span: Option<Range<usize>>, label: impl Into<String>) -> Self {
+    pub fn at(
+        mut self,
+        source: &Arc<str>,
+        span: Option<Range<usize>>,
+        label: impl Into<String>,
+    ) -> Self {
         self.source = Some(source.clone());
         self.span = span;
         self.label = label.into();
@@ -124,7 +134,10 @@ impl Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
-        self.problem.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.problem
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -135,27 +148,39 @@ impl Diagnostic for Report<'_> {
         let span = self.problem.span.clone()?;
         self.source.as_ref()?;
         let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(label, span))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            label, span,
+        ))))
     }
 }
 
 /// Renders problems as miette reports. Without `color`, the output is plain
 /// text with Unicode box characters: what the snapshot tests look at.
 pub fn render_human(problems: &[Problem], color: bool) -> String {
-    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     for problem in problems {
         let source = match (&problem.source, &problem.span) {
-            (Some(text), Some(_)) => {
-                Some(NamedSource::new(problem.file.display().to_string(), text.clone()))
-            }
+            (Some(text), Some(_)) => Some(NamedSource::new(
+                problem.file.display().to_string(),
+                text.clone(),
+            )),
             _ => None,
         };
         let report = Report { problem, source };
         if report.source.is_none() {
             // No excerpt to show: say which file in the first line.
-            let _ = writeln!(out, "{}: {}", problem.file.display(), level_word(problem.level));
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                problem.file.display(),
+                level_word(problem.level)
+            );
         }
         let _ = handler.render_report(&mut out, &report);
         out.push('\n');
@@ -218,13 +243,21 @@ pub fn render_github(problems: &[Problem]) -> String {
             message.push_str("\nhelp: ");
             message.push_str(help);
         }
-        let _ = writeln!(out, "::{} {}::{}", level_word(p.level), props, escape_data(&message));
+        let _ = writeln!(
+            out,
+            "::{} {}::{}",
+            level_word(p.level),
+            props,
+            escape_data(&message)
+        );
     }
     out
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

@@ -23,7 +23,10 @@ pub fn dependents(project: &Project, package: &str) -> BTreeSet<String> {
 }
 
 fn sorted_deps(project: &Project, name: &str) -> Vec<String> {
-    let mut deps = project.package(name).map(|p| p.manifest.depends.clone()).unwrap_or_default();
+    let mut deps = project
+        .package(name)
+        .map(|p| p.manifest.depends.clone())
+        .unwrap_or_default();
     deps.sort();
     deps
 }
@@ -32,8 +35,17 @@ fn sorted_deps(project: &Project, name: &str) -> Vec<String> {
 /// depends on, each with its dependencies; a subtree shown before is
 /// marked `(*)`.
 pub fn text(project: &Project) -> String {
-    let needed: BTreeSet<&String> = project.packages.values().flat_map(|p| &p.manifest.depends).collect();
-    let tops: Vec<String> = project.packages.keys().filter(|n| !needed.contains(n)).cloned().collect();
+    let needed: BTreeSet<&String> = project
+        .packages
+        .values()
+        .flat_map(|p| &p.manifest.depends)
+        .collect();
+    let tops: Vec<String> = project
+        .packages
+        .keys()
+        .filter(|n| !needed.contains(n))
+        .cloned()
+        .collect();
     let mut out = String::from("final\n");
     let mut shown = BTreeSet::new();
     for (i, top) in tops.iter().enumerate() {
@@ -43,10 +55,22 @@ pub fn text(project: &Project) -> String {
     out
 }
 
-fn tree(project: &Project, name: &str, indent: &str, last: bool, shown: &mut BTreeSet<String>, out: &mut String) {
+fn tree(
+    project: &Project,
+    name: &str,
+    indent: &str,
+    last: bool,
+    shown: &mut BTreeSet<String>,
+    out: &mut String,
+) {
     let deps = sorted_deps(project, name);
     let repeated = !deps.is_empty() && !shown.insert(name.to_owned());
-    let _ = writeln!(out, "{indent}{}{name}{}", if last { "└── " } else { "├── " }, if repeated { " (*)" } else { "" });
+    let _ = writeln!(
+        out,
+        "{indent}{}{name}{}",
+        if last { "└── " } else { "├── " },
+        if repeated { " (*)" } else { "" }
+    );
     if repeated {
         return;
     }
@@ -58,7 +82,9 @@ fn tree(project: &Project, name: &str, indent: &str, last: bool, shown: &mut BTr
 
 /// Graphviz: an edge from each stage to the stages built on it.
 pub fn dot(project: &Project) -> String {
-    let mut out = String::from("digraph stages {\n  rankdir=LR;\n  \"base\" [shape=box];\n  \"final\" [shape=box];\n");
+    let mut out = String::from(
+        "digraph stages {\n  rankdir=LR;\n  \"base\" [shape=box];\n  \"final\" [shape=box];\n",
+    );
     for (name, pkg) in &project.packages {
         let _ = writeln!(out, "  \"{name}\";");
         if pkg.manifest.depends.is_empty() {

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod edit;
+pub mod fetch;
 pub mod graph;
 pub mod lsremote;
 pub mod manifest;

@@ -92,8 +92,13 @@ pub const FIELDS: &[&str] = &[
 ];
 
 /// The list fields whose strings are templates.
-pub const TEMPLATED_LISTS: &[&str] =
-    &["build_steps", "config_flags", "config_env", "custom_post_dl", "custom_post_install"];
+pub const TEMPLATED_LISTS: &[&str] = &[
+    "build_steps",
+    "config_flags",
+    "config_env",
+    "custom_post_dl",
+    "custom_post_install",
+];
 
 /// The URL used when a manifest has none.
 pub const DEFAULT_URL: &str = "https://github.com/{{ name }}/archive/{{ rev }}.tar.gz";
@@ -111,7 +116,10 @@ pub fn file_name(package: &str) -> String {
 /// The JSON schema of a manifest, with `build_type` limited to `build_types`.
 pub fn schema(build_types: &[String]) -> Value {
     let mut schema = schemars::schema_for!(Manifest).to_value();
-    if let Some(bt) = schema.pointer_mut("/properties/build_type").and_then(Value::as_object_mut) {
+    if let Some(bt) = schema
+        .pointer_mut("/properties/build_type")
+        .and_then(Value::as_object_mut)
+    {
         bt.insert("enum".to_owned(), Value::from(build_types.to_vec()));
     }
     schema
@@ -138,10 +146,16 @@ mod tests {
     #[test]
     fn schema_lists_build_types_and_forbids_unknown_fields() {
         let s = schema(&["cmake".to_owned(), "meson".to_owned()]);
-        assert_eq!(s["properties"]["build_type"]["enum"], serde_json::json!(["cmake", "meson"]));
+        assert_eq!(
+            s["properties"]["build_type"]["enum"],
+            serde_json::json!(["cmake", "meson"])
+        );
         assert_eq!(s["additionalProperties"], Value::Bool(false));
         let props = s["properties"].as_object().map(|o| o.len()).unwrap_or(0);
         assert_eq!(props, FIELDS.len());
-        assert!(s["properties"]["rev"]["description"].as_str().unwrap_or("").contains("ls-remote"));
+        assert!(s["properties"]["rev"]["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ls-remote"));
     }
 }

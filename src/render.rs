@@ -82,11 +82,18 @@ pub fn tag(settings: &Settings, stage: Option<&str>, dockerfile: &str) -> String
     let digest = Sha256::digest(dockerfile.as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let stage = stage.map(|s| format!("-{s}")).unwrap_or_default();
-    format!("{}{stage}:{}-{hex}", settings.image_name, settings.week.stamp())
+    format!(
+        "{}{stage}:{}-{hex}",
+        settings.image_name,
+        settings.week.stamp()
+    )
 }
 
 /// The revision each package builds: its own, or the resolved one.
-pub fn rev_of<'a>(m: &'a Manifest, resolved: &'a BTreeMap<String, String>) -> Result<&'a str, RenderError> {
+pub fn rev_of<'a>(
+    m: &'a Manifest,
+    resolved: &'a BTreeMap<String, String>,
+) -> Result<&'a str, RenderError> {
     resolved
         .get(&m.name)
         .or(m.rev.as_ref())
@@ -95,9 +102,18 @@ pub fn rev_of<'a>(m: &'a Manifest, resolved: &'a BTreeMap<String, String>) -> Re
 }
 
 /// Renders every stage.
-pub fn render(project: &Project, resolved: &BTreeMap<String, String>, settings: &Settings) -> Result<Plan, RenderError> {
+pub fn render(
+    project: &Project,
+    resolved: &BTreeMap<String, String>,
+    settings: &Settings,
+) -> Result<Plan, RenderError> {
     let t = &project.templates;
-    let prefix = t.base_vars.get("prefix").and_then(Value::as_str).unwrap_or("/usr/local").to_owned();
+    let prefix = t
+        .base_vars
+        .get("prefix")
+        .and_then(Value::as_str)
+        .unwrap_or("/usr/local")
+        .to_owned();
     let mut stages = Vec::with_capacity(project.packages.len() + 2);
 
     let base_image = match &settings.base_image {
@@ -116,7 +132,11 @@ pub fn render(project: &Project, resolved: &BTreeMap<String, String>, settings: 
             tag
         }
     };
-    let base_index: Vec<usize> = if stages.is_empty() { Vec::new() } else { vec![0] };
+    let base_index: Vec<usize> = if stages.is_empty() {
+        Vec::new()
+    } else {
+        vec![0]
+    };
 
     // Packages in byte order; each rendered after its dependencies.
     let offset = stages.len();
@@ -131,16 +151,34 @@ pub fn render(project: &Project, resolved: &BTreeMap<String, String>, settings: 
         deps.sort();
         let dep_tags: Vec<String> = deps
             .iter()
-            .filter_map(|d| index_of(d).and_then(|j| rendered[j].as_ref().map(|(_, tag)| tag.clone())))
+            .filter_map(|d| {
+                index_of(d).and_then(|j| rendered[j].as_ref().map(|(_, tag)| tag.clone()))
+            })
             .collect();
-        let dockerfile = render_package(project, m, resolved, settings, &prefix, &base_image, &dep_tags)?;
+        let dockerfile = render_package(
+            project,
+            m,
+            resolved,
+            settings,
+            &prefix,
+            &base_image,
+            &dep_tags,
+        )?;
         let tag = tag(settings, Some(&manifest::stage_name(&m.name)), &dockerfile);
         rendered[i] = Some((dockerfile, tag));
     }
     for (i, (name, pkg)) in project.packages.iter().enumerate() {
-        let (dockerfile, tag) = rendered[i].take().ok_or_else(|| RenderError::Cycle(name.clone()))?;
+        let (dockerfile, tag) = rendered[i]
+            .take()
+            .ok_or_else(|| RenderError::Cycle(name.clone()))?;
         let mut deps = base_index.clone();
-        let mut dep_idx: Vec<usize> = pkg.manifest.depends.iter().filter_map(|d| index_of(d)).map(|j| j + offset).collect();
+        let mut dep_idx: Vec<usize> = pkg
+            .manifest
+            .depends
+            .iter()
+            .filter_map(|d| index_of(d))
+            .map(|j| j + offset)
+            .collect();
         dep_idx.sort_unstable();
         deps.extend(dep_idx);
         stages.push(Stage {
@@ -160,10 +198,16 @@ pub fn render(project: &Project, resolved: &BTreeMap<String, String>, settings: 
     }
     let user = &settings.user;
     for (what, value) in [("USER", &user.name), ("HOME", &user.home)] {
-        shell::check_plain(value).map_err(|why| RenderError::Unsafe { what: what.to_owned(), why })?;
+        shell::check_plain(value).map_err(|why| RenderError::Unsafe {
+            what: what.to_owned(),
+            why,
+        })?;
     }
     if let Some(proxy) = &settings.http_proxy {
-        shell::check_plain(proxy).map_err(|why| RenderError::Unsafe { what: "http_proxy".to_owned(), why })?;
+        shell::check_plain(proxy).map_err(|why| RenderError::Unsafe {
+            what: "http_proxy".to_owned(),
+            why,
+        })?;
     }
     let packages: Vec<&String> = stages[offset..].iter().map(|s| &s.tag).collect();
     let ctx = json!({
@@ -178,7 +222,9 @@ pub fn render(project: &Project, resolved: &BTreeMap<String, String>, settings: 
         "home_parent": dirname(&user.home),
         "http_proxy": settings.http_proxy.clone().unwrap_or_default(),
     });
-    let dockerfile = t.render("final", &ctx).map_err(|e| template_error("final.Dockerfile.j2", "the final stage", e))?;
+    let dockerfile = t
+        .render("final", &ctx)
+        .map_err(|e| template_error("final.Dockerfile.j2", "the final stage", e))?;
     let final_tag = tag(settings, None, &dockerfile);
     let deps: Vec<usize> = (0..stages.len()).collect();
     stages.push(Stage {
@@ -193,27 +239,45 @@ pub fn render(project: &Project, resolved: &BTreeMap<String, String>, settings: 
 }
 
 fn template_error(template: &str, what: &str, source: minijinja::Error) -> RenderError {
-    RenderError::Template { template: template.to_owned(), what: what.to_owned(), source }
+    RenderError::Template {
+        template: template.to_owned(),
+        what: what.to_owned(),
+        source,
+    }
 }
 
 /// The base stage's Dockerfile.
 pub fn render_base(project: &Project, settings: &Settings) -> Result<String, RenderError> {
     let t = &project.templates;
-    let mut ctx: Map<String, Value> = t.base_vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut ctx: Map<String, Value> = t
+        .base_vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if let Some(distro) = &settings.distro {
         ctx.insert("distro".to_owned(), Value::from(distro.clone()));
     }
     for (key, value) in [
         ("arch_prefix", Value::from(settings.arch_prefix.clone())),
-        ("docker_reg", Value::from(settings.docker_reg.clone().unwrap_or_default())),
-        ("ubuntu_mirror", Value::from(settings.ubuntu_mirror.clone().unwrap_or_default())),
-        ("http_proxy", Value::from(settings.http_proxy.clone().unwrap_or_default())),
+        (
+            "docker_reg",
+            Value::from(settings.docker_reg.clone().unwrap_or_default()),
+        ),
+        (
+            "ubuntu_mirror",
+            Value::from(settings.ubuntu_mirror.clone().unwrap_or_default()),
+        ),
+        (
+            "http_proxy",
+            Value::from(settings.http_proxy.clone().unwrap_or_default()),
+        ),
         ("ci_build", Value::from(settings.ci_build)),
         ("timestamp", Value::from(settings.week.stamp())),
     ] {
         ctx.insert(key.to_owned(), value);
     }
-    t.render("base", &Value::Object(ctx)).map_err(|e| template_error("base.Dockerfile.j2", "the base stage", e))
+    t.render("base", &Value::Object(ctx))
+        .map_err(|e| template_error("base.Dockerfile.j2", "the base stage", e))
 }
 
 /// Package indexes (in `project.packages`) in an order where dependencies
@@ -230,7 +294,8 @@ pub fn topological(project: &Project) -> Result<Vec<usize>, RenderError> {
             }
         }
     }
-    let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut ready: std::collections::VecDeque<usize> =
+        (0..n).filter(|&i| indegree[i] == 0).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(i) = ready.pop_front() {
         order.push(i);
@@ -243,7 +308,11 @@ pub fn topological(project: &Project) -> Result<Vec<usize>, RenderError> {
     }
     if order.len() != n {
         let stuck = (0..n).find(|&i| indegree[i] > 0).unwrap_or(0);
-        let name = project.packages.get_index(stuck).map(|(k, _)| k.clone()).unwrap_or_default();
+        let name = project
+            .packages
+            .get_index(stuck)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default();
         return Err(RenderError::Cycle(name));
     }
     Ok(order)
@@ -260,17 +329,29 @@ fn render_package(
 ) -> Result<String, RenderError> {
     let t = &project.templates;
     let rev = rev_of(m, resolved)?;
-    shell::check_rev(rev).map_err(|why| RenderError::Unsafe { what: format!("the rev of `{}`", m.name), why })?;
+    shell::check_rev(rev).map_err(|why| RenderError::Unsafe {
+        what: format!("the rev of `{}`", m.name),
+        why,
+    })?;
     let small = json!({ "name": m.name, "rev": rev, "prefix": prefix, "jobs": settings.cpus });
     let what = |field: &str| format!("`{field}` of `{}`", m.name);
     let one = |field: &str, text: &str| -> Result<String, RenderError> {
-        t.render_str(text, &small).map_err(|e| template_error(&format!("packages.d/{}", manifest::file_name(&m.name)), &what(field), e))
+        t.render_str(text, &small).map_err(|e| {
+            template_error(
+                &format!("packages.d/{}", manifest::file_name(&m.name)),
+                &what(field),
+                e,
+            )
+        })
     };
     let list = |field: &str, items: &[String]| -> Result<Vec<String>, RenderError> {
         items.iter().map(|s| one(field, s)).collect()
     };
     let url = one("url", m.url.as_deref().unwrap_or(manifest::DEFAULT_URL))?;
-    let tar_flag = shell::check_url(&url).map_err(|why| RenderError::Unsafe { what: what("url"), why })?;
+    let tar_flag = shell::check_url(&url).map_err(|why| RenderError::Unsafe {
+        what: what("url"),
+        why,
+    })?;
     let config_flags = list("config_flags", &m.config_flags)?;
     let config_env = list("config_env", &m.config_env)?;
     let build_steps = list("build_steps", m.build_steps.as_deref().unwrap_or_default())?;
@@ -285,9 +366,13 @@ fn render_package(
         "build_steps": build_steps,
     });
     let build_template = format!("build-types/{}", m.build_type);
-    let mut build = t
-        .render(&build_template, &build_ctx)
-        .map_err(|e| template_error(&format!("{build_template}.sh.j2"), &format!("`{}`", m.name), e))?;
+    let mut build = t.render(&build_template, &build_ctx).map_err(|e| {
+        template_error(
+            &format!("{build_template}.sh.j2"),
+            &format!("`{}`", m.name),
+            e,
+        )
+    })?;
     // A build type is one command line: its file's final newline is not part of it.
     while build.ends_with('\n') {
         build.pop();
@@ -307,5 +392,6 @@ fn render_package(
         "build": build,
         "custom_post_install": list("custom_post_install", &m.custom_post_install)?,
     });
-    t.render("package", &ctx).map_err(|e| template_error("package.Dockerfile.j2", &format!("`{}`", m.name), e))
+    t.render("package", &ctx)
+        .map_err(|e| template_error("package.Dockerfile.j2", &format!("`{}`", m.name), e))
 }

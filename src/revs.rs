@@ -24,7 +24,11 @@ pub fn repo_url(git_base: &str, package: &str) -> String {
 
 /// Revisions for every package without a `rev`. Errors name the package
 /// and the command that failed, one per failed lookup.
-pub fn resolve(project: &Project, settings: &Settings, git_base: &str) -> Result<BTreeMap<String, String>, Vec<String>> {
+pub fn resolve(
+    project: &Project,
+    settings: &Settings,
+    git_base: &str,
+) -> Result<BTreeMap<String, String>, Vec<String>> {
     let mut resolved = BTreeMap::new();
     let mut lookups = Vec::new();
     for (name, pkg) in &project.packages {
@@ -40,7 +44,9 @@ pub fn resolve(project: &Project, settings: &Settings, git_base: &str) -> Result
     }
     if let (Some(project), Some(rev)) = (&settings.gerrit_project, &settings.gerrit_rev) {
         if let Err(why) = crate::shell::check_rev(rev) {
-            return Err(vec![format!("GERRIT_PATCHSET_REVISION `{rev}` for {project} {why}")]);
+            return Err(vec![format!(
+                "GERRIT_PATCHSET_REVISION `{rev}` for {project} {why}"
+            )]);
         }
     }
     let git = Path::new("git");

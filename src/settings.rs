@@ -99,9 +99,14 @@ pub fn dirname(path: &str) -> String {
 
 /// The CPU count `nproc` prints: the CPUs this process may run on, raised
 /// to OMP_NUM_THREADS and capped by OMP_THREAD_LIMIT when those are set.
-pub fn nproc(available: usize, omp_num_threads: Option<&str>, omp_thread_limit: Option<&str>) -> usize {
+pub fn nproc(
+    available: usize,
+    omp_num_threads: Option<&str>,
+    omp_thread_limit: Option<&str>,
+) -> usize {
     let mut n = available.max(1);
-    if let Some(t) = omp_num_threads.and_then(|v| v.split(',').next()?.trim().parse::<usize>().ok()) {
+    if let Some(t) = omp_num_threads.and_then(|v| v.split(',').next()?.trim().parse::<usize>().ok())
+    {
         if t > 0 {
             n = t;
         }
@@ -121,9 +126,19 @@ mod tests {
     #[test]
     fn iso_week_of_the_golden_date() {
         // 2021-02-12 12:00 UTC.
-        assert_eq!(IsoWeek::from_unix(1_613_131_200).map(|w| w.stamp()).as_deref(), Some("2021-W06"));
+        assert_eq!(
+            IsoWeek::from_unix(1_613_131_200)
+                .map(|w| w.stamp())
+                .as_deref(),
+            Some("2021-W06")
+        );
         // 2021-01-01 is in week 53 of 2020.
-        assert_eq!(IsoWeek::from_unix(1_609_459_200).map(|w| w.stamp()).as_deref(), Some("2020-W53"));
+        assert_eq!(
+            IsoWeek::from_unix(1_609_459_200)
+                .map(|w| w.stamp())
+                .as_deref(),
+            Some("2020-W53")
+        );
     }
 
     #[test]

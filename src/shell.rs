@@ -74,10 +74,14 @@ pub fn check_url(url: &str) -> Result<char, String> {
     }
     let ok = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#@%+=,".contains(c);
     if let Some(c) = url.chars().find(|c| !ok(*c)) {
-        return Err(format!("contains {}, which would break or inject into the shell line", describe(c)));
+        return Err(format!(
+            "contains {}, which would break or inject into the shell line",
+            describe(c)
+        ));
     }
     tar_flag(url).ok_or_else(|| {
-        "is not an archive the download step can unpack (it handles .tar.gz and .tar.bz2)".to_owned()
+        "is not an archive the download step can unpack (it handles .tar.gz and .tar.bz2)"
+            .to_owned()
     })
 }
 
@@ -124,7 +128,10 @@ fn check_line(s: &str) -> Result<(), String> {
         return Err("is empty".to_owned());
     }
     if let Some(c) = s.chars().find(|c| c.is_control() && *c != '\t') {
-        return Err(format!("contains {}, which would end the RUN line", describe(c)));
+        return Err(format!(
+            "contains {}, which would end the RUN line",
+            describe(c)
+        ));
     }
     check_quoting(s)
 }
@@ -139,8 +146,14 @@ pub fn check_step(s: &str) -> Result<(), String> {
 /// start another command (`;` `&` `|` `<` `>` backticks `$(`).
 pub fn check_flag(s: &str) -> Result<(), String> {
     check_line(s)?;
-    if let Some(c) = s.chars().find(|c| matches!(c, ';' | '&' | '|' | '<' | '>' | '`')) {
-        return Err(format!("contains {}, which would start another command", describe(c)));
+    if let Some(c) = s
+        .chars()
+        .find(|c| matches!(c, ';' | '&' | '|' | '<' | '>' | '`'))
+    {
+        return Err(format!(
+            "contains {}, which would start another command",
+            describe(c)
+        ));
     }
     if s.contains("$(") {
         return Err("contains `$(`, which would run a command".to_owned());
@@ -150,12 +163,16 @@ pub fn check_flag(s: &str) -> Result<(), String> {
 
 /// An environment setting: `NAME=value`, value as for a flag.
 pub fn check_env(s: &str) -> Result<(), String> {
-    let (name, _) = s.split_once('=').ok_or_else(|| "is not of the form NAME=value".to_owned())?;
+    let (name, _) = s
+        .split_once('=')
+        .ok_or_else(|| "is not of the form NAME=value".to_owned())?;
     let valid_name = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid_name {
-        return Err(format!("has `{name}` as a variable name (letters, digits and `_` only)"));
+        return Err(format!(
+            "has `{name}` as a variable name (letters, digits and `_` only)"
+        ));
     }
     check_flag(s)
 }
@@ -163,7 +180,13 @@ pub fn check_env(s: &str) -> Result<(), String> {
 /// A value from the environment put into the final stage (user name,
 /// home directory, proxy): no quotes, no shell operators, one line.
 pub fn check_plain(s: &str) -> Result<(), String> {
-    if let Some(c) = s.chars().find(|c| c.is_control() || matches!(c, '\'' | '"' | '`' | '$' | ';' | '&' | '|' | '<' | '>' | '\\' | ' ')) {
+    if let Some(c) = s.chars().find(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                '\'' | '"' | '`' | '$' | ';' | '&' | '|' | '<' | '>' | '\\' | ' '
+            )
+    }) {
         return Err(format!("contains {}", describe(c)));
     }
     Ok(())
@@ -175,17 +198,41 @@ mod tests {
 
     #[test]
     fn revs_accept_real_ones_and_reject_injection() {
-        for ok in ["v1.3.0", "release-1.10.0", "LibVNCServer-0.9.13", "3a0746bf5f601dfed05330aefcb6854354fce07d", "1.0+git", "feature/x"] {
+        for ok in [
+            "v1.3.0",
+            "release-1.10.0",
+            "LibVNCServer-0.9.13",
+            "3a0746bf5f601dfed05330aefcb6854354fce07d",
+            "1.0+git",
+            "feature/x",
+        ] {
             assert_eq!(check_rev(ok), Ok(()), "{ok}");
         }
-        for bad in ["v1 ", "a;rm -rf /", "$(id)", "`id`", "a'b", "a\"b", "a|b", "a&b", "a<b", "a>b", "a\nb", "-rf", ""] {
+        for bad in [
+            "v1 ",
+            "a;rm -rf /",
+            "$(id)",
+            "`id`",
+            "a'b",
+            "a\"b",
+            "a|b",
+            "a&b",
+            "a<b",
+            "a>b",
+            "a\nb",
+            "-rf",
+            "",
+        ] {
             assert!(check_rev(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn urls_need_http_and_a_known_archive() {
-        assert_eq!(check_url("https://github.com/a/b/archive/v1.tar.gz"), Ok('z'));
+        assert_eq!(
+            check_url("https://github.com/a/b/archive/v1.tar.gz"),
+            Ok('z')
+        );
         assert_eq!(check_url("http://127.0.0.1:8088/a-1.tar.bz2"), Ok('j'));
         assert!(check_url("ftp://x/a.tar.gz").is_err());
         assert!(check_url("https://x/a.zip").is_err());

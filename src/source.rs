@@ -45,9 +45,20 @@ impl TomlSource {
             span: e.span(),
         })?;
         let mut spans = HashMap::new();
-        spans.insert(String::new(), Spans { key: None, value: Some(0..text.len()) });
+        spans.insert(
+            String::new(),
+            Spans {
+                key: None,
+                value: Some(0..text.len()),
+            },
+        );
         let json = table_to_json(doc.as_table(), "", &mut spans);
-        Ok(TomlSource { path: path.to_path_buf(), text, json, spans })
+        Ok(TomlSource {
+            path: path.to_path_buf(),
+            text,
+            json,
+            spans,
+        })
     }
 
     /// Span of the value at `pointer`, else of its key.
@@ -87,13 +98,23 @@ pub fn pointer_child(parent: &str, segment: &str) -> String {
     format!("{parent}/{}", segment.replace('~', "~0").replace('/', "~1"))
 }
 
-fn table_to_json(table: &dyn TableLike, pointer: &str, spans: &mut HashMap<String, Spans>) -> Value {
+fn table_to_json(
+    table: &dyn TableLike,
+    pointer: &str,
+    spans: &mut HashMap<String, Spans>,
+) -> Value {
     let mut map = Map::new();
     for (key, item) in table.iter() {
         let child = pointer_child(pointer, key);
         let key_span = table.key(key).and_then(|k| k.span());
         let value = item_to_json(item, &child, spans);
-        spans.insert(child, Spans { key: key_span, value: item.span() });
+        spans.insert(
+            child,
+            Spans {
+                key: key_span,
+                value: item.span(),
+            },
+        );
         map.insert(key.to_owned(), value);
     }
     Value::Object(map)
@@ -110,7 +131,13 @@ fn item_to_json(item: &Item, pointer: &str, spans: &mut HashMap<String, Spans>) 
                 .map(|(i, t)| {
                     let child = format!("{pointer}/{i}");
                     let v = table_to_json(t, &child, spans);
-                    spans.insert(child, Spans { key: None, value: t.span() });
+                    spans.insert(
+                        child,
+                        Spans {
+                            key: None,
+                            value: t.span(),
+                        },
+                    );
                     v
                 })
                 .collect(),
@@ -134,7 +161,13 @@ fn value_to_json(v: &toml_edit::Value, pointer: &str, spans: &mut HashMap<String
                 .map(|(i, el)| {
                     let child = format!("{pointer}/{i}");
                     let j = value_to_json(el, &child, spans);
-                    spans.insert(child, Spans { key: None, value: el.span() });
+                    spans.insert(
+                        child,
+                        Spans {
+                            key: None,
+                            value: el.span(),
+                        },
+                    );
                     j
                 })
                 .collect(),

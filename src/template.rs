@@ -45,11 +45,25 @@ pub const FINAL_VARS: &[&str] = &[
     "http_proxy",
 ];
 /// Variables the base template is given besides those of base.toml.
-pub const BASE_EXTRA_VARS: &[&str] =
-    &["arch_prefix", "docker_reg", "ubuntu_mirror", "http_proxy", "ci_build", "timestamp"];
+pub const BASE_EXTRA_VARS: &[&str] = &[
+    "arch_prefix",
+    "docker_reg",
+    "ubuntu_mirror",
+    "http_proxy",
+    "ci_build",
+    "timestamp",
+];
 /// Variables a build-type template is given.
-pub const BUILD_TYPE_VARS: &[&str] =
-    &["name", "rev", "url", "prefix", "jobs", "config_flags", "config_env", "build_steps"];
+pub const BUILD_TYPE_VARS: &[&str] = &[
+    "name",
+    "rev",
+    "url",
+    "prefix",
+    "jobs",
+    "config_flags",
+    "config_env",
+    "build_steps",
+];
 /// Manifest fields a build type may or may not use; one it does not use
 /// must not be set, one it uses is required when it is `build_steps`.
 pub const BUILD_TYPE_FIELDS: &[&str] = &["build_steps", "config_flags", "config_env"];
@@ -104,7 +118,12 @@ pub fn build_type_names(templates_dir: &Path) -> Vec<String> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(BUILD_TYPE_SUFFIX).map(str::to_owned))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(BUILD_TYPE_SUFFIX)
+                .map(str::to_owned)
+        })
         .collect();
     names.sort();
     names
@@ -113,6 +132,14 @@ pub fn build_type_names(templates_dir: &Path) -> Vec<String> {
 impl Templates {
     /// Loads and checks every template; returns every problem found.
     pub fn load(templates_dir: &Path) -> Result<Templates, Vec<Problem>> {
+        Templates::load_with(templates_dir, &std::collections::HashMap::new())
+    }
+
+    /// As `load`, with some files' contents given instead of read.
+    pub fn load_with(
+        templates_dir: &Path,
+        overrides: &std::collections::HashMap<PathBuf, String>,
+    ) -> Result<Templates, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut env = environment();
         let load = |env: &mut Environment<'static>,
@@ -133,13 +160,40 @@ impl Templates {
         let none = BTreeSet::new();
 
         let base_vars_path = templates_dir.join(BASE_VARS_FILE);
-        let base_vars = load_base_vars(&base_vars_path, &mut problems);
-        let base_keys: BTreeSet<String> =
-            base_vars.as_ref().map(|(v, _)| v.keys().cloned().collect()).unwrap_or_default();
+        let base_vars = load_base_vars(
+            &base_vars_path,
+            overrides.get(&base_vars_path),
+            &mut problems,
+        );
+        let base_keys: BTreeSet<String> = base_vars
+            .as_ref()
+            .map(|(v, _)| v.keys().cloned().collect())
+            .unwrap_or_default();
 
-        let base = load(&mut env, &mut problems, "base", BASE_FILE, BASE_EXTRA_VARS, &base_keys);
-        let package = load(&mut env, &mut problems, "package", PACKAGE_FILE, PACKAGE_VARS, &none);
-        let final_ = load(&mut env, &mut problems, "final", FINAL_FILE, FINAL_VARS, &none);
+        let base = load(
+            &mut env,
+            &mut problems,
+            "base",
+            BASE_FILE,
+            BASE_EXTRA_VARS,
+            &base_keys,
+        );
+        let package = load(
+            &mut env,
+            &mut problems,
+            "package",
+            PACKAGE_FILE,
+            PACKAGE_VARS,
+            &none,
+        );
+        let final_ = load(
+            &mut env,
+            &mut problems,
+            "final",
+            FINAL_FILE,
+            FINAL_VARS,
+            &none,
+        );
         let mut build_types = IndexMap::new();
         let names = build_type_names(templates_dir);
         if names.is_empty() {
@@ -147,14 +201,24 @@ impl Templates {
                 Problem::error(
                     "template::no-build-types",
                     &templates_dir.join(BUILD_TYPES_DIR),
-                    format!("no build types: {}/*{BUILD_TYPE_SUFFIX} has no file", BUILD_TYPES_DIR),
+                    format!(
+                        "no build types: {}/*{BUILD_TYPE_SUFFIX} has no file",
+                        BUILD_TYPES_DIR
+                    ),
                 )
                 .help("add one template per build type, e.g. build-types/cmake.sh.j2"),
             );
         }
         for name in names {
             let rel = format!("{BUILD_TYPES_DIR}/{name}{BUILD_TYPE_SUFFIX}");
-            if let Some(file) = load(&mut env, &mut problems, &format!("build-types/{name}"), &rel, BUILD_TYPE_VARS, &none) {
+            if let Some(file) = load(
+                &mut env,
+                &mut problems,
+                &format!("build-types/{name}"),
+                &rel,
+                BUILD_TYPE_VARS,
+                &none,
+            ) {
                 build_types.insert(name, file);
             }
         }
@@ -167,8 +231,14 @@ impl Templates {
                             &base_vars_path,
                             format!("`{required}` is missing from {BASE_VARS_FILE}"),
                         )
-                        .at(&vars_source.text, Some(vars_source.top_span()), "add it to this file")
-                        .help(format!("add `{required} = \"…\"` (see the project's templates/base.toml)")),
+                        .at(
+                            &vars_source.text,
+                            Some(vars_source.top_span()),
+                            "add it to this file",
+                        )
+                        .help(format!(
+                            "add `{required} = \"…\"` (see the project's templates/base.toml)"
+                        )),
                     );
                 }
             }
@@ -205,7 +275,12 @@ impl Templates {
 
     /// The top-level variables a template string reads.
     pub fn variables_of(&self, text: &str) -> Result<BTreeSet<String>, minijinja::Error> {
-        Ok(self.env.template_from_str(text)?.undeclared_variables(false).into_iter().collect())
+        Ok(self
+            .env
+            .template_from_str(text)?
+            .undeclared_variables(false)
+            .into_iter()
+            .collect())
     }
 
     /// Names of the build types, sorted.
@@ -233,9 +308,17 @@ fn read_template(
     let text: Arc<str> = Arc::from(text);
     if let Err(e) = env.add_template_owned(name.to_owned(), text.to_string()) {
         problems.push(
-            Problem::error("template::syntax", path, format!("template syntax error: {}", e.detail().unwrap_or("invalid")))
-                .at(&text, e.range().or_else(|| line_span(&text, e.line())), "here")
-                .help("fix the template syntax (minijinja, a Jinja2 dialect)"),
+            Problem::error(
+                "template::syntax",
+                path,
+                format!("template syntax error: {}", e.detail().unwrap_or("invalid")),
+            )
+            .at(
+                &text,
+                e.range().or_else(|| line_span(&text, e.line())),
+                "here",
+            )
+            .help("fix the template syntax (minijinja, a Jinja2 dialect)"),
         );
         return None;
     }
@@ -243,14 +326,24 @@ fn read_template(
         .get_template(name)
         .map(|t| t.undeclared_variables(false).into_iter().collect())
         .unwrap_or_default();
-    Some(TemplateFile { path: path.to_path_buf(), text, variables })
+    Some(TemplateFile {
+        path: path.to_path_buf(),
+        text,
+        variables,
+    })
 }
 
 /// The span of 1-based `line` in `text`.
 pub fn line_span(text: &str, line: Option<usize>) -> Option<std::ops::Range<usize>> {
     let line = line?;
-    let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
-    let len = text[start.min(text.len())..].find('\n').unwrap_or(text.len() - start.min(text.len()));
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let len = text[start.min(text.len())..]
+        .find('\n')
+        .unwrap_or(text.len() - start.min(text.len()));
     Some(start..start + len)
 }
 
@@ -261,8 +354,12 @@ pub fn find_variable(text: &str, var: &str) -> Option<std::ops::Range<usize>> {
     while let Some(i) = text[from..].find(var).map(|i| i + from) {
         let before_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         let end = i + var.len();
-        let after_ok = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
-        let open = text[..i].rfind(['{']).map(|o| o > 0 && matches!(bytes[o - 1], b'{' | b'%') || matches!(bytes.get(o + 1), Some(b'{' | b'%')));
+        let after_ok =
+            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        let open = text[..i].rfind(['{']).map(|o| {
+            o > 0 && matches!(bytes[o - 1], b'{' | b'%')
+                || matches!(bytes.get(o + 1), Some(b'{' | b'%'))
+        });
         if before_ok && after_ok && open.unwrap_or(false) {
             return Some(i..end);
         }
@@ -271,7 +368,12 @@ pub fn find_variable(text: &str, var: &str) -> Option<std::ops::Range<usize>> {
     None
 }
 
-fn unknown_variable(file: &TemplateFile, var: &str, allowed: &[&str], extra: &BTreeSet<String>) -> Problem {
+fn unknown_variable(
+    file: &TemplateFile,
+    var: &str,
+    allowed: &[&str],
+    extra: &BTreeSet<String>,
+) -> Problem {
     let mut known: Vec<&str> = allowed.to_vec();
     known.extend(extra.iter().map(String::as_str));
     let help = match crate::suggest::closest(var, known.iter().copied()) {
@@ -283,17 +385,33 @@ fn unknown_variable(file: &TemplateFile, var: &str, allowed: &[&str], extra: &BT
         &file.path,
         format!("template uses `{var}`, which nothing fills"),
     )
-    .at(&file.text, find_variable(&file.text, var).or(Some(0..0)), "not a variable of this template")
+    .at(
+        &file.text,
+        find_variable(&file.text, var).or(Some(0..0)),
+        "not a variable of this template",
+    )
     .help(help)
 }
 
-fn load_base_vars(path: &Path, problems: &mut Vec<Problem>) -> Option<(IndexMap<String, Value>, TomlSource)> {
-    let text = match std::fs::read_to_string(path) {
+fn load_base_vars(
+    path: &Path,
+    given: Option<&String>,
+    problems: &mut Vec<Problem>,
+) -> Option<(IndexMap<String, Value>, TomlSource)> {
+    let read = match given {
+        Some(text) => Ok(text.clone()),
+        None => std::fs::read_to_string(path),
+    };
+    let text = match read {
         Ok(t) => t,
         Err(e) => {
             problems.push(
-                Problem::error("template::unreadable", path, format!("cannot read {BASE_VARS_FILE}: {e}"))
-                    .help("create templates/base.toml with at least `prefix` and `distro`"),
+                Problem::error(
+                    "template::unreadable",
+                    path,
+                    format!("cannot read {BASE_VARS_FILE}: {e}"),
+                )
+                .help("create templates/base.toml with at least `prefix` and `distro`"),
             );
             return None;
         }
@@ -318,6 +436,22 @@ fn load_base_vars(path: &Path, problems: &mut Vec<Problem>) -> Option<(IndexMap<
                 Value::Array(items) => items.iter().all(Value::is_string),
                 _ => false,
             };
+            let strings: Vec<&str> = match value {
+                Value::String(s) => vec![s.as_str()],
+                Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if let Some(why) = strings
+                .iter()
+                .find_map(|s| crate::shell::check_plain(s).err())
+            {
+                let pointer = crate::source::pointer_child("", key);
+                problems.push(
+                    Problem::error("template::unsafe-base-var", path, format!("`{key}` {why}, which would break the base Dockerfile"))
+                        .at(&text, source.value_span(&pointer), "unsafe in a RUN line")
+                        .help("base.toml values are versions, names and images: no spaces, quotes or shell operators"),
+                );
+            }
             if !ok {
                 let pointer = crate::source::pointer_child("", key);
                 problems.push(
@@ -348,15 +482,23 @@ mod tests {
     fn environment_is_strict_and_keeps_whitespace() {
         let env = environment();
         assert!(env.render_str("{{ nope }}", serde_json::json!({})).is_err());
-        let out = env.render_str("{% if x %}\nA\n{% endif %}\nB\n", serde_json::json!({"x": true}));
+        let out = env.render_str(
+            "{% if x %}\nA\n{% endif %}\nB\n",
+            serde_json::json!({"x": true}),
+        );
         assert_eq!(out.ok().as_deref(), Some("A\nB\n"));
     }
 
     #[test]
     fn the_shipped_templates_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let t = Templates::load(&dir).map_err(|p| format!("{p:?}")).expect("templates load");
-        assert_eq!(t.build_type_names(), ["autoconf", "autogen", "cmake", "custom", "make", "meson"]);
+        let t = Templates::load(&dir)
+            .map_err(|p| format!("{p:?}"))
+            .expect("templates load");
+        assert_eq!(
+            t.build_type_names(),
+            ["autoconf", "autogen", "cmake", "custom", "make", "meson"]
+        );
         assert!(t.build_types["custom"].variables.contains("build_steps"));
         assert_eq!(t.base_vars["prefix"], "/usr/local");
     }

@@ -58,11 +58,21 @@ pub struct Checked {
 const SAMPLE_REV: &str = "0123456789abcdef0123456789abcdef01234567";
 const SAMPLE_JOBS: usize = 2;
 
+/// File contents to check in place of what is on disk (by path as the
+/// checker builds it: `root/packages.d/<file>`, `root/templates/base.toml`).
+pub type Overrides = HashMap<PathBuf, String>;
+
 /// Loads and checks the project at `root`.
 pub fn check(root: &Path) -> Checked {
+    check_with(root, &Overrides::new())
+}
+
+/// Checks the project as it would be with `overrides` written: how an
+/// edit is validated before it touches the disk.
+pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
     let mut problems = Vec::new();
     let templates_dir = root.join(TEMPLATES_DIR);
-    let templates = match Templates::load(&templates_dir) {
+    let templates = match Templates::load_with(&templates_dir, overrides) {
         Ok(t) => Some(t),
         Err(p) => {
             problems.extend(p);
@@ -83,15 +93,24 @@ pub fn check(root: &Path) -> Checked {
     let validator = match jsonschema::validator_for(&schema) {
         Ok(v) => v,
         Err(e) => {
-            problems.push(Problem::error("schema::invalid", &root.join("schema"), format!("internal schema error: {e}")));
-            return Checked { project: None, problems };
+            problems.push(Problem::error(
+                "schema::invalid",
+                &root.join("schema"),
+                format!("internal schema error: {e}"),
+            ));
+            return Checked {
+                project: None,
+                problems,
+            };
         }
     };
 
     // Per file: parse, schema, typed manifest.
     let mut parsed: Vec<(TomlSource, Option<Manifest>)> = Vec::with_capacity(files.len());
     for path in &files {
-        let Some(source) = read_toml(path, &mut problems) else { continue };
+        let Some(source) = read_toml(path, overrides, &mut problems) else {
+            continue;
+        };
         let schema_problems = schema_problems(&source, &validator, &build_types);
         let manifest = if schema_problems.is_empty() {
             match serde_json::from_value::<Manifest>(source.json.clone()) {
@@ -117,31 +136,58 @@ pub fn check(root: &Path) -> Checked {
     let mut stages: HashMap<String, usize> = HashMap::new();
     // Files named after their package claim their name first, so that the
     // copy with the wrong file name is the one reported.
-    let name_of = |source: &TomlSource| source.json.get("name").and_then(Value::as_str).map(str::to_owned);
+    let name_of = |source: &TomlSource| {
+        source
+            .json
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let mut claim_order: Vec<usize> = (0..parsed.len()).collect();
     claim_order.sort_by_key(|&i| {
         let source = &parsed[i].0;
-        let named_right = name_of(source).is_some_and(|n| file_label(&source.path) == manifest::file_name(&n));
+        let named_right =
+            name_of(source).is_some_and(|n| file_label(&source.path) == manifest::file_name(&n));
         (!named_right, i)
     });
     for i in claim_order {
         let source = &parsed[i].0;
-        let Some(name) = name_of(source) else { continue };
+        let Some(name) = name_of(source) else {
+            continue;
+        };
         if let Some(&first) = declared.get(&name) {
-            problems.push(duplicate(&parsed[first].0, source, &name, "manifest::duplicate-package", "package"));
+            problems.push(duplicate(
+                &parsed[first].0,
+                source,
+                &name,
+                "manifest::duplicate-package",
+                "package",
+            ));
             continue;
         }
         declared.insert(name.clone(), i);
         let stage = manifest::stage_name(&name);
         if let Some(&first) = stages.get(&stage) {
-            problems.push(duplicate(&parsed[first].0, source, &name, "manifest::duplicate-stage", "stage name"));
+            problems.push(duplicate(
+                &parsed[first].0,
+                source,
+                &name,
+                "manifest::duplicate-stage",
+                "stage name",
+            ));
         }
         stages.entry(stage).or_insert(i);
     }
     let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
     names.sort_unstable();
 
-    let ctx = Ctx { templates: templates.as_ref(), build_types: &build_types, names: &names, declared: &declared, prefix: &prefix };
+    let ctx = Ctx {
+        templates: templates.as_ref(),
+        build_types: &build_types,
+        names: &names,
+        declared: &declared,
+        prefix: &prefix,
+    };
     for (source, manifest) in &parsed {
         if let Some(m) = manifest {
             ctx.check_manifest(source, m, &mut problems);
@@ -154,10 +200,22 @@ pub fn check(root: &Path) -> Checked {
         Some(templates) if !has_errors => {
             let mut packages: IndexMap<String, Package> = parsed
                 .into_iter()
-                .filter_map(|(source, m)| Some((m.as_ref()?.name.clone(), Package { manifest: m?, source })))
+                .filter_map(|(source, m)| {
+                    Some((
+                        m.as_ref()?.name.clone(),
+                        Package {
+                            manifest: m?,
+                            source,
+                        },
+                    ))
+                })
                 .collect();
             packages.sort_unstable_keys();
-            Some(Project { root: root.to_path_buf(), templates, packages })
+            Some(Project {
+                root: root.to_path_buf(),
+                templates,
+                packages,
+            })
         }
         _ => None,
     };
@@ -182,7 +240,10 @@ fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let is_file = entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false);
+        let is_file = entry
+            .file_type()
+            .map(|t| t.is_file() || t.is_symlink())
+            .unwrap_or(false);
         if is_file && path.extension().is_some_and(|e| e == "toml") {
             files.push(path);
         } else {
@@ -193,25 +254,43 @@ fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
                     &path,
                     format!("{what} in {PACKAGES_DIR}/ is not a .toml manifest and is ignored"),
                 )
-                .help(format!("move it out of {PACKAGES_DIR}/, or give a manifest the .toml extension")),
+                .help(format!(
+                    "move it out of {PACKAGES_DIR}/, or give a manifest the .toml extension"
+                )),
             );
         }
     }
     files.sort();
     if files.is_empty() {
         problems.push(
-            Problem::error("project::no-manifests", dir, format!("{PACKAGES_DIR}/ holds no manifest"))
-                .help("add one <package>.toml per package (see README: \"Adding a package\")"),
+            Problem::error(
+                "project::no-manifests",
+                dir,
+                format!("{PACKAGES_DIR}/ holds no manifest"),
+            )
+            .help("add one <package>.toml per package (see README: \"Adding a package\")"),
         );
     }
     files
 }
 
-fn read_toml(path: &Path, problems: &mut Vec<Problem>) -> Option<TomlSource> {
-    let bytes = match std::fs::read(path) {
+fn read_toml(
+    path: &Path,
+    overrides: &Overrides,
+    problems: &mut Vec<Problem>,
+) -> Option<TomlSource> {
+    let read = match overrides.get(path) {
+        Some(text) => Ok(text.clone().into_bytes()),
+        None => std::fs::read(path),
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => {
-            problems.push(Problem::error("toml::unreadable", path, format!("cannot read manifest: {e}")));
+            problems.push(Problem::error(
+                "toml::unreadable",
+                path,
+                format!("cannot read manifest: {e}"),
+            ));
             return None;
         }
     };
@@ -220,12 +299,22 @@ fn read_toml(path: &Path, problems: &mut Vec<Problem>) -> Option<TomlSource> {
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(e.as_bytes()).into_owned());
-            let start = lossy.char_indices().nth(String::from_utf8_lossy(&e.as_bytes()[..at]).chars().count()).map_or(0, |(i, _)| i);
-            let end = lossy[start..].chars().next().map_or(start, |c| start + c.len_utf8());
+            let start = lossy
+                .char_indices()
+                .nth(String::from_utf8_lossy(&e.as_bytes()[..at]).chars().count())
+                .map_or(0, |(i, _)| i);
+            let end = lossy[start..]
+                .chars()
+                .next()
+                .map_or(start, |c| start + c.len_utf8());
             problems.push(
-                Problem::error("toml::not-utf8", path, format!("manifest is not UTF-8 (invalid byte at offset {at})"))
-                    .at(&lossy, Some(start..end), "not UTF-8")
-                    .help("save the file as UTF-8"),
+                Problem::error(
+                    "toml::not-utf8",
+                    path,
+                    format!("manifest is not UTF-8 (invalid byte at offset {at})"),
+                )
+                .at(&lossy, Some(start..end), "not UTF-8")
+                .help("save the file as UTF-8"),
             );
             return None;
         }
@@ -235,14 +324,30 @@ fn read_toml(path: &Path, problems: &mut Vec<Problem>) -> Option<TomlSource> {
         Err(e) => {
             let duplicate = e.message.contains("duplicate key");
             let (code, help) = if duplicate {
-                ("toml::duplicate-key", "remove one of the two keys: a key may appear once")
+                (
+                    "toml::duplicate-key",
+                    "remove one of the two keys: a key may appear once",
+                )
             } else {
                 ("toml::syntax", "fix the TOML syntax (https://toml.io)")
             };
-            let message = e.message.lines().next().unwrap_or("invalid TOML").to_owned();
+            let message = e
+                .message
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .to_owned();
             problems.push(
                 Problem::error(code, path, format!("invalid TOML: {message}"))
-                    .at(&text, e.span, if duplicate { "defined again here" } else { "here" })
+                    .at(
+                        &text,
+                        e.span,
+                        if duplicate {
+                            "defined again here"
+                        } else {
+                            "here"
+                        },
+                    )
                     .help(help),
             );
             None
@@ -253,14 +358,21 @@ fn read_toml(path: &Path, problems: &mut Vec<Problem>) -> Option<TomlSource> {
 /// What a field holds, for type errors.
 fn expected_type(field: &str) -> &'static str {
     match field {
-        "depends" | "build_steps" | "config_flags" | "config_env" | "custom_post_dl" | "custom_post_install" => {
-            "a list of strings"
-        }
+        "depends"
+        | "build_steps"
+        | "config_flags"
+        | "config_env"
+        | "custom_post_dl"
+        | "custom_post_install" => "a list of strings",
         _ => "a string",
     }
 }
 
-fn schema_problems(source: &TomlSource, validator: &jsonschema::Validator, build_types: &[String]) -> Vec<Problem> {
+fn schema_problems(
+    source: &TomlSource,
+    validator: &jsonschema::Validator,
+    build_types: &[String],
+) -> Vec<Problem> {
     let path = &source.path;
     let mut problems = Vec::new();
     let mut typed_paths = HashSet::new();
@@ -272,12 +384,25 @@ fn schema_problems(source: &TomlSource, validator: &jsonschema::Validator, build
     }
     for e in &errors {
         let pointer = e.instance_path().as_str().to_owned();
-        let field = pointer.trim_start_matches('/').split('/').next().unwrap_or("").to_owned();
+        let field = pointer
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_owned();
         let problem = match e.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for key in unexpected {
-                    let mut p = Problem::error("manifest::unknown-field", path, format!("unknown field `{key}`"))
-                        .at(&source.text, source.key_span(&pointer_child(&pointer, key)), "not a manifest field");
+                    let mut p = Problem::error(
+                        "manifest::unknown-field",
+                        path,
+                        format!("unknown field `{key}`"),
+                    )
+                    .at(
+                        &source.text,
+                        source.key_span(&pointer_child(&pointer, key)),
+                        "not a manifest field",
+                    );
                     p = match closest(key, manifest::FIELDS.iter().copied()) {
                         Some(s) => p.help(format!("did you mean `{s}`?")),
                         None => p.help(format!("manifest fields: {}", manifest::FIELDS.join(", "))),
@@ -289,39 +414,76 @@ fn schema_problems(source: &TomlSource, validator: &jsonschema::Validator, build
             ValidationErrorKind::Required { property } => {
                 let prop = property.as_str().unwrap_or("?");
                 let help = if prop == "build_type" {
-                    format!("add `build_type = \"…\"`, one of: {}", build_types.join(", "))
+                    format!(
+                        "add `build_type = \"…\"`, one of: {}",
+                        build_types.join(", ")
+                    )
                 } else {
                     format!("add `{prop} = …` ({})", expected_type(prop))
                 };
-                Problem::error("manifest::missing-field", path, format!("missing field `{prop}`"))
-                    .at(&source.text, Some(source.top_span()), format!("`{prop}` is required"))
-                    .help(help)
+                Problem::error(
+                    "manifest::missing-field",
+                    path,
+                    format!("missing field `{prop}`"),
+                )
+                .at(
+                    &source.text,
+                    Some(source.top_span()),
+                    format!("`{prop}` is required"),
+                )
+                .help(help)
             }
             ValidationErrorKind::Enum { .. } if field == "build_type" => {
                 if typed_paths.contains(&pointer) {
                     continue;
                 }
-                let given = source.json.get("build_type").and_then(Value::as_str).unwrap_or("");
+                let given = source
+                    .json
+                    .get("build_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let known = build_types.join(", ");
                 let help = match closest(given, build_types.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`? Known build types: {known}"),
-                    None => format!("known build types: {known} (each is a template in templates/build-types/)"),
+                    None => format!(
+                        "known build types: {known} (each is a template in templates/build-types/)"
+                    ),
                 };
-                Problem::error("manifest::unknown-build-type", path, format!("unknown build type `{given}`"))
-                    .at(&source.text, source.value_span(&pointer), "no such build type")
-                    .help(help)
+                Problem::error(
+                    "manifest::unknown-build-type",
+                    path,
+                    format!("unknown build type `{given}`"),
+                )
+                .at(
+                    &source.text,
+                    source.value_span(&pointer),
+                    "no such build type",
+                )
+                .help(help)
             }
             ValidationErrorKind::Type { .. } => {
                 let is_element = pointer.matches('/').count() > 1;
-                let what = if is_element { "each entry of".to_owned() } else { String::new() };
-                let want = if is_element { "a string" } else { expected_type(&field) };
+                let what = if is_element {
+                    "each entry of".to_owned()
+                } else {
+                    String::new()
+                };
+                let want = if is_element {
+                    "a string"
+                } else {
+                    expected_type(&field)
+                };
                 let message = if is_element {
                     format!("{what} `{field}` must be a string")
                 } else {
                     format!("`{field}` must be {want}")
                 };
                 Problem::error("manifest::wrong-type", path, message)
-                    .at(&source.text, source.value_span(&pointer), format!("expected {want}"))
+                    .at(
+                        &source.text,
+                        source.value_span(&pointer),
+                        format!("expected {want}"),
+                    )
                     .help(format!("write `{field}` as {}", example_of(&field)))
             }
             _ => Problem::error("manifest::schema", path, format!("`{field}`: {e}"))
@@ -340,19 +502,38 @@ fn example_of(field: &str) -> String {
     }
 }
 
-fn duplicate(first: &TomlSource, again: &TomlSource, name: &str, code: &'static str, what: &str) -> Problem {
+fn duplicate(
+    first: &TomlSource,
+    again: &TomlSource,
+    name: &str,
+    code: &'static str,
+    what: &str,
+) -> Problem {
     let message = if what == "package" {
-        format!("package `{name}` is already defined in {}", first.path.display())
+        format!(
+            "package `{name}` is already defined in {}",
+            first.path.display()
+        )
     } else {
-        format!("`{name}` has the same stage name as the package of {}", first.path.display())
+        format!(
+            "`{name}` has the same stage name as the package of {}",
+            first.path.display()
+        )
     };
     Problem::error(code, &again.path, message)
-        .at(&again.text, again.value_span("/name"), format!("same {what} as in {}", file_label(&first.path)))
+        .at(
+            &again.text,
+            again.value_span("/name"),
+            format!("same {what} as in {}", file_label(&first.path)),
+        )
         .help("each package has exactly one manifest: merge the two files or rename one package")
 }
 
 fn file_label(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    )
 }
 
 struct Ctx<'a> {
@@ -366,9 +547,12 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn check_manifest(&self, source: &TomlSource, m: &Manifest, problems: &mut Vec<Problem>) {
         let path = &source.path;
-        let err = |code: &'static str, pointer: &str, message: String, label: &str, help: String| {
-            Problem::error(code, path, message).at(&source.text, source.value_span(pointer), label).help(help)
-        };
+        let err =
+            |code: &'static str, pointer: &str, message: String, label: &str, help: String| {
+                Problem::error(code, path, message)
+                    .at(&source.text, source.value_span(pointer), label)
+                    .help(help)
+            };
 
         // Name and file name.
         let name_ok = shell::check_name(&m.name).is_ok();
@@ -379,7 +563,8 @@ impl Ctx<'_> {
                 "/name",
                 format!("package name `{}` {why}", m.name.escape_debug()),
                 "not a valid package name",
-                "use the GitHub `owner/repo` (letters, digits, `.` `_` `-` `+`) or a bare name".to_owned(),
+                "use the GitHub `owner/repo` (letters, digits, `.` `_` `-` `+`) or a bare name"
+                    .to_owned(),
             ));
         } else {
             let expected = manifest::file_name(&m.name);
@@ -389,7 +574,10 @@ impl Ctx<'_> {
                     "/name",
                     format!("manifest of `{}` must be named `{expected}`", m.name),
                     "the file name must follow this name",
-                    format!("rename {} to {expected} (the name lower-cased, `/` → `-`)", file_label(path)),
+                    format!(
+                        "rename {} to {expected} (the name lower-cased, `/` → `-`)",
+                        file_label(path)
+                    ),
                 ));
             }
         }
@@ -402,14 +590,19 @@ impl Ctx<'_> {
                     "/rev",
                     format!("rev `{}` {why}", rev.escape_debug()),
                     "unsafe in the generated shell line",
-                    "a rev is a tag, branch or commit: letters, digits, `.` `_` `-` `+` `/`".to_owned(),
+                    "a rev is a tag, branch or commit: letters, digits, `.` `_` `-` `+` `/`"
+                        .to_owned(),
                 ));
             }
         }
 
         // SHA-256.
         if let Some(sum) = &m.sha256 {
-            if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+            if sum.len() != 64
+                || !sum
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            {
                 problems.push(err(
                     "manifest::bad-sha256",
                     "/sha256",
@@ -431,7 +624,8 @@ impl Ctx<'_> {
         let url_text = m.url.as_deref().unwrap_or(manifest::DEFAULT_URL);
         if let Some(url) = self.check_templated(source, "/url", url_text, &sample, problems) {
             // A bad name or rev was reported already; the URL made of it is not news.
-            let derived = (!name_ok || !rev_ok) && (url_text.contains("name") || url_text.contains("rev"));
+            let derived =
+                (!name_ok || !rev_ok) && (url_text.contains("name") || url_text.contains("rev"));
             if let (false, Err(why)) = (derived, shell::check_url(&url)) {
                 problems.push(err(
                     "manifest::bad-url",
@@ -454,7 +648,10 @@ impl Ctx<'_> {
                         _ => !m.config_env.is_empty(),
                     };
                     let pointer = pointer_child("", field);
-                    if used && *field == "build_steps" && m.build_steps.as_ref().is_none_or(Vec::is_empty) {
+                    if used
+                        && *field == "build_steps"
+                        && m.build_steps.as_ref().is_none_or(Vec::is_empty)
+                    {
                         problems.push(
                             Problem::error(
                                 "manifest::build-steps-missing",
@@ -488,16 +685,44 @@ impl Ctx<'_> {
         let steps = m.build_steps.clone().unwrap_or_default();
         type Rule = fn(&str) -> Result<(), String>;
         let lists: [(&str, &Vec<String>, Rule, &'static str); 5] = [
-            ("build_steps", &steps, shell::check_step, "manifest::unsafe-step"),
-            ("custom_post_dl", &m.custom_post_dl, shell::check_step, "manifest::unsafe-step"),
-            ("custom_post_install", &m.custom_post_install, shell::check_step, "manifest::unsafe-step"),
-            ("config_flags", &m.config_flags, shell::check_flag, "manifest::unsafe-flag"),
-            ("config_env", &m.config_env, shell::check_env, "manifest::unsafe-env"),
+            (
+                "build_steps",
+                &steps,
+                shell::check_step,
+                "manifest::unsafe-step",
+            ),
+            (
+                "custom_post_dl",
+                &m.custom_post_dl,
+                shell::check_step,
+                "manifest::unsafe-step",
+            ),
+            (
+                "custom_post_install",
+                &m.custom_post_install,
+                shell::check_step,
+                "manifest::unsafe-step",
+            ),
+            (
+                "config_flags",
+                &m.config_flags,
+                shell::check_flag,
+                "manifest::unsafe-flag",
+            ),
+            (
+                "config_env",
+                &m.config_env,
+                shell::check_env,
+                "manifest::unsafe-env",
+            ),
         ];
         for (field, items, rule, code) in lists {
             for (i, item) in items.iter().enumerate() {
                 let pointer = format!("/{field}/{i}");
-                let Some(text) = self.check_templated(source, &pointer, item, &sample, problems) else { continue };
+                let Some(text) = self.check_templated(source, &pointer, item, &sample, problems)
+                else {
+                    continue;
+                };
                 if let Err(why) = rule(&text) {
                     problems.push(err(
                         code,
@@ -525,7 +750,10 @@ impl Ctx<'_> {
             } else if !self.declared.contains_key(dep) {
                 let help = match closest(dep, self.names.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("add packages.d/{} for it, or remove this entry", manifest::file_name(dep)),
+                    None => format!(
+                        "add packages.d/{} for it, or remove this entry",
+                        manifest::file_name(dep)
+                    ),
                 };
                 problems.push(err(
                     "manifest::unknown-dependency",
@@ -548,12 +776,25 @@ impl Ctx<'_> {
 
     /// Checks a templated string's syntax and variables and renders it
     /// with sample values; None when it has a problem (reported).
-    fn check_templated(&self, source: &TomlSource, pointer: &str, text: &str, sample: &Value, problems: &mut Vec<Problem>) -> Option<String> {
+    fn check_templated(
+        &self,
+        source: &TomlSource,
+        pointer: &str,
+        text: &str,
+        sample: &Value,
+        problems: &mut Vec<Problem>,
+    ) -> Option<String> {
         let env = match self.templates {
             Some(t) => t,
-            None => return Some(text.to_owned()).filter(|t| !t.contains("{{") && !t.contains("{%")),
+            None => {
+                return Some(text.to_owned()).filter(|t| !t.contains("{{") && !t.contains("{%"))
+            }
         };
-        let field = pointer.trim_start_matches('/').split('/').next().unwrap_or("");
+        let field = pointer
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("");
         let problem = |message: String, label: &str, help: String| {
             Problem::error("manifest::template", &source.path, message)
                 .at(&source.text, source.value_span(pointer), label)
@@ -562,14 +803,20 @@ impl Ctx<'_> {
         match env.variables_of(text) {
             Err(e) => {
                 problems.push(problem(
-                    format!("`{field}` is not a valid template: {}", e.detail().unwrap_or("syntax error")),
+                    format!(
+                        "`{field}` is not a valid template: {}",
+                        e.detail().unwrap_or("syntax error")
+                    ),
                     "template syntax error",
                     "templates use {{ prefix }}, {{ jobs }}, {{ name }} and {{ rev }}".to_owned(),
                 ));
                 None
             }
             Ok(vars) => {
-                let unknown: Vec<&String> = vars.iter().filter(|v| !MANIFEST_VARS.contains(&v.as_str())).collect();
+                let unknown: Vec<&String> = vars
+                    .iter()
+                    .filter(|v| !MANIFEST_VARS.contains(&v.as_str()))
+                    .collect();
                 if let Some(var) = unknown.first() {
                     let hint = closest(var, MANIFEST_VARS.iter().copied())
                         .map(|s| format!("did you mean `{{{{ {s} }}}}`? "))
@@ -585,7 +832,10 @@ impl Ctx<'_> {
                     Ok(s) => Some(s),
                     Err(e) => {
                         problems.push(problem(
-                            format!("`{field}` does not render: {}", e.detail().unwrap_or("error")),
+                            format!(
+                                "`{field}` does not render: {}",
+                                e.detail().unwrap_or("error")
+                            ),
                             "template error",
                             "check the filters and expressions used".to_owned(),
                         ));
@@ -599,14 +849,24 @@ impl Ctx<'_> {
 
 fn safety_help(field: &str) -> String {
     match field {
-        "config_flags" => "one option per entry, quotes balanced, no `;` `&` `|` `<` `>` backticks or `$(`".to_owned(),
-        "config_env" => "one NAME=value per entry, quotes balanced, no `;` `&` `|` `<` `>` backticks or `$(`".to_owned(),
+        "config_flags" => {
+            "one option per entry, quotes balanced, no `;` `&` `|` `<` `>` backticks or `$(`"
+                .to_owned()
+        }
+        "config_env" => {
+            "one NAME=value per entry, quotes balanced, no `;` `&` `|` `<` `>` backticks or `$(`"
+                .to_owned()
+        }
         _ => "one command per entry, on one line, with balanced quotes".to_owned(),
     }
 }
 
 /// Reports each dependency cycle once, at the first edge of the cycle.
-fn check_cycles(parsed: &[(TomlSource, Option<Manifest>)], declared: &HashMap<String, usize>, problems: &mut Vec<Problem>) {
+fn check_cycles(
+    parsed: &[(TomlSource, Option<Manifest>)],
+    declared: &HashMap<String, usize>,
+    problems: &mut Vec<Problem>,
+) {
     // Graph over parsed files with a manifest, following known, non-self edges.
     let edges: Vec<Vec<(usize, usize)>> = parsed
         .iter()
@@ -662,15 +922,28 @@ fn check_cycles(parsed: &[(TomlSource, Option<Manifest>)], declared: &HashMap<St
     }
 }
 
-fn cycle_problem(parsed: &[(TomlSource, Option<Manifest>)], edges: &[Vec<(usize, usize)>], cycle: &[usize]) -> Problem {
+fn cycle_problem(
+    parsed: &[(TomlSource, Option<Manifest>)],
+    edges: &[Vec<(usize, usize)>],
+    cycle: &[usize],
+) -> Problem {
     let name = |i: usize| parsed[i].1.as_ref().map_or("?", |m| m.name.as_str());
     // Start the cycle at its smallest name so the message is stable.
-    let start = (0..cycle.len()).min_by_key(|&k| name(cycle[k])).unwrap_or(0);
-    let ordered: Vec<usize> = cycle[start..].iter().chain(&cycle[..start]).copied().collect();
+    let start = (0..cycle.len())
+        .min_by_key(|&k| name(cycle[k]))
+        .unwrap_or(0);
+    let ordered: Vec<usize> = cycle[start..]
+        .iter()
+        .chain(&cycle[..start])
+        .copied()
+        .collect();
     let mut text: Vec<&str> = ordered.iter().map(|&i| name(i)).collect();
     text.push(name(ordered[0]));
     let (first, second) = (ordered[0], ordered.get(1).copied().unwrap_or(ordered[0]));
-    let dep_index = edges[first].iter().find(|(to, _)| *to == second).map_or(0, |(_, k)| *k);
+    let dep_index = edges[first]
+        .iter()
+        .find(|(to, _)| *to == second)
+        .map_or(0, |(_, k)| *k);
     let source = &parsed[first].0;
     Problem::error("manifest::dependency-cycle", &source.path, format!("dependency cycle: {}", text.join(" → ")))
         .at(&source.text, source.value_span(&format!("/depends/{dep_index}")), "this dependency closes a cycle")

@@ -9,7 +9,9 @@ use crate::graph;
 use super::{FAILED, OK};
 
 pub fn run(root: &Path, args: &GraphArgs) -> i32 {
-    let Some(project) = super::load(root) else { return FAILED };
+    let Some(project) = super::load(root) else {
+        return FAILED;
+    };
     let out = match args.format {
         GraphFormat::Text => graph::text(&project),
         GraphFormat::Dot => graph::dot(&project),

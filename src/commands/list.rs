@@ -19,7 +19,9 @@ struct Row<'a> {
 }
 
 pub fn run(root: &Path, args: &ListArgs) -> i32 {
-    let Some(project) = super::load(root) else { return FAILED };
+    let Some(project) = super::load(root) else {
+        return FAILED;
+    };
     let rows: Vec<Row<'_>> = project
         .packages
         .values()
@@ -45,7 +47,11 @@ pub fn run(root: &Path, args: &ListArgs) -> i32 {
                         r.name.to_owned(),
                         r.rev.unwrap_or("branch head").to_owned(),
                         r.build_type.to_owned(),
-                        if r.depends.is_empty() { "-".to_owned() } else { r.depends.join(", ") },
+                        if r.depends.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            r.depends.join(", ")
+                        },
                     ]
                 })
                 .collect();

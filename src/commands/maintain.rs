@@ -1,15 +1,438 @@
-//! `bump`, `outdated`, `update`.
+//! `bump`, `outdated` and `update`: the maintainer's edits, all through one
+//! path — format-preserving edit, whole-project validation of the result,
+//! then an atomic write (or a diff with --dry-run).
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::cli::{BumpArgs, OutdatedArgs, UpdateArgs};
+use serde::Serialize;
 
-pub fn bump(_root: &Path, _args: &BumpArgs) -> i32 {
-    super::FAILED
+use crate::cli::{BumpArgs, OutdatedArgs, TableFormat, UpdateArgs};
+use crate::edit::{set_string, unified_diff, write_atomic};
+use crate::validate::{check_with, Overrides, Project, TEMPLATES_DIR};
+use crate::{fetch, graph, lsremote, manifest, revs, suggest, template, versions};
+
+use super::{error, FAILED, OK, USAGE};
+
+/// One file edit, not yet written.
+struct Edit {
+    path: PathBuf,
+    old: String,
+    new: String,
+    /// What changed, for the report: (target, old value, new value).
+    what: (String, String, String),
+    /// Packages whose stages rebuild (None: every stage, a base pin).
+    rebuilds: Option<String>,
 }
-pub fn outdated(_root: &Path, _args: &OutdatedArgs) -> i32 {
-    super::FAILED
+
+fn out(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }
-pub fn update(_root: &Path, _args: &UpdateArgs) -> i32 {
-    super::FAILED
+
+/// Finds a package by name (or stage name), or says which one was meant.
+fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, String> {
+    if let Some((name, _)) = project.packages.get_key_value(wanted) {
+        return Ok(name);
+    }
+    let stage = manifest::stage_name(wanted);
+    if let Some(name) = project
+        .packages
+        .keys()
+        .find(|n| manifest::stage_name(n) == stage)
+    {
+        return Ok(name);
+    }
+    let hint = suggest::closest(wanted, project.packages.keys().map(String::as_str))
+        .map(|s| format!(": did you mean `{s}`?"))
+        .unwrap_or_else(|| ": `build-unit-test-docker list` shows the packages".to_owned());
+    Err(format!("no package `{wanted}`{hint}"))
+}
+
+fn package_edit(
+    project: &Project,
+    name: &str,
+    rev: &str,
+    sha256: Option<&str>,
+) -> Result<Edit, String> {
+    let pkg = project
+        .package(name)
+        .ok_or_else(|| format!("no package `{name}`"))?;
+    let path = pkg.source.path.clone();
+    let old = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut new = set_string(&old, "rev", rev, Some("name"))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match (sha256, &pkg.manifest.sha256) {
+        (Some(sum), _) => {
+            new = set_string(&new, "sha256", sum, Some("rev"))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        (None, Some(_)) if pkg.manifest.rev.as_deref() != Some(rev) => {
+            return Err(format!(
+                "{name} has a sha256, which the new rev's tarball will not match: pass --checksum to record the new one"
+            ));
+        }
+        _ => {}
+    }
+    let current = pkg
+        .manifest
+        .rev
+        .clone()
+        .unwrap_or_else(|| "branch head".to_owned());
+    Ok(Edit {
+        path,
+        old,
+        new,
+        what: (name.to_owned(), current, rev.to_owned()),
+        rebuilds: Some(name.to_owned()),
+    })
+}
+
+fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, String> {
+    let vars = &project.templates.base_vars;
+    let current = match vars.get(key) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(format!(
+                "base.{key} is a list: edit templates/base.toml by hand"
+            ))
+        }
+        None => {
+            let hint = suggest::closest(key, vars.keys().map(String::as_str))
+                .map(|s| format!("did you mean `base.{s}`? "))
+                .unwrap_or_default();
+            let keys: Vec<String> = vars
+                .iter()
+                .filter(|(_, v)| v.is_string())
+                .map(|(k, _)| format!("base.{k}"))
+                .collect();
+            return Err(format!(
+                "no pin `base.{key}`: {hint}pins: {}",
+                keys.join(", ")
+            ));
+        }
+    };
+    let path = project
+        .root
+        .join(TEMPLATES_DIR)
+        .join(template::BASE_VARS_FILE);
+    let old = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let new = set_string(&old, key, value, None).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Edit {
+        path,
+        old,
+        new,
+        what: (format!("base.{key}"), current, value.to_owned()),
+        rebuilds: None,
+    })
+}
+
+/// Validates the project as it would be after `edits`, then writes them
+/// atomically (or prints diffs). Nothing is written if anything is wrong.
+fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
+    let overrides: Overrides = edits
+        .iter()
+        .map(|e| (e.path.clone(), e.new.clone()))
+        .collect();
+    let checked = check_with(root, &overrides);
+    if checked.project.is_none() {
+        super::print_problems(&checked.problems);
+        error("the edit would leave the project invalid; nothing was written");
+        return FAILED;
+    }
+    let mut report = String::new();
+    for e in edits {
+        if dry_run {
+            let label = e
+                .path
+                .strip_prefix(root)
+                .unwrap_or(&e.path)
+                .display()
+                .to_string();
+            report.push_str(&unified_diff(&label, &e.old, &e.new));
+        } else if let Err(err) = write_atomic(&e.path, &e.new) {
+            error(format!(
+                "cannot write {}: {err}; nothing else was written after it",
+                e.path.display()
+            ));
+            return FAILED;
+        }
+        let (target, from, to) = &e.what;
+        let verb = if dry_run { "would change" } else { "changed" };
+        report.push_str(&format!(
+            "{target}: {verb} {from} → {to} ({})\n",
+            e.path.strip_prefix(root).unwrap_or(&e.path).display()
+        ));
+    }
+    report.push_str(&rebuild_line(project, edits, dry_run));
+    out(&report);
+    OK
+}
+
+fn rebuild_line(project: &Project, edits: &[Edit], dry_run: bool) -> String {
+    let will = if dry_run {
+        "would rebuild"
+    } else {
+        "will rebuild"
+    };
+    if edits.iter().any(|e| e.rebuilds.is_none()) {
+        return format!(
+            "stages that {will}: all of them (base, {} packages, final)\n",
+            project.packages.len()
+        );
+    }
+    let mut stages = std::collections::BTreeSet::new();
+    for name in edits.iter().filter_map(|e| e.rebuilds.as_deref()) {
+        stages.insert(manifest::stage_name(name));
+        stages.extend(
+            graph::dependents(project, name)
+                .iter()
+                .map(|d| manifest::stage_name(d)),
+        );
+    }
+    let mut list: Vec<String> = stages.into_iter().collect();
+    list.push("final".to_owned());
+    format!("stages that {will}: {}\n", list.join(", "))
+}
+
+pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
+    let Some(project) = super::load(root) else {
+        return FAILED;
+    };
+    let edit = if let Some(key) = args.target.strip_prefix("base.") {
+        if args.checksum {
+            error("--checksum is for packages, not base pins");
+            return USAGE;
+        }
+        base_edit(&project, key, &args.value)
+    } else {
+        find_package(&project, &args.target).and_then(|name| {
+            let sum = if args.checksum {
+                Some(checksum_for(&project, name, &args.value)?)
+            } else {
+                None
+            };
+            package_edit(&project, name, &args.value, sum.as_deref())
+        })
+    };
+    match edit {
+        Ok(edit) if edit.old == edit.new => {
+            out(&format!(
+                "{}: already {}; nothing to change\n",
+                edit.what.0, edit.what.2
+            ));
+            OK
+        }
+        Ok(edit) => apply(root, &project, &[edit], args.dry_run),
+        Err(e) => {
+            error(e);
+            FAILED
+        }
+    }
+}
+
+/// Downloads the tarball of `name` at `rev` and returns its SHA-256.
+fn checksum_for(project: &Project, name: &str, rev: &str) -> Result<String, String> {
+    crate::shell::check_rev(rev).map_err(|why| format!("rev `{rev}` {why}"))?;
+    let pkg = project
+        .package(name)
+        .ok_or_else(|| format!("no package `{name}`"))?;
+    let prefix = project
+        .templates
+        .base_vars
+        .get("prefix")
+        .and_then(|v| v.as_str())
+        .unwrap_or("/usr/local");
+    let ctx = serde_json::json!({ "name": name, "rev": rev, "prefix": prefix, "jobs": 1 });
+    let url = project
+        .templates
+        .render_str(
+            pkg.manifest.url.as_deref().unwrap_or(manifest::DEFAULT_URL),
+            &ctx,
+        )
+        .map_err(|e| format!("the url of {name} does not render: {e}"))?;
+    let _ = writeln!(std::io::stderr(), "downloading {url} …");
+    fetch::sha256_of_url(&url)
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    package: String,
+    current: String,
+    /// `release` (newest tag) or `commit` (head of the default branch).
+    kind: &'static str,
+    latest: Option<String>,
+    outdated: bool,
+    error: Option<String>,
+}
+
+fn is_commit(rev: &str) -> bool {
+    rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
+    let url = revs::repo_url(&args.git_base_url, name);
+    let git = Path::new("git");
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let kind = if is_commit(current) {
+        "commit"
+    } else {
+        "release"
+    };
+    let result = if is_commit(current) {
+        lsremote::ls_remote(git, &url, &["HEAD"], timeout).map(|o| {
+            lsremote::parse(&o)
+                .into_iter()
+                .find(|r| r.name == "HEAD")
+                .map(|r| r.sha)
+        })
+    } else {
+        lsremote::ls_remote(git, &url, &["--tags"], timeout).map(|o| {
+            let tags = lsremote::tags(&lsremote::parse(&o));
+            let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
+            versions::newest_release(current, &names, args.pre).map(str::to_owned)
+        })
+    };
+    match result {
+        Ok(latest) => {
+            let outdated = latest.as_deref().is_some_and(|l| l != current);
+            Row {
+                package: name.to_owned(),
+                current: current.to_owned(),
+                kind,
+                latest,
+                outdated,
+                error: None,
+            }
+        }
+        Err(e) => Row {
+            package: name.to_owned(),
+            current: current.to_owned(),
+            kind,
+            latest: None,
+            outdated: false,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Looks up every selected pinned package in parallel.
+fn find_outdated(project: &Project, args: &OutdatedArgs) -> Result<Vec<Row>, String> {
+    let mut selected = Vec::new();
+    if args.packages.is_empty() {
+        selected.extend(project.packages.keys().cloned());
+    } else {
+        for wanted in &args.packages {
+            selected.push(find_package(project, wanted)?.to_owned());
+        }
+    }
+    let pinned: Vec<(String, String)> = selected
+        .into_iter()
+        .filter_map(|n| {
+            let rev = project.package(&n)?.manifest.rev.clone()?;
+            Some((n, rev))
+        })
+        .collect();
+    Ok(lsremote::run_bounded(
+        pinned,
+        usize::from(args.parallel),
+        |(name, rev)| lookup(args, &name, &rev),
+    ))
+}
+
+fn print_rows(rows: &[Row], format: TableFormat) {
+    match format {
+        TableFormat::Json => {
+            let mut s = serde_json::to_string_pretty(rows).unwrap_or_default();
+            s.push('\n');
+            out(&s);
+        }
+        TableFormat::Table => {
+            let cells: Vec<[String; 4]> = rows
+                .iter()
+                .map(|r| {
+                    let latest = r.latest.clone().unwrap_or_else(|| "-".to_owned());
+                    let status = match (&r.error, r.outdated, r.kind) {
+                        (Some(e), _, _) => {
+                            format!("lookup failed: {}", e.lines().next().unwrap_or(""))
+                        }
+                        (None, true, "commit") => "newer commit".to_owned(),
+                        (None, true, _) => "newer release".to_owned(),
+                        (None, false, _) if r.latest.is_none() => "no newer release".to_owned(),
+                        _ => "up to date".to_owned(),
+                    };
+                    [r.package.clone(), r.current.clone(), latest, status]
+                })
+                .collect();
+            out(&super::list::table(
+                &["PACKAGE", "CURRENT", "LATEST", "STATUS"],
+                &cells,
+            ));
+        }
+    }
+}
+
+pub fn outdated(root: &Path, args: &OutdatedArgs) -> i32 {
+    let Some(project) = super::load(root) else {
+        return FAILED;
+    };
+    match find_outdated(&project, args) {
+        Ok(rows) => {
+            print_rows(&rows, args.format);
+            if rows.iter().any(|r| r.error.is_some()) {
+                error("some lookups failed (see the table)");
+                return FAILED;
+            }
+            OK
+        }
+        Err(e) => {
+            error(e);
+            FAILED
+        }
+    }
+}
+
+pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
+    let Some(project) = super::load(root) else {
+        return FAILED;
+    };
+    let rows = match find_outdated(&project, &args.outdated) {
+        Ok(rows) => rows,
+        Err(e) => {
+            error(e);
+            return FAILED;
+        }
+    };
+    let mut failed = false;
+    for r in rows.iter().filter(|r| r.error.is_some()) {
+        error(format!(
+            "{}: lookup failed: {}",
+            r.package,
+            r.error.as_deref().unwrap_or("")
+        ));
+        failed = true;
+    }
+    let mut edits = Vec::new();
+    for r in rows.iter().filter(|r| r.outdated) {
+        let Some(latest) = &r.latest else { continue };
+        match package_edit(&project, &r.package, latest, None) {
+            Ok(e) => edits.push(e),
+            Err(e) => {
+                error(format!("{e} (skipped)"));
+                failed = true;
+            }
+        }
+    }
+    if edits.is_empty() {
+        out("everything is up to date\n");
+        return if failed { FAILED } else { OK };
+    }
+    let code = apply(root, &project, &edits, args.dry_run);
+    if failed {
+        FAILED
+    } else {
+        code
+    }
 }

@@ -63,7 +63,10 @@ pub(crate) fn load(root: &Path) -> Option<Project> {
     print_problems(&checked.problems);
     if checked.project.is_none() {
         let errors = checked.problems.iter().filter(|p| p.is_error()).count();
-        error(format!("{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report", root.display()));
+        error(format!(
+            "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
+            root.display()
+        ));
     }
     checked.project
 }
@@ -76,14 +79,19 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, String> {
     let week = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => {
-            let secs: i64 = v.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"))?;
-            IsoWeek::from_unix(secs).ok_or_else(|| format!("SOURCE_DATE_EPOCH `{v}` is out of range"))?
+            let secs: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"))?;
+            IsoWeek::from_unix(secs)
+                .ok_or_else(|| format!("SOURCE_DATE_EPOCH `{v}` is out of range"))?
         }
         _ => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(|_| "the system clock is before 1970".to_owned())?;
-            IsoWeek::from_unix(now.as_secs() as i64).ok_or_else(|| "the system clock is out of range".to_owned())?
+            IsoWeek::from_unix(now.as_secs() as i64)
+                .ok_or_else(|| "the system clock is out of range".to_owned())?
         }
     };
     let arch = std::env::consts::ARCH;
@@ -103,7 +111,8 @@ pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, Strin
     let (uid, gid) = (args.uid.unwrap_or(uid), args.gid.unwrap_or(gid));
     let http_proxy = non_empty(&args.http_proxy);
     Ok(Settings {
-        image_name: non_empty(&args.image_name).unwrap_or_else(|| settings::DEFAULT_IMAGE_NAME.to_owned()),
+        image_name: non_empty(&args.image_name)
+            .unwrap_or_else(|| settings::DEFAULT_IMAGE_NAME.to_owned()),
         force,
         ci_build: non_empty(&args.build_url).is_some(),
         distro: non_empty(&args.distro),
@@ -135,7 +144,11 @@ fn process_ids() -> (u32, u32) {
 }
 
 /// Loads, resolves revisions and renders: what render and build share.
-pub(crate) fn plan(root: &Path, args: &RenderArgs, force: bool) -> Result<(Project, Settings, Plan), i32> {
+pub(crate) fn plan(
+    root: &Path,
+    args: &RenderArgs,
+    force: bool,
+) -> Result<(Project, Settings, Plan), i32> {
     let project = load(root).ok_or(FAILED)?;
     let settings = settings(args, force).map_err(|e| {
         error(e);
@@ -151,7 +164,11 @@ pub(crate) fn plan(root: &Path, args: &RenderArgs, force: bool) -> Result<(Proje
     }
 }
 
-pub(crate) fn resolve_revs(project: &Project, settings: &Settings, git_base: &str) -> Result<BTreeMap<String, String>, i32> {
+pub(crate) fn resolve_revs(
+    project: &Project,
+    settings: &Settings,
+    git_base: &str,
+) -> Result<BTreeMap<String, String>, i32> {
     crate::revs::resolve(project, settings, git_base).map_err(|errors| {
         for e in errors {
             error(e);

@@ -22,8 +22,11 @@ pub fn run(root: &Path, args: &RenderCmd) -> i32 {
                 error(format!("cannot create {}: {e}", dir.display()));
                 return FAILED;
             }
-            let mut files: Vec<(String, &str)> =
-                plan.stages.iter().map(|s| (format!("{}.Dockerfile", s.name), s.dockerfile.as_str())).collect();
+            let mut files: Vec<(String, &str)> = plan
+                .stages
+                .iter()
+                .map(|s| (format!("{}.Dockerfile", s.name), s.dockerfile.as_str()))
+                .collect();
             files.push(("tags.txt".to_owned(), &tags));
             for (name, text) in files {
                 let path = dir.join(&name);
@@ -32,12 +35,20 @@ pub fn run(root: &Path, args: &RenderCmd) -> i32 {
                     return FAILED;
                 }
             }
-            let _ = writeln!(std::io::stderr(), "wrote {} Dockerfiles and tags.txt to {}", plan.stages.len(), dir.display());
+            let _ = writeln!(
+                std::io::stderr(),
+                "wrote {} Dockerfiles and tags.txt to {}",
+                plan.stages.len(),
+                dir.display()
+            );
         }
         None => {
             let mut out = String::new();
             for stage in &plan.stages {
-                out.push_str(&format!("### {} {}\n{}", stage.name, stage.tag, stage.dockerfile));
+                out.push_str(&format!(
+                    "### {} {}\n{}",
+                    stage.name, stage.tag, stage.dockerfile
+                ));
                 if !stage.dockerfile.ends_with('\n') {
                     out.push('\n');
                 }

@@ -19,7 +19,11 @@ pub fn run(root: &Path, args: &ValidateArgs) -> i32 {
         ProblemFormat::Human => {
             super::print_problems(problems);
             let summary = match &checked.project {
-                Some(p) if warnings == 0 => format!("ok: {} packages, {} build types", p.packages.len(), p.templates.build_types.len()),
+                Some(p) if warnings == 0 => format!(
+                    "ok: {} packages, {} build types",
+                    p.packages.len(),
+                    p.templates.build_types.len()
+                ),
                 Some(p) => format!("ok: {} packages, {warnings} warning(s)", p.packages.len()),
                 None => format!("{errors} error(s), {warnings} warning(s)"),
             };
