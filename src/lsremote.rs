@@ -188,7 +188,9 @@ fn reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
     })
 }
 
-/// Runs `git ls-remote <args> <url>` and returns its stdout.
+/// Runs `git ls-remote <options> <url> <patterns>` and returns its stdout:
+/// the entries of `args` starting with `-` are options, the others ref
+/// patterns (e.g. `HEAD`), which git wants after the URL.
 ///
 /// Runs with `GIT_TERMINAL_PROMPT=0` and a null stdin, so it never waits for
 /// a password. If it takes longer than `timeout` it is killed and
@@ -204,18 +206,21 @@ pub fn ls_remote(
     if url.starts_with('-') {
         return Err(LsRemoteError::BadUrl(url.to_owned()));
     }
+    let (options, patterns): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| a.starts_with('-'));
     let command = std::iter::once(git.display().to_string())
         .chain(std::iter::once("ls-remote".to_owned()))
-        .chain(args.iter().map(|a| (*a).to_owned()))
+        .chain(options.iter().map(|a| (*a).to_owned()))
         .chain(std::iter::once(mask_credentials(url)))
+        .chain(patterns.iter().map(|a| (*a).to_owned()))
         .map(|s| shell_quote(&s))
         .collect::<Vec<_>>()
         .join(" ");
 
     let mut child = Command::new(git)
         .arg("ls-remote")
-        .args(args)
+        .args(&options)
         .arg(url)
+        .args(&patterns)
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -185,7 +185,7 @@ pub fn newest_release<'a>(current: &str, tags: &[&'a str], include_pre: bool) ->
         if !v.same_scheme(&cur) || (v.is_prerelease() && !include_pre) || v <= cur {
             continue;
         }
-        if best.as_ref().map_or(true, |(b, _)| v > *b) {
+        if best.as_ref().is_none_or(|(b, _)| v > *b) {
             best = Some((v, tag));
         }
     }
@@ -397,7 +397,7 @@ mod tests {
                     prop_assert!(v(t) > v(&cur));
                     prop_assert!(Some(v(t)) == max);
                 }
-                None => prop_assert!(max.map_or(true, |m| m <= v(&cur))),
+                None => prop_assert!(max.is_none_or(|m| m <= v(&cur))),
             }
         }
     }

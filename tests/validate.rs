@@ -14,7 +14,10 @@ use common::*;
 fn fixture_root(case: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_tree(&repo().join("templates"), &dir.path().join("templates"));
-    copy_tree(&repo().join("tests/fixtures/validate").join(case), dir.path());
+    copy_tree(
+        &repo().join("tests/fixtures/validate").join(case),
+        dir.path(),
+    );
     dir
 }
 
@@ -122,11 +125,31 @@ dependency `openbmc/sdbuplus` is not a package%0Ahelp: did you mean `openbmc/sdb
 
 #[test]
 fn root_is_accepted_before_or_after_the_subcommand() {
-    for args in [vec!["--root", "ROOT", "validate"], vec!["validate", "--root", "ROOT"]] {
-        let args: Vec<String> =
-            args.iter().map(|a| if *a == "ROOT" { repo().display().to_string() } else { a.to_string() }).collect();
-        let out = Command::new(BIN).current_dir("/").args(&args).output().expect("run");
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    for args in [
+        vec!["--root", "ROOT", "validate"],
+        vec!["validate", "--root", "ROOT"],
+    ] {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if *a == "ROOT" {
+                    repo().display().to_string()
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let out = Command::new(BIN)
+            .current_dir("/")
+            .args(&args)
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
