@@ -194,7 +194,8 @@ pub struct RenderCmd {
 #[derive(Debug, Args, Clone, Default)]
 pub struct BuildArgs {
     /// Rebuild every stage, bypassing the engine's cache (FORCE_DOCKER_BUILD: any value but 0/false/no/off).
-    #[arg(long, env = "FORCE_DOCKER_BUILD")]
+    #[arg(long, env = "FORCE_DOCKER_BUILD", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::FalseyValueParser::new())]
     pub force: bool,
 
     /// At most N engine builds at once (default: no limit). The ready stage

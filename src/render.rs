@@ -37,6 +37,8 @@ pub struct Stage {
     pub dockerfile: String,
     /// Indexes of the stages it needs built first.
     pub deps: Vec<usize>,
+    /// The source tarball a package stage downloads.
+    pub url: Option<String>,
 }
 
 /// Every stage in build order: base (unless a base image is given), the
@@ -128,6 +130,7 @@ pub fn render(
                 tag: tag.clone(),
                 dockerfile,
                 deps: Vec::new(),
+                url: None,
             });
             tag
         }
@@ -143,7 +146,7 @@ pub fn render(
     let names: Vec<&String> = project.packages.keys().collect();
     let index_of = |name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).ok();
     let order = topological(project)?;
-    let mut rendered: Vec<Option<(String, String)>> = vec![None; names.len()];
+    let mut rendered: Vec<Option<(String, String, String)>> = vec![None; names.len()];
     for i in order {
         let pkg = &project.packages[i];
         let m = &pkg.manifest;
@@ -152,10 +155,10 @@ pub fn render(
         let dep_tags: Vec<String> = deps
             .iter()
             .filter_map(|d| {
-                index_of(d).and_then(|j| rendered[j].as_ref().map(|(_, tag)| tag.clone()))
+                index_of(d).and_then(|j| rendered[j].as_ref().map(|(_, tag, _)| tag.clone()))
             })
             .collect();
-        let dockerfile = render_package(
+        let (dockerfile, url) = render_package(
             project,
             m,
             resolved,
@@ -165,10 +168,10 @@ pub fn render(
             &dep_tags,
         )?;
         let tag = tag(settings, Some(&manifest::stage_name(&m.name)), &dockerfile);
-        rendered[i] = Some((dockerfile, tag));
+        rendered[i] = Some((dockerfile, tag, url));
     }
     for (i, (name, pkg)) in project.packages.iter().enumerate() {
-        let (dockerfile, tag) = rendered[i]
+        let (dockerfile, tag, url) = rendered[i]
             .take()
             .ok_or_else(|| RenderError::Cycle(name.clone()))?;
         let mut deps = base_index.clone();
@@ -188,6 +191,7 @@ pub fn render(
             tag,
             dockerfile,
             deps,
+            url: Some(url),
         });
     }
 
@@ -234,6 +238,7 @@ pub fn render(
         tag: final_tag,
         dockerfile,
         deps,
+        url: None,
     });
     Ok(Plan { stages, base_image })
 }
@@ -326,7 +331,7 @@ fn render_package(
     prefix: &str,
     base_image: &str,
     dep_tags: &[String],
-) -> Result<String, RenderError> {
+) -> Result<(String, String), RenderError> {
     let t = &project.templates;
     let rev = rev_of(m, resolved)?;
     shell::check_rev(rev).map_err(|why| RenderError::Unsafe {
@@ -392,6 +397,8 @@ fn render_package(
         "build": build,
         "custom_post_install": list("custom_post_install", &m.custom_post_install)?,
     });
-    t.render("package", &ctx)
-        .map_err(|e| template_error("package.Dockerfile.j2", &format!("`{}`", m.name), e))
+    let dockerfile = t
+        .render("package", &ctx)
+        .map_err(|e| template_error("package.Dockerfile.j2", &format!("`{}`", m.name), e))?;
+    Ok((dockerfile, url))
 }

@@ -53,12 +53,26 @@ pub fn resolve(
     let branch = settings.branch.as_str();
     let results = lsremote::run_bounded(lookups, PARALLEL, |name: String| {
         let url = repo_url(git_base, &name);
-        let outcome = lsremote::ls_remote(git, &url, &["--heads"], TIMEOUT).map_err(|e| e.to_string()).and_then(|out| {
-            let refs = lsremote::parse(&out);
-            lsremote::head_of(&refs, branch).map(str::to_owned).ok_or_else(|| {
-                format!("`git ls-remote --heads {url}` lists no branch `{branch}`, `master` or `main`")
-            })
-        });
+        let outcome = lsremote::ls_remote(git, &url, &["--heads"], TIMEOUT)
+            .map_err(|e| e.to_string())
+            .and_then(|out| {
+                let refs = lsremote::parse(&out);
+                lsremote::head_of(&refs, branch)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        let mut wanted: Vec<String> = Vec::new();
+                        for b in [branch, "master", "main"] {
+                            let b = format!("`{b}`");
+                            if !wanted.contains(&b) {
+                                wanted.push(b);
+                            }
+                        }
+                        format!(
+                            "`git ls-remote --heads {url}` lists no branch {}",
+                            wanted.join(" or ")
+                        )
+                    })
+            });
         (name, outcome)
     });
     let mut errors = Vec::new();

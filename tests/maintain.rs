@@ -29,7 +29,11 @@ fn run(root: &Path, args: &[&str]) -> (i32, String, String) {
         .env_remove("BUILD_UNIT_TEST_GIT_BASE")
         .output()
         .expect("run");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 const ODD: &str = "#:schema ../schema/package.schema.json\n\
@@ -44,21 +48,41 @@ config_flags = [\n\
     \"-DB=OFF\",\n\
 ]\n";
 
-const USER: &str = "name = \"acme/gadget\"\nrev = \"v0.1\"\nbuild_type = \"meson\"\ndepends = [\"acme/widget\"]\n";
+const USER: &str =
+    "name = \"acme/gadget\"\nrev = \"v0.1\"\nbuild_type = \"meson\"\ndepends = [\"acme/widget\"]\n";
 
 #[test]
 fn bump_changes_exactly_the_rev_line_and_says_what_rebuilds() {
     let root = root_with(&[("acme-widget.toml", ODD), ("acme-gadget.toml", USER)]);
     let (code, stdout, stderr) = run(root.path(), &["bump", "acme/widget", "v1.2.0"]);
     assert_eq!(code, 0, "{stderr}");
-    let after = std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read");
-    let changed: Vec<(&str, &str)> = ODD.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
-    assert_eq!(changed, vec![("rev   =   \"v1.0.0\"    # pinned", "rev   =   \"v1.2.0\"    # pinned")]);
+    let after =
+        std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read");
+    let changed: Vec<(&str, &str)> = ODD
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![(
+            "rev   =   \"v1.0.0\"    # pinned",
+            "rev   =   \"v1.2.0\"    # pinned"
+        )]
+    );
     assert_eq!(ODD.lines().count(), after.lines().count());
-    assert!(stdout.contains("acme/widget: changed v1.0.0 → v1.2.0"), "{stdout}");
-    assert!(stdout.contains("stages that will rebuild: acme-gadget, acme-widget, final"), "{stdout}");
+    assert!(
+        stdout.contains("acme/widget: changed v1.0.0 → v1.2.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stages that will rebuild: acme-gadget, acme-widget, final"),
+        "{stdout}"
+    );
     // No temp file left behind.
-    let files = std::fs::read_dir(root.path().join("packages.d")).expect("dir").count();
+    let files = std::fs::read_dir(root.path().join("packages.d"))
+        .expect("dir")
+        .count();
     assert_eq!(files, 2);
 }
 
@@ -67,9 +91,18 @@ fn bump_dry_run_shows_a_diff_and_writes_nothing() {
     let root = root_with(&[("acme-widget.toml", ODD)]);
     let (code, stdout, _) = run(root.path(), &["bump", "acme/widget", "v2.0.0", "--dry-run"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("--- a/packages.d/acme-widget.toml\n+++ b/packages.d/acme-widget.toml\n"), "{stdout}");
-    assert!(stdout.contains("-rev   =   \"v1.0.0\"    # pinned\n+rev   =   \"v2.0.0\"    # pinned\n"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read"), ODD);
+    assert!(
+        stdout.contains("--- a/packages.d/acme-widget.toml\n+++ b/packages.d/acme-widget.toml\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-rev   =   \"v1.0.0\"    # pinned\n+rev   =   \"v2.0.0\"    # pinned\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read"),
+        ODD
+    );
 }
 
 #[test]
@@ -81,7 +114,10 @@ fn bump_refuses_unknown_packages_and_invalid_results() {
     let (code, _, stderr) = run(root.path(), &["bump", "acme/widget", "v2 && rm -rf /"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("nothing was written"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read"), ODD);
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read"),
+        ODD
+    );
 }
 
 #[test]
@@ -90,10 +126,17 @@ fn bump_base_pins_go_through_the_same_path() {
     let before = std::fs::read_to_string(root.path().join("templates/base.toml")).expect("read");
     let (code, stdout, stderr) = run(root.path(), &["bump", "base.meson", "1.11.2"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("base.meson: changed 0.54.3 → 1.11.2"), "{stdout}");
+    assert!(
+        stdout.contains("base.meson: changed 0.54.3 → 1.11.2"),
+        "{stdout}"
+    );
     assert!(stdout.contains("all of them"), "{stdout}");
     let after = std::fs::read_to_string(root.path().join("templates/base.toml")).expect("read");
-    let changed: Vec<_> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+    let changed: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
     assert_eq!(changed, vec![("meson = \"0.54.3\"", "meson = \"1.11.2\"")]);
     let (code, stdout, _) = run(root.path(), &["render"]);
     assert_eq!(code, 0);
@@ -108,8 +151,16 @@ fn concurrent_bumps_of_different_packages_leave_whole_files() {
     let root = root_with(&[("acme-widget.toml", ODD), ("acme-gadget.toml", USER)]);
     let children: Vec<_> = (0..8)
         .map(|i| {
-            let (pkg, rev) = if i % 2 == 0 { ("acme/widget", format!("v1.{i}.0")) } else { ("acme/gadget", format!("v0.{i}")) };
-            Command::new(BIN).arg("--root").arg(root.path()).args(["bump", pkg, &rev]).output()
+            let (pkg, rev) = if i % 2 == 0 {
+                ("acme/widget", format!("v1.{i}.0"))
+            } else {
+                ("acme/gadget", format!("v0.{i}"))
+            };
+            Command::new(BIN)
+                .arg("--root")
+                .arg(root.path())
+                .args(["bump", pkg, &rev])
+                .output()
         })
         .collect();
     for c in children {
@@ -139,20 +190,36 @@ fn bare_repo(base: &Path, name: &str, tags: &[&str]) -> String {
     git(&work, &["commit", "-q", "-am", "head"]);
     let bare = base.join(format!("{name}.git"));
     std::fs::create_dir_all(bare.parent().expect("parent")).expect("mkdir");
-    git(base, &["clone", "-q", "--bare", work.to_str().expect("utf8"), bare.to_str().expect("utf8")]);
+    git(
+        base,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().expect("utf8"),
+            bare.to_str().expect("utf8"),
+        ],
+    );
     git(&work, &["rev-parse", "HEAD"])
 }
 
 #[test]
 fn outdated_and_update_use_ls_remote_only() {
     let remotes = tempfile::tempdir().expect("tempdir");
-    bare_repo(remotes.path(), "acme/widget", &["v1.0.0", "v1.2.0", "v1.10.0", "v2.0.0-rc1", "other-9.0"]);
+    bare_repo(
+        remotes.path(),
+        "acme/widget",
+        &["v1.0.0", "v1.2.0", "v1.10.0", "v2.0.0-rc1", "other-9.0"],
+    );
     let head = bare_repo(remotes.path(), "acme/gadget", &["x"]);
     let gadget = "name = \"acme/gadget\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\nbuild_type = \"meson\"\n";
     let root = root_with(&[("acme-widget.toml", ODD), ("acme-gadget.toml", gadget)]);
     let base = format!("file://{}", remotes.path().display());
 
-    let (code, stdout, stderr) = run(root.path(), &["outdated", "--git-base-url", &base, "--format", "json"]);
+    let (code, stdout, stderr) = run(
+        root.path(),
+        &["outdated", "--git-base-url", &base, "--format", "json"],
+    );
     assert_eq!(code, 0, "{stderr}{stdout}");
     let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(rows[0]["package"], "acme/gadget");
@@ -162,13 +229,28 @@ fn outdated_and_update_use_ls_remote_only() {
     assert_eq!(rows[1]["latest"], "v1.10.0");
     assert_eq!(rows[1]["outdated"], true);
 
-    let (_, stdout, _) = run(root.path(), &["outdated", "acme/widget", "--pre", "--git-base-url", &base]);
-    assert!(stdout.contains("acme/widget  v1.0.0   v2.0.0-rc1  newer release"), "{stdout}");
+    let (_, stdout, _) = run(
+        root.path(),
+        &["outdated", "acme/widget", "--pre", "--git-base-url", &base],
+    );
+    assert!(
+        stdout.contains("acme/widget  v1.0.0   v2.0.0-rc1  newer release"),
+        "{stdout}"
+    );
 
-    let (code, stdout, _) = run(root.path(), &["update", "--dry-run", "--git-base-url", &base]);
+    let (code, stdout, _) = run(
+        root.path(),
+        &["update", "--dry-run", "--git-base-url", &base],
+    );
     assert_eq!(code, 0);
-    assert!(stdout.contains("+rev   =   \"v1.10.0\"    # pinned"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read"), ODD);
+    assert!(
+        stdout.contains("+rev   =   \"v1.10.0\"    # pinned"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read"),
+        ODD
+    );
 
     let (code, _, stderr) = run(root.path(), &["update", "--git-base-url", &base]);
     assert_eq!(code, 0, "{stderr}");
@@ -178,7 +260,10 @@ fn outdated_and_update_use_ls_remote_only() {
     assert_eq!(list[1]["rev"], "v1.10.0");
 
     // A repository that does not exist is a failed row, not a crash.
-    let (code, stdout, stderr) = run(root.path(), &["outdated", "--git-base-url", "file:///nonexistent"]);
+    let (code, stdout, stderr) = run(
+        root.path(),
+        &["outdated", "--git-base-url", "file:///nonexistent"],
+    );
     assert_eq!(code, 1);
     assert!(stdout.contains("lookup failed"), "{stdout}");
     assert!(stderr.contains("some lookups failed"));
@@ -187,7 +272,11 @@ fn outdated_and_update_use_ls_remote_only() {
 #[test]
 fn bump_checksum_records_the_digest_and_the_stage_checks_it() {
     let files = tempfile::tempdir().expect("tempdir");
-    std::fs::write(files.path().join("widget-v3.tar.gz"), b"not really a tarball").expect("write");
+    std::fs::write(
+        files.path().join("widget-v3.tar.gz"),
+        b"not really a tarball",
+    )
+    .expect("write");
     let server = FileServer::start(files.path());
     let manifest = format!(
         "name = \"acme/widget\"\nrev = \"v1\"\nurl = \"http://127.0.0.1:{}/widget-{{{{ rev }}}}.tar.gz\"\nbuild_type = \"cmake\"\n",
@@ -196,11 +285,22 @@ fn bump_checksum_records_the_digest_and_the_stage_checks_it() {
     let root = root_with(&[("acme-widget.toml", &manifest)]);
     let (code, _, stderr) = run(root.path(), &["bump", "acme/widget", "v3", "--checksum"]);
     assert_eq!(code, 0, "{stderr}");
-    let text = std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read");
-    let sum = text.lines().find_map(|l| l.strip_prefix("sha256 = \"")).expect("sha256 line").trim_end_matches('"').to_owned();
+    let text =
+        std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read");
+    let sum = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 = \""))
+        .expect("sha256 line")
+        .trim_end_matches('"')
+        .to_owned();
     assert_eq!(sum.len(), 64);
     let (_, stdout, _) = run(root.path(), &["render"]);
-    assert!(stdout.contains(&format!("if [ \"$actual\" != \"{sum}\" ]; then echo \"sha256 mismatch")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "if [ \"$actual\" != \"{sum}\" ]; then echo \"sha256 mismatch"
+        )),
+        "{stdout}"
+    );
     // Bumping again without --checksum would leave a stale digest.
     let (code, _, stderr) = run(root.path(), &["bump", "acme/widget", "v4"]);
     assert_eq!(code, 1);

@@ -146,20 +146,35 @@ impl FileServer {
                 while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
                     line.clear();
                 }
-                let name = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+                let name = request
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_owned();
                 let mut stream = &stream;
                 match std::fs::read(dir.join(&name)) {
                     Ok(body) if !name.is_empty() && !name.contains("..") => {
-                        let _ = write!(stream, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        );
                         let _ = stream.write_all(&body);
                     }
                     _ => {
-                        let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
+                        let _ = stream.write_all(
+                            b"HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found",
+                        );
                     }
                 }
             }
         });
-        FileServer { port, stop, thread: Some(thread) }
+        FileServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -183,6 +198,10 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@example.org")
         .output()
         .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -1,0 +1,1079 @@
+//! The container engine at the edge of the program.
+//!
+//! Owns: the [`Engine`] trait (list existing image tags, build one image),
+//! its real implementation [`DockerCli`] (runs `docker` or `podman` as a
+//! child process), the [`CancelToken`] shared by everything that must stop
+//! on Ctrl-C (plus [`CancelToken::install_signal_handlers`]), and a
+//! scriptable [`fake::FakeEngine`] for tests.
+//!
+//! Must not: decide what to build or in which order (that is
+//! `crate::scheduler`), compute Dockerfiles or tags, print anything (build
+//! output goes to the caller's `on_line` callback), panic, or leave a child
+//! process running when it returns. It uses no `unsafe`: signals to a child
+//! are sent with [`std::process::Child::kill`] (SIGKILL) or, for the polite
+//! SIGTERM first, the system `kill` program.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, RecvTimeoutError, Sender};
+
+/// How often a running build checks its [`CancelToken`] and the child.
+const POLL: Duration = Duration::from_millis(50);
+/// How long a cancelled child gets between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(3);
+/// How long to keep reading output after the child exited (a grandchild
+/// may hold the pipes open; we do not wait for it forever).
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// One image build: everything the engine needs, borrowed from the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildRequest<'a> {
+    /// Stage name, e.g. `openbmc-sdbusplus`, `base`, `final`.
+    pub stage: &'a str,
+    /// What log lines are prefixed with: `openbmc/sdbusplus`, `base`, `final`.
+    pub label: &'a str,
+    /// The image tag to build.
+    pub tag: &'a str,
+    /// The Dockerfile text, fed on the engine's stdin.
+    pub dockerfile: &'a str,
+    /// Build without the layer cache (`FORCE_DOCKER_BUILD`).
+    pub no_cache: bool,
+    /// `NAME=VALUE` pairs; each becomes `--build-arg NAME=VALUE`.
+    pub build_args: &'a [String],
+}
+
+/// A container engine: what exists already, and how to build an image.
+pub trait Engine: Sync {
+    /// Which of `tags` exist already — one engine process for all of them.
+    fn existing_tags(&self, tags: &[&str]) -> Result<HashSet<String>, EngineError>;
+
+    /// Build one image. Every output line (stdout and stderr merged, in
+    /// arrival order) goes to `on_line` without its line terminator.
+    /// Returns [`EngineError::Cancelled`] promptly once `cancel` is set.
+    fn build(
+        &self,
+        req: &BuildRequest<'_>,
+        on_line: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<(), EngineError>;
+}
+
+/// How a child process ended, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitDesc {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+    /// Neither (should not happen on Unix).
+    Unknown,
+}
+
+impl ExitDesc {
+    fn of(status: ExitStatus) -> Self {
+        if let Some(code) = status.code() {
+            return ExitDesc::Code(code);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(sig) = status.signal() {
+                return ExitDesc::Signal(sig);
+            }
+        }
+        ExitDesc::Unknown
+    }
+}
+
+impl std::fmt::Display for ExitDesc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitDesc::Code(c) => write!(f, "status {c}"),
+            ExitDesc::Signal(s) => write!(f, "signal {s}"),
+            ExitDesc::Unknown => f.write_str("an unknown status"),
+        }
+    }
+}
+
+/// Everything that can go wrong talking to the engine. Causes (I/O
+/// errors) are part of the message, not chained as `source()`, so a report
+/// printer does not show them twice.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine program could not be started at all.
+    #[error("could not start `{program}`: {error}")]
+    Invoke { program: String, error: io::Error },
+    /// The engine ran and exited unsuccessfully.
+    #[error("`{command}` exited with {exit}")]
+    Status { command: String, exit: ExitDesc },
+    /// `image ls` failed; `stderr` is what the engine said.
+    #[error("`{command}` failed with {exit}: {stderr}")]
+    ImageList {
+        command: String,
+        exit: ExitDesc,
+        stderr: String,
+    },
+    /// An I/O error while supervising a running engine process.
+    #[error("{what}: {error}")]
+    Io { what: String, error: io::Error },
+    /// Neither `docker` nor `podman` is on PATH.
+    #[error(
+        "neither `docker` nor `podman` was found on PATH; install one of them \
+         or pass the engine's path with `--engine PATH`"
+    )]
+    NotFound,
+    /// An explicitly given engine is missing or not executable.
+    #[error("container engine `{}` was not found or is not an executable file", path.display())]
+    NotExecutable { path: PathBuf },
+    /// The build was stopped because the [`CancelToken`] was set.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// A shareable "stop now" flag. Cloning shares the flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A fresh, unset token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask everything holding this token to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called (or a signal arrived).
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Make SIGINT and SIGTERM set this token instead of killing the
+    /// process. A *second* SIGINT/SIGTERM, arriving while the token is
+    /// already set, exits the process at once with status 130 (the usual
+    /// "press Ctrl-C twice" escape hatch). The handlers stay installed for
+    /// the life of the process; call this once, from `main`.
+    pub fn install_signal_handlers(&self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        for sig in [SIGINT, SIGTERM] {
+            // Order matters: the conditional exit checks the flag *before*
+            // the second handler sets it, so only a repeated signal exits.
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&self.0))?;
+            signal_hook::flag::register(sig, Arc::clone(&self.0))?;
+        }
+        Ok(())
+    }
+}
+
+/// The real engine: the `docker` (or `podman`) command-line client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerCli {
+    /// The engine executable that is run.
+    pub program: PathBuf,
+}
+
+impl DockerCli {
+    /// Use exactly this program (no checks).
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+        }
+    }
+
+    /// Find the engine: `explicit` if given (a bare name is looked up on
+    /// PATH, a path must be an executable file), else `docker` on PATH,
+    /// else `podman` on PATH.
+    pub fn detect(explicit: Option<PathBuf>) -> Result<Self, EngineError> {
+        Self::detect_with_path(explicit, std::env::var_os("PATH").as_deref())
+    }
+
+    /// [`detect`](Self::detect) with an explicit PATH value (for tests).
+    pub fn detect_with_path(
+        explicit: Option<PathBuf>,
+        path_var: Option<&OsStr>,
+    ) -> Result<Self, EngineError> {
+        if let Some(path) = explicit {
+            let is_bare_name = path.components().count() == 1
+                && !path.as_os_str().is_empty()
+                && !path.to_string_lossy().contains('/');
+            let found = if is_bare_name {
+                find_on_path(path.as_os_str(), path_var)
+            } else if is_executable_file(&path) {
+                Some(path.clone())
+            } else {
+                None
+            };
+            return found
+                .map(Self::new)
+                .ok_or(EngineError::NotExecutable { path });
+        }
+        ["docker", "podman"]
+            .iter()
+            .find_map(|name| find_on_path(OsStr::new(name), path_var))
+            .map(Self::new)
+            .ok_or(EngineError::NotFound)
+    }
+
+    fn program_name(&self) -> String {
+        self.program.display().to_string()
+    }
+
+    /// The arguments (after the program) of `build` for `req`.
+    pub fn build_argv(req: &BuildRequest<'_>) -> Vec<String> {
+        let mut argv = Vec::with_capacity(req.build_args.len() * 2 + 7);
+        argv.push("build".to_owned());
+        for arg in req.build_args {
+            argv.push("--build-arg".to_owned());
+            argv.push(arg.clone());
+        }
+        argv.extend([
+            "--network=host".to_owned(),
+            "--force-rm".to_owned(),
+            format!("--no-cache={}", req.no_cache),
+            "-t".to_owned(),
+            req.tag.to_owned(),
+            "-".to_owned(),
+        ]);
+        argv
+    }
+}
+
+/// The `--format` argument of `image ls` (one argv element, no quotes).
+pub const IMAGE_LS_FORMAT: &str = "{{.Repository}}:{{.Tag}}";
+
+impl Engine for DockerCli {
+    fn existing_tags(&self, tags: &[&str]) -> Result<HashSet<String>, EngineError> {
+        if tags.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let command = format!(
+            "{} image ls --format {IMAGE_LS_FORMAT}",
+            self.program_name()
+        );
+        let output = Command::new(&self.program)
+            .args(["image", "ls", "--format", IMAGE_LS_FORMAT])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| EngineError::Invoke {
+                program: self.program_name(),
+                error,
+            })?;
+        if !output.status.success() {
+            return Err(EngineError::ImageList {
+                command,
+                exit: ExitDesc::of(output.status),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        let wanted: HashSet<&str> = tags.iter().copied().collect();
+        let mut found = HashSet::new();
+        for entry in String::from_utf8_lossy(&output.stdout).lines() {
+            let entry = entry.trim();
+            for candidate in [entry, strip_registry(entry)] {
+                if let Some(tag) = wanted.get(candidate) {
+                    found.insert((*tag).to_owned());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn build(
+        &self,
+        req: &BuildRequest<'_>,
+        on_line: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<(), EngineError> {
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let program = self.program_name();
+        let child = Command::new(&self.program)
+            .args(Self::build_argv(req))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| EngineError::Invoke {
+                program: program.clone(),
+                error,
+            })?;
+        let mut child = ChildGuard {
+            child,
+            reaped: false,
+        };
+        let io_err = |what: &str, error| EngineError::Io {
+            what: format!("`{program} build` of {}: {what}", req.tag),
+            error,
+        };
+
+        let (tx, rx) = channel::unbounded::<Msg>();
+        let mut open_streams = 0;
+        if let Some(stdout) = child.child.stdout.take() {
+            spawn_reader(stdout, tx.clone()).map_err(|e| io_err("spawning a reader", e))?;
+            open_streams += 1;
+        }
+        if let Some(stderr) = child.child.stderr.take() {
+            spawn_reader(stderr, tx.clone()).map_err(|e| io_err("spawning a reader", e))?;
+            open_streams += 1;
+        }
+        drop(tx);
+        if let Some(mut stdin) = child.child.stdin.take() {
+            let text = req.dockerfile.to_owned();
+            // A write error (the engine exited without reading) shows up as
+            // the engine's exit status; nothing to report here.
+            std::thread::Builder::new()
+                .name("engine-stdin".to_owned())
+                .spawn(move || {
+                    let _ = stdin.write_all(text.as_bytes());
+                })
+                .map_err(|e| io_err("spawning the stdin writer", e))?;
+        }
+
+        let mut status: Option<ExitStatus> = None;
+        let mut exited_at: Option<Instant> = None;
+        let mut term_sent: Option<Instant> = None;
+        let mut killed = false;
+        loop {
+            if cancel.is_cancelled() && status.is_none() {
+                let c = &mut child.child;
+                match term_sent {
+                    None => {
+                        if !send_sigterm(c) {
+                            let _ = c.kill();
+                            killed = true;
+                        }
+                        term_sent = Some(Instant::now());
+                    }
+                    Some(t) if !killed && t.elapsed() >= TERM_GRACE => {
+                        let _ = c.kill();
+                        killed = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+            match rx.recv_timeout(POLL) {
+                Ok(Msg::Line(line)) => on_line(&line),
+                Ok(Msg::Eof) => open_streams -= 1,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open_streams = 0,
+            }
+            if status.is_none() {
+                match child.child.try_wait() {
+                    Ok(Some(s)) => {
+                        status = Some(s);
+                        exited_at = Some(Instant::now());
+                        child.reaped = true;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(io_err("waiting for the process", e)),
+                }
+            }
+            if let (Some(s), Some(at)) = (status, exited_at) {
+                if cancel.is_cancelled() {
+                    return Err(EngineError::Cancelled);
+                }
+                if open_streams == 0 || at.elapsed() >= DRAIN_GRACE {
+                    return if s.success() {
+                        Ok(())
+                    } else {
+                        Err(EngineError::Status {
+                            command: format!("{program} build"),
+                            exit: ExitDesc::of(s),
+                        })
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Registries that `image ls` may prefix a locally built name with
+/// (podman lists `localhost/name:tag`).
+fn strip_registry(entry: &str) -> &str {
+    ["localhost/", "docker.io/library/", "docker.io/"]
+        .iter()
+        .find_map(|p| entry.strip_prefix(p))
+        .unwrap_or(entry)
+}
+
+enum Msg {
+    Line(String),
+    Eof,
+}
+
+/// Reads `r` line by line into `tx`; detached so a grandchild holding the
+/// pipe open cannot block the caller. It ends at EOF or when nobody
+/// listens any more.
+fn spawn_reader<R: Read + Send + 'static>(r: R, tx: Sender<Msg>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("engine-output".to_owned())
+        .spawn(move || {
+            let mut reader = BufReader::new(r);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                            buf.pop();
+                        }
+                        let line = String::from_utf8_lossy(&buf).into_owned();
+                        if tx.send(Msg::Line(line)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(Msg::Eof);
+        })
+        .map(drop)
+}
+
+/// Sends SIGTERM to a not-yet-reaped child through the system `kill`
+/// program (the crate forbids `unsafe`, so no `libc::kill`). The pid cannot
+/// have been reused: an unreaped child keeps it. Returns whether it worked.
+fn send_sigterm(child: &Child) -> bool {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Owns a child until it is reaped; if dropped earlier (error path,
+/// panic in `on_line`), kills and reaps it so no process is left behind.
+struct ChildGuard {
+    child: Child,
+    reaped: bool,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
+/// The first executable `name` in the PATH-style list `path_var`
+/// (an empty entry means the current directory, as in POSIX).
+fn find_on_path(name: &OsStr, path_var: Option<&OsStr>) -> Option<PathBuf> {
+    std::env::split_paths(path_var?)
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                PathBuf::from(".").join(name)
+            } else {
+                dir.join(name)
+            }
+        })
+        .find(|candidate| is_executable_file(candidate))
+}
+
+/// A scriptable in-memory engine for tests: no processes, records calls.
+pub mod fake {
+    use super::{BuildRequest, CancelToken, Engine, EngineError, ExitDesc};
+    use std::collections::{HashMap, HashSet};
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::time::{Duration, Instant};
+
+    /// How a fake build ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FakeResult {
+        /// Still running (only seen while a build is in progress).
+        Running,
+        Built,
+        Failed,
+        Cancelled,
+    }
+
+    /// One call of [`Engine::build`] on a [`FakeEngine`].
+    #[derive(Debug, Clone)]
+    pub struct BuildRecord {
+        pub stage: String,
+        pub label: String,
+        pub tag: String,
+        pub no_cache: bool,
+        pub build_args: Vec<String>,
+        pub start: Instant,
+        pub end: Option<Instant>,
+        /// Position of the start in the engine's global event sequence.
+        pub start_seq: u64,
+        /// Position of the end in the same sequence (`None` while running).
+        pub end_seq: Option<u64>,
+        pub result: FakeResult,
+    }
+
+    #[derive(Debug, Default)]
+    struct State {
+        existing_tags_calls: Vec<Vec<String>>,
+        builds: Vec<BuildRecord>,
+        running: usize,
+        max_running: usize,
+        seq: u64,
+    }
+
+    /// See the module docs. Build with the `with_*` methods.
+    #[derive(Debug, Default)]
+    pub struct FakeEngine {
+        existing: HashSet<String>,
+        failing: HashSet<String>,
+        panicking: HashSet<String>,
+        durations: HashMap<String, Duration>,
+        default_duration: Duration,
+        existing_tags_fails: bool,
+        state: Mutex<State>,
+    }
+
+    impl FakeEngine {
+        /// No existing tags, nothing fails, builds take no time.
+        pub fn new() -> Self {
+            Self::default()
+        }
+        /// These tags "exist already".
+        pub fn with_existing<I: IntoIterator<Item = S>, S: Into<String>>(mut self, t: I) -> Self {
+            self.existing.extend(t.into_iter().map(Into::into));
+            self
+        }
+        /// Builds of these stages fail (after their duration).
+        pub fn with_failing<I: IntoIterator<Item = S>, S: Into<String>>(mut self, s: I) -> Self {
+            self.failing.extend(s.into_iter().map(Into::into));
+            self
+        }
+        /// Builds of these stages panic (to test panic containment).
+        pub fn with_panicking<I: IntoIterator<Item = S>, S: Into<String>>(mut self, s: I) -> Self {
+            self.panicking.extend(s.into_iter().map(Into::into));
+            self
+        }
+        /// This stage's build takes `d`.
+        pub fn with_duration(mut self, stage: impl Into<String>, d: Duration) -> Self {
+            self.durations.insert(stage.into(), d);
+            self
+        }
+        /// Every stage without its own duration takes `d`.
+        pub fn with_default_duration(mut self, d: Duration) -> Self {
+            self.default_duration = d;
+            self
+        }
+        /// `existing_tags` returns an error.
+        pub fn with_existing_tags_error(mut self) -> Self {
+            self.existing_tags_fails = true;
+            self
+        }
+
+        fn lock(&self) -> MutexGuard<'_, State> {
+            self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+        /// The `tags` argument of every `existing_tags` call.
+        pub fn existing_tags_calls(&self) -> Vec<Vec<String>> {
+            self.lock().existing_tags_calls.clone()
+        }
+        /// Every build, in start order.
+        pub fn builds(&self) -> Vec<BuildRecord> {
+            self.lock().builds.clone()
+        }
+        /// Stage names built, in start order.
+        pub fn build_order(&self) -> Vec<String> {
+            self.lock().builds.iter().map(|b| b.stage.clone()).collect()
+        }
+        /// The most builds that ran at the same time.
+        pub fn max_concurrency(&self) -> usize {
+            self.lock().max_running
+        }
+        /// Builds running right now.
+        pub fn running(&self) -> usize {
+            self.lock().running
+        }
+    }
+
+    impl Engine for FakeEngine {
+        fn existing_tags(&self, tags: &[&str]) -> Result<HashSet<String>, EngineError> {
+            self.lock()
+                .existing_tags_calls
+                .push(tags.iter().map(|t| (*t).to_owned()).collect());
+            if self.existing_tags_fails {
+                return Err(EngineError::ImageList {
+                    command: "fake image ls".to_owned(),
+                    exit: ExitDesc::Code(1),
+                    stderr: "fake: cannot connect to the daemon".to_owned(),
+                });
+            }
+            Ok(tags
+                .iter()
+                .filter(|t| self.existing.contains(**t))
+                .map(|t| (*t).to_owned())
+                .collect())
+        }
+
+        fn build(
+            &self,
+            req: &BuildRequest<'_>,
+            on_line: &mut dyn FnMut(&str),
+            cancel: &CancelToken,
+        ) -> Result<(), EngineError> {
+            let index = {
+                let mut st = self.lock();
+                st.seq += 1;
+                st.running += 1;
+                st.max_running = st.max_running.max(st.running);
+                let seq = st.seq;
+                st.builds.push(BuildRecord {
+                    stage: req.stage.to_owned(),
+                    label: req.label.to_owned(),
+                    tag: req.tag.to_owned(),
+                    no_cache: req.no_cache,
+                    build_args: req.build_args.to_vec(),
+                    start: Instant::now(),
+                    end: None,
+                    start_seq: seq,
+                    end_seq: None,
+                    result: FakeResult::Running,
+                });
+                st.builds.len() - 1
+            };
+            let finish = |result| {
+                let mut st = self.lock();
+                st.seq += 1;
+                st.running -= 1;
+                let seq = st.seq;
+                let rec = &mut st.builds[index];
+                rec.end = Some(Instant::now());
+                rec.end_seq = Some(seq);
+                rec.result = result;
+            };
+            on_line(&format!("Step 1/2 : FROM something for {}", req.stage));
+            let duration = self
+                .durations
+                .get(req.stage)
+                .copied()
+                .unwrap_or(self.default_duration);
+            let deadline = Instant::now() + duration;
+            loop {
+                if cancel.is_cancelled() {
+                    finish(FakeResult::Cancelled);
+                    return Err(EngineError::Cancelled);
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
+            }
+            if self.panicking.contains(req.stage) {
+                finish(FakeResult::Failed);
+                panic!("fake engine panics for stage {}", req.stage);
+            }
+            if self.failing.contains(req.stage) {
+                on_line("ERROR: fake failure");
+                finish(FakeResult::Failed);
+                return Err(EngineError::Status {
+                    command: "fake build".to_owned(),
+                    exit: ExitDesc::Code(1),
+                });
+            }
+            on_line(&format!("Successfully tagged {}", req.tag));
+            finish(FakeResult::Built);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    /// Tests that run processes hold this: writing a script while another
+    /// thread forks can make exec fail with "text file busy".
+    static PROCESSES: Mutex<()> = Mutex::new(());
+
+    fn serial() -> MutexGuard<'static, ()> {
+        PROCESSES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_file(path: &Path, body: &str, mode: u32) {
+        std::fs::write(path, body).expect("write file");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    fn script(dir: &Path, body: &str) -> DockerCli {
+        let path = dir.join("docker");
+        write_file(&path, &format!("#!/bin/sh\n{body}"), 0o755);
+        DockerCli::new(path)
+    }
+
+    const RECORD_ARGV: &str =
+        "D=\"$(dirname \"$0\")\"\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$D/argv\"\n";
+
+    fn request<'a>(args: &'a [String], no_cache: bool) -> BuildRequest<'a> {
+        BuildRequest {
+            stage: "openbmc-sdbusplus",
+            label: "openbmc/sdbusplus",
+            tag: "openbmc/ubuntu-unit-test-sdbusplus:2024-W01-abc",
+            dockerfile: "FROM ubuntu:noble\nRUN echo hi\n",
+            no_cache,
+            build_args: args,
+        }
+    }
+
+    fn collect_build(
+        cli: &DockerCli,
+        req: &BuildRequest<'_>,
+        cancel: &CancelToken,
+    ) -> (Result<(), EngineError>, Vec<String>) {
+        let mut lines = Vec::new();
+        let r = cli.build(req, &mut |l| lines.push(l.to_owned()), cancel);
+        (r, lines)
+    }
+
+    fn process_gone(pid_file: &Path) -> bool {
+        let pid = std::fs::read_to_string(pid_file).expect("pid file");
+        !Path::new(&format!("/proc/{}", pid.trim())).exists()
+    }
+
+    #[test]
+    fn build_passes_exact_argv_and_stdin_and_streams_lines_in_order() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = script(
+            dir.path(),
+            &format!(
+                "{RECORD_ARGV}cat > \"$D/stdin\"\necho 'Step 1/3 : FROM ubuntu'\nsleep 0.1\n\
+                 echo 'warning on stderr' >&2\nsleep 0.1\nprintf 'Successfully built abc\\r\\n'\n"
+            ),
+        );
+        let args = vec![
+            "http_proxy=http://p:3128".to_owned(),
+            "https_proxy=http://p:3128".to_owned(),
+        ];
+        let req = request(&args, false);
+        let (r, lines) = collect_build(&cli, &req, &CancelToken::new());
+        r.expect("build succeeds");
+        assert_eq!(
+            lines,
+            [
+                "Step 1/3 : FROM ubuntu",
+                "warning on stderr",
+                "Successfully built abc"
+            ]
+        );
+        let argv = std::fs::read_to_string(dir.path().join("argv")).expect("argv");
+        assert_eq!(
+            argv.lines().collect::<Vec<_>>(),
+            [
+                "build",
+                "--build-arg",
+                "http_proxy=http://p:3128",
+                "--build-arg",
+                "https_proxy=http://p:3128",
+                "--network=host",
+                "--force-rm",
+                "--no-cache=false",
+                "-t",
+                "openbmc/ubuntu-unit-test-sdbusplus:2024-W01-abc",
+                "-",
+            ]
+        );
+        let stdin = std::fs::read_to_string(dir.path().join("stdin")).expect("stdin");
+        assert_eq!(stdin, req.dockerfile);
+    }
+
+    #[test]
+    fn build_argv_without_args_and_with_no_cache() {
+        let req = request(&[], true);
+        assert_eq!(
+            DockerCli::build_argv(&req).join(" "),
+            "build --network=host --force-rm --no-cache=true -t \
+             openbmc/ubuntu-unit-test-sdbusplus:2024-W01-abc -"
+        );
+    }
+
+    #[test]
+    fn failing_build_reports_its_status_and_output() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = script(dir.path(), "cat >/dev/null\necho 'it broke' >&2\nexit 3\n");
+        let (r, lines) = collect_build(&cli, &request(&[], false), &CancelToken::new());
+        let err = r.expect_err("must fail");
+        assert!(
+            matches!(
+                &err,
+                EngineError::Status {
+                    exit: ExitDesc::Code(3),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("`{} build` exited with status 3", cli.program.display())
+        );
+        assert_eq!(lines, ["it broke"]);
+    }
+
+    #[test]
+    fn missing_program_is_an_invoke_error() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = DockerCli::new(dir.path().join("nope"));
+        let (r, _) = collect_build(&cli, &request(&[], false), &CancelToken::new());
+        let err = r.expect_err("must fail");
+        assert!(matches!(err, EngineError::Invoke { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("could not start `"), "{err}");
+        let err = cli.existing_tags(&["a:b"]).expect_err("must fail");
+        assert!(matches!(err, EngineError::Invoke { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn cancel_terminates_the_child_promptly() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = script(
+            dir.path(),
+            "echo $$ > \"$(dirname \"$0\")/pid\"\necho started\nexec sleep 30\n",
+        );
+        let cancel = CancelToken::new();
+        let start = Instant::now();
+        let (r, lines) = std::thread::scope(|s| {
+            let c = cancel.clone();
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                c.cancel();
+            });
+            collect_build(&cli, &request(&[], false), &cancel)
+        });
+        assert!(matches!(r, Err(EngineError::Cancelled)), "{r:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(lines, ["started"]);
+        assert!(process_gone(&dir.path().join("pid")));
+    }
+
+    #[test]
+    fn cancel_escalates_to_sigkill_when_sigterm_is_ignored() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = script(
+            dir.path(),
+            "trap '' TERM\necho $$ > \"$(dirname \"$0\")/pid\"\nexec sleep 30\n",
+        );
+        let cancel = CancelToken::new();
+        let start = Instant::now();
+        let (r, _) = std::thread::scope(|s| {
+            let c = cancel.clone();
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                c.cancel();
+            });
+            collect_build(&cli, &request(&[], false), &cancel)
+        });
+        assert!(matches!(r, Err(EngineError::Cancelled)), "{r:?}");
+        let took = start.elapsed();
+        assert!(took >= TERM_GRACE && took < TERM_GRACE * 2, "{took:?}");
+        assert!(process_gone(&dir.path().join("pid")));
+    }
+
+    #[test]
+    fn cancelled_before_start_runs_nothing() {
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let cli = DockerCli::new("/nonexistent/docker");
+        let (r, _) = collect_build(&cli, &request(&[], false), &cancel);
+        assert!(matches!(r, Err(EngineError::Cancelled)));
+    }
+
+    #[test]
+    fn a_panicking_callback_does_not_leave_the_child_behind() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = script(
+            dir.path(),
+            "echo $$ > \"$(dirname \"$0\")/pid\"\necho hello\nexec sleep 30\n",
+        );
+        let r = std::panic::catch_unwind(|| {
+            cli.build(
+                &request(&[], false),
+                &mut |_| panic!("callback panics"),
+                &CancelToken::new(),
+            )
+        });
+        assert!(r.is_err());
+        assert!(process_gone(&dir.path().join("pid")));
+    }
+
+    #[test]
+    fn existing_tags_runs_one_image_ls_and_intersects() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = script(
+            dir.path(),
+            &format!(
+                "{RECORD_ARGV}printf 'openbmc/base:1\\nlocalhost/openbmc/pkg:2\\n<none>:<none>\\nother:3\\n'\n"
+            ),
+        );
+        let found = cli
+            .existing_tags(&["openbmc/base:1", "openbmc/pkg:2", "openbmc/final:3"])
+            .expect("image ls works");
+        let want: HashSet<String> = ["openbmc/base:1", "openbmc/pkg:2"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(found, want);
+        let argv = std::fs::read_to_string(dir.path().join("argv")).expect("argv");
+        assert_eq!(argv, "image\nls\n--format\n{{.Repository}}:{{.Tag}}\n");
+        assert!(cli.existing_tags(&[]).expect("no tags").is_empty());
+    }
+
+    #[test]
+    fn failing_image_ls_says_what_failed() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = script(
+            dir.path(),
+            "echo 'Cannot connect to the Docker daemon' >&2\nexit 1\n",
+        );
+        let err = cli.existing_tags(&["a:b"]).expect_err("must fail");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{} image ls --format {{{{.Repository}}}}:{{{{.Tag}}}}` failed with status 1: \
+                 Cannot connect to the Docker daemon",
+                cli.program.display()
+            )
+        );
+    }
+
+    #[test]
+    fn detect_finds_docker_then_podman_then_explains() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mk = |name: &str| {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).expect("mkdir");
+            d
+        };
+        let (both, only_podman, not_exec, empty) =
+            (mk("both"), mk("podman"), mk("noexec"), mk("empty"));
+        for (d, f, mode) in [
+            (&both, "docker", 0o755),
+            (&both, "podman", 0o755),
+            (&only_podman, "podman", 0o755),
+            (&not_exec, "docker", 0o644),
+        ] {
+            write_file(&d.join(f), "#!/bin/sh\n", mode);
+        }
+        let path = |dirs: &[&PathBuf]| std::env::join_paths(dirs).expect("join");
+        let detect = |explicit: Option<&str>, dirs: &[&PathBuf]| {
+            DockerCli::detect_with_path(explicit.map(PathBuf::from), Some(&path(dirs)))
+        };
+
+        let cli = detect(None, &[&both]).expect("docker");
+        assert_eq!(cli.program, both.join("docker"));
+        let cli = detect(None, &[&not_exec, &only_podman]).expect("podman");
+        assert_eq!(cli.program, only_podman.join("podman"));
+        let err = detect(None, &[&empty, &not_exec]).expect_err("none");
+        assert!(matches!(err, EngineError::NotFound));
+        assert!(err.to_string().contains("--engine PATH"), "{err}");
+        assert!(matches!(
+            DockerCli::detect_with_path(None, None),
+            Err(EngineError::NotFound)
+        ));
+
+        let explicit = both.join("podman");
+        let cli = detect(explicit.to_str(), &[&empty]).expect("explicit");
+        assert_eq!(cli.program, explicit);
+        let cli = detect(Some("podman"), &[&empty, &both]).expect("bare name");
+        assert_eq!(cli.program, both.join("podman"));
+        for bad in [
+            not_exec.join("docker"),
+            empty.join("docker"),
+            empty.clone(),
+            PathBuf::from("nothing-like-this"),
+        ] {
+            let err = detect(bad.to_str(), &[&both]).expect_err("bad explicit");
+            assert!(
+                matches!(err, EngineError::NotExecutable { .. }),
+                "{bad:?}: {err:?}"
+            );
+            assert!(err.to_string().contains("not an executable"), "{err}");
+        }
+    }
+
+    #[test]
+    fn cancel_token_clones_share_the_flag() {
+        let a = CancelToken::new();
+        let b = a.clone();
+        assert!(!b.is_cancelled());
+        a.cancel();
+        assert!(b.is_cancelled());
+    }
+
+    #[test]
+    fn signal_handlers_set_the_token() {
+        let token = CancelToken::new();
+        token.install_signal_handlers().expect("install");
+        signal_hook::low_level::raise(signal_hook::consts::SIGTERM).expect("raise");
+        assert!(token.is_cancelled());
+    }
+
+    #[test]
+    fn fake_engine_records_and_fails_as_told() {
+        let fake = fake::FakeEngine::new()
+            .with_existing(["t:1"])
+            .with_failing(["bad"]);
+        let found = fake.existing_tags(&["t:1", "t:2"]).expect("fake");
+        assert_eq!(found.len(), 1);
+        let mut lines = Vec::new();
+        let mut req = request(&[], true);
+        req.stage = "bad";
+        let r = fake.build(&req, &mut |l| lines.push(l.to_owned()), &CancelToken::new());
+        assert!(matches!(r, Err(EngineError::Status { .. })));
+        assert_eq!(lines.len(), 2);
+        let builds = fake.builds();
+        assert_eq!(builds.len(), 1);
+        assert_eq!(builds[0].result, fake::FakeResult::Failed);
+        assert!(builds[0].end_seq > Some(builds[0].start_seq));
+        assert_eq!(
+            fake.existing_tags_calls(),
+            [vec!["t:1".to_owned(), "t:2".to_owned()]]
+        );
+    }
+}

@@ -1,0 +1,1356 @@
+//! Runs a DAG of image builds on a [`crate::engine::Engine`]: one crossbeam
+//! scoped thread per stage, a bounded pool of build slots handed out by
+//! priority (longest remaining chain first), cancellation, per-stage logs.
+//!
+//! Owns: input validation (dependency indexes, cycles), the "already
+//! exists" check (one `existing_tags` call), the order and concurrency of
+//! builds, turning engine results into [`Outcome`]s, and the per-stage log
+//! files under `Options::log_dir`.
+//!
+//! Must not: print anything (all progress goes through [`Reporter`]),
+//! compute Dockerfiles or tags, talk to processes directly, poll with
+//! sleeps, panic, or deadlock — whatever the engine or the input does.
+//!
+//! Cancellation policy: once the [`CancelToken`] is set, running builds are
+//! stopped by the engine, and every job that had not finished (waiting for
+//! dependencies, for a slot, or building) ends as [`Outcome::Cancelled`] —
+//! also when the dependency it waited on was itself cancelled. `Skipped`
+//! always points at a real failure.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::fs::File;
+use std::io::{self, LineWriter, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::engine::{BuildRequest, CancelToken, Engine, EngineError};
+
+/// How many of a failed build's last output lines are kept.
+pub const LOG_TAIL_LINES: usize = 20;
+
+/// One stage to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Stage name (also the log file name): `base`, `openbmc-sdbusplus`.
+    pub stage: String,
+    /// What output lines are labelled with: `openbmc/sdbusplus`.
+    pub label: String,
+    /// The image tag this stage produces.
+    pub tag: String,
+    /// The Dockerfile text.
+    pub dockerfile: String,
+    /// Indexes (into the jobs slice) of the stages this one builds on.
+    pub deps: Vec<usize>,
+}
+
+/// How to run the jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// At most this many builds at once; `None` = unbounded. `Some(0)` is
+    /// rejected.
+    pub jobs: Option<usize>,
+    /// Build everything, without the layer cache, ignoring existing tags.
+    pub force: bool,
+    /// `NAME=VALUE` build arguments passed to every build.
+    pub build_args: Vec<String>,
+    /// If set, each build's output also goes to `DIR/<stage>.log`.
+    pub log_dir: Option<PathBuf>,
+}
+
+/// How one job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Built successfully.
+    Built { elapsed: Duration },
+    /// The tag existed already; nothing was built.
+    Cached,
+    /// The build failed (or its log file could not be created).
+    Failed {
+        error: String,
+        /// The last [`LOG_TAIL_LINES`] output lines.
+        log_tail: Vec<String>,
+        elapsed: Duration,
+    },
+    /// Not built because a dependency failed; `because` is the index of
+    /// the failed job at the root of the chain.
+    Skipped { because: usize },
+    /// Not built (or stopped) because the run was cancelled.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Whether the image is available (`Built` or `Cached`).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Built { .. } | Outcome::Cached)
+    }
+}
+
+/// Receives progress events; implementations must not block for long.
+/// Cached jobs get only [`cached`](Self::cached); every other job gets
+/// [`finished`](Self::finished) exactly once, preceded by
+/// [`started`](Self::started) and [`line`](Self::line)s if it was built.
+pub trait Reporter: Sync {
+    /// Job `job`'s image exists already.
+    fn cached(&self, job: usize);
+    /// Job `job` got a build slot and its build starts now.
+    fn started(&self, job: usize);
+    /// One output line of job `job`'s build.
+    fn line(&self, job: usize, line: &str);
+    /// Job `job` ended (built, failed, skipped or cancelled).
+    fn finished(&self, job: usize, outcome: &Outcome);
+}
+
+/// A [`Reporter`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullReporter;
+
+impl Reporter for NullReporter {
+    fn cached(&self, _: usize) {}
+    fn started(&self, _: usize) {}
+    fn line(&self, _: usize, _: &str) {}
+    fn finished(&self, _: usize, _: &Outcome) {}
+}
+
+/// Why [`run`] refused to start. Causes are part of the message.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("stage `{stage}` depends on job #{dep}, but there are only {len} jobs")]
+    DepOutOfRange {
+        stage: String,
+        dep: usize,
+        len: usize,
+    },
+    #[error("dependency cycle between stages: {}", stages.join(" -> "))]
+    Cycle { stages: Vec<String> },
+    #[error("the number of parallel builds must be at least 1")]
+    ZeroJobs,
+    #[error("could not list existing images: {0}")]
+    ExistingTags(EngineError),
+    #[error("could not create log directory `{}`: {error}", path.display())]
+    LogDir { path: PathBuf, error: io::Error },
+}
+
+/// Build `jobs` on `engine`; returns one [`Outcome`] per job, in order.
+///
+/// Errors only for bad input or before anything was built (the
+/// `existing_tags` call, the log directory). Returns after every stage
+/// thread has finished, also when cancelled.
+pub fn run(
+    jobs: &[Job],
+    engine: &dyn Engine,
+    opts: &Options,
+    events: &dyn Reporter,
+    cancel: &CancelToken,
+) -> Result<Vec<Outcome>, SchedulerError> {
+    let graph = Graph::new(jobs)?;
+    if opts.jobs == Some(0) {
+        return Err(SchedulerError::ZeroJobs);
+    }
+    let n = jobs.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if let Some(dir) = &opts.log_dir {
+        std::fs::create_dir_all(dir).map_err(|error| SchedulerError::LogDir {
+            path: dir.clone(),
+            error,
+        })?;
+    }
+    let cached: Vec<bool> = if opts.force {
+        vec![false; n]
+    } else {
+        let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
+        let existing = engine
+            .existing_tags(&tags)
+            .map_err(SchedulerError::ExistingTags)?;
+        jobs.iter().map(|j| existing.contains(&j.tag)).collect()
+    };
+
+    let priority = graph.longest_remaining_paths();
+    let ctx = Ctx {
+        jobs,
+        remaining: (0..n)
+            .map(|i| AtomicUsize::new(graph.deps[i].iter().filter(|&&d| !cached[d]).count()))
+            .collect(),
+        finished: (0..n).map(|_| AtomicBool::new(false)).collect(),
+        completions: cached
+            .iter()
+            .map(|&c| Completion::new(c.then_some(Done::Ok)))
+            .collect(),
+        outcomes: cached
+            .iter()
+            .map(|&c| Mutex::new(c.then_some(Outcome::Cached)))
+            .collect(),
+        slots: SlotPool::new(opts.jobs.unwrap_or(usize::MAX), priority),
+        graph,
+        cached,
+        engine,
+        opts,
+        events,
+        cancel,
+    };
+    for i in (0..n).filter(|&i| ctx.cached[i]) {
+        ctx.report(|| events.cached(i));
+    }
+    // Jobs ready from the start are queued before any thread runs, so the
+    // first slots go by priority rather than by thread start-up order.
+    for i in 0..n {
+        if !ctx.cached[i] && ctx.remaining[i].load(Ordering::SeqCst) == 0 {
+            ctx.slots.mark_ready(i, || false);
+        }
+    }
+
+    // A panicking stage thread is contained by `job_thread`; if one still
+    // escaped, its outcome is filled in below, so the Err is not needed.
+    let _ = crossbeam::scope(|scope| {
+        for i in (0..n).filter(|&i| !ctx.cached[i]) {
+            let ctx = &ctx;
+            let spawned = scope
+                .builder()
+                .name(format!("stage {}", jobs[i].stage.replace('\0', "")))
+                .spawn(move |_| job_thread(ctx, i));
+            if let Err(e) = spawned {
+                let outcome = Outcome::Failed {
+                    error: format!("could not start a thread for this stage: {e}"),
+                    log_tail: Vec::new(),
+                    elapsed: Duration::ZERO,
+                };
+                ctx.conclude(i, outcome);
+                ctx.slots.forget(i);
+            }
+        }
+    });
+
+    Ok((0..n)
+        .map(|i| {
+            let slot = lock(&ctx.outcomes[i]).take();
+            slot.unwrap_or_else(|| {
+                let outcome = internal_failure("the stage thread ended without an outcome");
+                ctx.report(|| events.finished(i, &outcome));
+                outcome
+            })
+        })
+        .collect())
+}
+
+/// The validated dependency graph.
+struct Graph {
+    /// Deduplicated dependencies, in their original order.
+    deps: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    /// A topological order (dependencies first).
+    topo: Vec<usize>,
+}
+
+impl Graph {
+    fn new(jobs: &[Job]) -> Result<Self, SchedulerError> {
+        let n = jobs.len();
+        let mut deps = Vec::with_capacity(n);
+        for job in jobs {
+            let mut seen = HashSet::new();
+            let mut list = Vec::with_capacity(job.deps.len());
+            for &d in &job.deps {
+                if d >= n {
+                    return Err(SchedulerError::DepOutOfRange {
+                        stage: job.stage.clone(),
+                        dep: d,
+                        len: n,
+                    });
+                }
+                if seen.insert(d) {
+                    list.push(d);
+                }
+            }
+            deps.push(list);
+        }
+        let mut dependents = vec![Vec::new(); n];
+        for (i, list) in deps.iter().enumerate() {
+            for &d in list {
+                dependents[d].push(i);
+            }
+        }
+        // Kahn's algorithm.
+        let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
+        let mut queue: VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+        let mut topo = Vec::with_capacity(n);
+        while let Some(i) = queue.pop_front() {
+            topo.push(i);
+            for &j in &dependents[i] {
+                indegree[j] -= 1;
+                if indegree[j] == 0 {
+                    queue.push_back(j);
+                }
+            }
+        }
+        if topo.len() < n {
+            return Err(SchedulerError::Cycle {
+                stages: find_cycle(&deps, &indegree)
+                    .into_iter()
+                    .map(|i| jobs[i].stage.clone())
+                    .collect(),
+            });
+        }
+        Ok(Self {
+            deps,
+            dependents,
+            topo,
+        })
+    }
+
+    /// For each job, the number of jobs on the longest chain from it to a
+    /// job nothing depends on, itself included.
+    fn longest_remaining_paths(&self) -> Vec<usize> {
+        let mut len = vec![1; self.deps.len()];
+        for &i in self.topo.iter().rev() {
+            len[i] = 1 + self.dependents[i]
+                .iter()
+                .map(|&j| len[j])
+                .max()
+                .unwrap_or(0);
+        }
+        len
+    }
+}
+
+/// A cycle among the jobs Kahn's algorithm could not order (those with
+/// `indegree > 0`; each has a dependency that is also left over).
+fn find_cycle(deps: &[Vec<usize>], indegree: &[usize]) -> Vec<usize> {
+    let left = |i: usize| indegree[i] > 0;
+    let Some(start) = (0..deps.len()).find(|&i| left(i)) else {
+        return Vec::new();
+    };
+    let mut path = vec![start];
+    let mut on_path = vec![None; deps.len()];
+    on_path[start] = Some(0);
+    let mut cur = start;
+    while let Some(&next) = deps[cur].iter().find(|&&d| left(d)) {
+        if let Some(pos) = on_path[next] {
+            let mut cycle = path.split_off(pos);
+            cycle.push(next);
+            // `path` follows "depends on" edges; show it as build order.
+            cycle.reverse();
+            return cycle;
+        }
+        on_path[next] = Some(path.len());
+        path.push(next);
+        cur = next;
+    }
+    path
+}
+
+/// How a job ended, as far as its dependents care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Ok,
+    /// Failed or skipped; `root` is the job that actually failed.
+    Failed {
+        root: usize,
+    },
+    Cancelled,
+}
+
+impl Done {
+    fn of(outcome: &Outcome, job: usize) -> Self {
+        match outcome {
+            Outcome::Built { .. } | Outcome::Cached => Done::Ok,
+            Outcome::Failed { .. } => Done::Failed { root: job },
+            Outcome::Skipped { because } => Done::Failed { root: *because },
+            Outcome::Cancelled => Done::Cancelled,
+        }
+    }
+}
+
+/// A one-shot "this job is done" handle that dependents block on.
+struct Completion {
+    state: Mutex<Option<Done>>,
+    cv: Condvar,
+}
+
+impl Completion {
+    fn new(initial: Option<Done>) -> Self {
+        Self {
+            state: Mutex::new(initial),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Sets the state unless already set; wakes every waiter.
+    fn set(&self, done: Done) {
+        let mut st = lock(&self.state);
+        if st.is_none() {
+            *st = Some(done);
+        }
+        drop(st);
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) -> Done {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(done) = *st {
+                return done;
+            }
+            st = self.cv.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// At most `limit` build slots; waiting jobs get them highest priority
+/// first (ties: lower index first).
+struct SlotPool {
+    limit: usize,
+    priority: Vec<usize>,
+    state: Mutex<SlotState>,
+    cv: Condvar,
+}
+
+struct SlotState {
+    running: usize,
+    waiting: BinaryHeap<(usize, Reverse<usize>)>,
+    queued: Vec<bool>,
+}
+
+/// A held build slot; released on drop.
+struct Slot<'a>(&'a SlotPool);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).running -= 1;
+        self.0.cv.notify_all();
+    }
+}
+
+impl SlotPool {
+    fn new(limit: usize, priority: Vec<usize>) -> Self {
+        let n = priority.len();
+        Self {
+            limit,
+            priority,
+            state: Mutex::new(SlotState {
+                running: 0,
+                waiting: BinaryHeap::new(),
+                queued: vec![false; n],
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn enqueue(&self, st: &mut SlotState, job: usize) {
+        if !st.queued[job] {
+            st.queued[job] = true;
+            st.waiting.push((self.priority[job], Reverse(job)));
+        }
+    }
+
+    fn remove(st: &mut SlotState, job: usize) -> bool {
+        if !st.queued[job] {
+            return false;
+        }
+        st.queued[job] = false;
+        st.waiting.retain(|&(_, Reverse(j))| j != job);
+        true
+    }
+
+    /// `job`'s dependencies are all done: it competes for slots from now
+    /// on, even before its own thread gets to [`acquire`](Self::acquire).
+    /// `gone` is checked under the pool's lock: a job that already ended
+    /// (and so called [`forget`](Self::forget) after setting what `gone`
+    /// reads) is not queued, so it can never block the queue's head.
+    fn mark_ready(&self, job: usize, gone: impl FnOnce() -> bool) {
+        let mut st = lock(&self.state);
+        if gone() {
+            return;
+        }
+        self.enqueue(&mut st, job);
+        drop(st);
+        self.cv.notify_all();
+    }
+
+    /// Blocks until `job` is the best waiting job and a slot is free;
+    /// `None` if the run was cancelled. No timed polling is needed: when
+    /// cancelled, every running build ends and frees its slot, which wakes
+    /// the waiters.
+    fn acquire(&self, job: usize, cancel: &CancelToken) -> Option<Slot<'_>> {
+        let mut st = lock(&self.state);
+        self.enqueue(&mut st, job);
+        loop {
+            if cancel.is_cancelled() {
+                Self::remove(&mut st, job);
+                drop(st);
+                self.cv.notify_all();
+                return None;
+            }
+            let head = st.waiting.peek().map(|&(_, Reverse(j))| j);
+            if st.running < self.limit && head == Some(job) {
+                st.waiting.pop();
+                st.queued[job] = false;
+                st.running += 1;
+                drop(st);
+                // The next waiter may be able to take another free slot.
+                self.cv.notify_all();
+                return Some(Slot(self));
+            }
+            st = self.cv.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// `job` will not ask for a slot (any more); stop waiting for it.
+    fn forget(&self, job: usize) {
+        let mut st = lock(&self.state);
+        let removed = Self::remove(&mut st, job);
+        drop(st);
+        if removed {
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// Everything the stage threads share.
+struct Ctx<'a> {
+    jobs: &'a [Job],
+    graph: Graph,
+    cached: Vec<bool>,
+    /// Dependencies not yet successfully done (cached ones never count).
+    remaining: Vec<AtomicUsize>,
+    finished: Vec<AtomicBool>,
+    completions: Vec<Completion>,
+    outcomes: Vec<Mutex<Option<Outcome>>>,
+    slots: SlotPool,
+    engine: &'a dyn Engine,
+    opts: &'a Options,
+    events: &'a dyn Reporter,
+    cancel: &'a CancelToken,
+}
+
+impl Ctx<'_> {
+    /// Calls the reporter; a panicking reporter must not take the
+    /// scheduler down with it.
+    fn report(&self, f: impl FnOnce()) {
+        let _ = catch_unwind(AssertUnwindSafe(f));
+    }
+
+    /// Marks `job` done (first call wins): queues dependents that became
+    /// ready, then releases everyone waiting on it.
+    fn finish(&self, job: usize, done: Done) {
+        if self.finished[job].swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if done == Done::Ok {
+            for &j in &self.graph.dependents[job] {
+                if self.remaining[j].fetch_sub(1, Ordering::SeqCst) == 1 && !self.cached[j] {
+                    self.slots
+                        .mark_ready(j, || self.finished[j].load(Ordering::SeqCst));
+                }
+            }
+        }
+        self.completions[job].set(done);
+    }
+
+    /// Records and reports `outcome`, then releases dependents.
+    fn conclude(&self, job: usize, outcome: Outcome) {
+        let done = Done::of(&outcome, job);
+        *lock(&self.outcomes[job]) = Some(outcome.clone());
+        self.report(|| self.events.finished(job, &outcome));
+        self.finish(job, done);
+    }
+}
+
+/// Releases `job`'s dependents and queue place even if its thread unwinds.
+struct ReleaseOnDrop<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    job: usize,
+}
+
+impl Drop for ReleaseOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.ctx.finish(self.job, Done::Failed { root: self.job });
+        self.ctx.slots.forget(self.job);
+    }
+}
+
+fn job_thread(ctx: &Ctx<'_>, job: usize) {
+    let _release = ReleaseOnDrop { ctx, job };
+    let mut slot = None;
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| run_job(ctx, job, &mut slot))).unwrap_or_else(|panic| {
+            internal_failure(&format!(
+                "the stage thread panicked: {}",
+                panic_message(panic.as_ref())
+            ))
+        });
+    // Dependents are queued before the slot is freed, so they compete for
+    // it on priority with the jobs already waiting.
+    ctx.conclude(job, outcome);
+    drop(slot);
+}
+
+fn run_job<'p>(ctx: &'p Ctx<'_>, job: usize, slot: &mut Option<Slot<'p>>) -> Outcome {
+    for &d in &ctx.graph.deps[job] {
+        match ctx.completions[d].wait() {
+            Done::Ok => {}
+            Done::Failed { root } => return Outcome::Skipped { because: root },
+            Done::Cancelled => return Outcome::Cancelled,
+        }
+    }
+    if ctx.cancel.is_cancelled() {
+        return Outcome::Cancelled;
+    }
+    match ctx.slots.acquire(job, ctx.cancel) {
+        Some(s) => *slot = Some(s),
+        None => return Outcome::Cancelled,
+    }
+    build_one(ctx, job)
+}
+
+fn build_one(ctx: &Ctx<'_>, job: usize) -> Outcome {
+    let spec = &ctx.jobs[job];
+    let mut log = match &ctx.opts.log_dir {
+        None => None,
+        Some(dir) => {
+            let path = dir.join(log_file_name(&spec.stage));
+            match File::create(&path) {
+                Ok(f) => Some((path, LineWriter::new(f))),
+                Err(e) => {
+                    return Outcome::Failed {
+                        error: format!("could not create log file `{}`: {e}", path.display()),
+                        log_tail: Vec::new(),
+                        elapsed: Duration::ZERO,
+                    }
+                }
+            }
+        }
+    };
+    ctx.report(|| ctx.events.started(job));
+    let start = Instant::now();
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(LOG_TAIL_LINES + 1);
+    let req = BuildRequest {
+        stage: &spec.stage,
+        label: &spec.label,
+        tag: &spec.tag,
+        dockerfile: &spec.dockerfile,
+        no_cache: ctx.opts.force,
+        build_args: &ctx.opts.build_args,
+    };
+    let result = {
+        let mut on_line = |line: &str| {
+            write_log(ctx, job, &mut log, line);
+            if tail.len() == LOG_TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_owned());
+            ctx.report(|| ctx.events.line(job, line));
+        };
+        catch_unwind(AssertUnwindSafe(|| {
+            ctx.engine.build(&req, &mut on_line, ctx.cancel)
+        }))
+    };
+    let elapsed = start.elapsed();
+    let error = match result {
+        Ok(Ok(())) => return Outcome::Built { elapsed },
+        Ok(Err(EngineError::Cancelled)) => {
+            write_log(ctx, job, &mut log, "cancelled");
+            return Outcome::Cancelled;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => format!(
+            "internal error: the engine panicked: {}",
+            panic_message(panic.as_ref())
+        ),
+    };
+    write_log(ctx, job, &mut log, &format!("ERROR: {error}"));
+    Outcome::Failed {
+        error,
+        log_tail: tail.into(),
+        elapsed,
+    }
+}
+
+/// Appends `line` to the stage log; on the first write error, says so
+/// through the reporter and stops logging this stage.
+fn write_log(ctx: &Ctx<'_>, job: usize, log: &mut Option<(PathBuf, LineWriter<File>)>, line: &str) {
+    let Some((path, writer)) = log else {
+        return;
+    };
+    if let Err(e) = writeln!(writer, "{line}") {
+        let msg = format!(
+            "could not write log file `{}`: {e}; no longer logging this stage",
+            path.display()
+        );
+        *log = None;
+        ctx.report(|| ctx.events.line(job, &msg));
+    }
+}
+
+/// `<stage>.log`, with anything but `[A-Za-z0-9._-]` replaced by `_`.
+fn log_file_name(stage: &str) -> PathBuf {
+    let safe: String = stage
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from(format!("{safe}.log"))
+}
+
+fn internal_failure(what: &str) -> Outcome {
+    Outcome::Failed {
+        error: format!("internal error: {what}"),
+        log_tail: Vec::new(),
+        elapsed: Duration::ZERO,
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// Locks ignoring poisoning: every critical section here leaves the data
+/// consistent, so a panic elsewhere must not cascade.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::{FakeEngine, FakeResult};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    fn job(stage: &str, deps: &[usize]) -> Job {
+        Job {
+            stage: stage.to_owned(),
+            label: format!("label/{stage}"),
+            tag: format!("img:{stage}"),
+            dockerfile: format!("FROM scratch # {stage}"),
+            deps: deps.to_vec(),
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        Cached(usize),
+        Started(usize),
+        Line(usize, String),
+        Finished(usize, Outcome),
+    }
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Ev>>);
+
+    impl Recorder {
+        fn events(&self) -> Vec<Ev> {
+            lock(&self.0).clone()
+        }
+    }
+
+    impl Reporter for Recorder {
+        fn cached(&self, job: usize) {
+            lock(&self.0).push(Ev::Cached(job));
+        }
+        fn started(&self, job: usize) {
+            lock(&self.0).push(Ev::Started(job));
+        }
+        fn line(&self, job: usize, line: &str) {
+            lock(&self.0).push(Ev::Line(job, line.to_owned()));
+        }
+        fn finished(&self, job: usize, outcome: &Outcome) {
+            lock(&self.0).push(Ev::Finished(job, outcome.clone()));
+        }
+    }
+
+    fn opts(jobs: Option<usize>) -> Options {
+        Options {
+            jobs,
+            ..Options::default()
+        }
+    }
+
+    fn run_ok(jobs: &[Job], engine: &FakeEngine, o: &Options) -> Vec<Outcome> {
+        run(jobs, engine, o, &NullReporter, &CancelToken::new()).expect("valid input")
+    }
+
+    /// Every build ran once, and only after all its deps' builds ended.
+    fn assert_ran_once_after_deps(jobs: &[Job], engine: &FakeEngine) {
+        let builds = engine.builds();
+        let by_stage: HashMap<&str, _> = builds.iter().map(|b| (b.stage.as_str(), b)).collect();
+        assert_eq!(by_stage.len(), builds.len(), "a stage was built twice");
+        for b in &builds {
+            let j = jobs
+                .iter()
+                .find(|j| j.stage == b.stage)
+                .expect("known stage");
+            for &d in &j.deps {
+                if let Some(db) = by_stage.get(jobs[d].stage.as_str()) {
+                    let end = db.end_seq.expect("dep build ended");
+                    assert!(
+                        end < b.start_seq,
+                        "{} started before dep {} ended",
+                        b.stage,
+                        db.stage
+                    );
+                }
+            }
+        }
+        assert_eq!(engine.running(), 0);
+    }
+
+    fn kind(o: &Outcome) -> &'static str {
+        match o {
+            Outcome::Built { .. } => "built",
+            Outcome::Cached => "cached",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    fn diamond() -> Vec<Job> {
+        vec![
+            job("base", &[]),
+            job("a", &[0]),
+            job("b", &[0]),
+            job("c", &[1, 2]),
+            job("d", &[0, 3]),
+            job("final", &[0, 1, 2, 3, 4]),
+        ]
+    }
+
+    #[test]
+    fn each_stage_runs_once_after_its_deps() {
+        let jobs = diamond();
+        let engine = FakeEngine::new().with_default_duration(Duration::from_millis(3));
+        let out = run_ok(&jobs, &engine, &opts(None));
+        assert!(
+            out.iter().all(|o| matches!(o, Outcome::Built { .. })),
+            "{out:?}"
+        );
+        assert_eq!(engine.builds().len(), jobs.len());
+        assert_ran_once_after_deps(&jobs, &engine);
+        assert_eq!(engine.existing_tags_calls().len(), 1);
+    }
+
+    #[test]
+    fn jobs_bound_is_never_exceeded() {
+        for bound in [1, 2, 3] {
+            let jobs: Vec<Job> = (0..8).map(|i| job(&format!("s{i}"), &[])).collect();
+            let engine = FakeEngine::new().with_default_duration(Duration::from_millis(20));
+            let out = run_ok(&jobs, &engine, &opts(Some(bound)));
+            assert!(out.iter().all(Outcome::is_success));
+            assert!(engine.max_concurrency() <= bound, "bound {bound}");
+            assert_eq!(
+                engine.max_concurrency(),
+                bound,
+                "bound {bound} should be reached"
+            );
+        }
+    }
+
+    #[test]
+    fn unbounded_runs_independent_stages_in_parallel() {
+        let jobs: Vec<Job> = (0..6).map(|i| job(&format!("s{i}"), &[])).collect();
+        let engine = FakeEngine::new().with_default_duration(Duration::from_millis(60));
+        let start = Instant::now();
+        run_ok(&jobs, &engine, &opts(None));
+        assert!(engine.max_concurrency() >= 2);
+        assert!(start.elapsed() < Duration::from_millis(300));
+    }
+
+    #[test]
+    fn single_slot_goes_to_the_longest_remaining_path() {
+        // Index order would be a, b, ...; priority order is b (chain of 3),
+        // then c (chain of 2, ready only when b ends — queued before b's
+        // slot is freed), then a and d (1 each, tie broken by index).
+        let jobs = vec![job("a", &[]), job("b", &[]), job("c", &[1]), job("d", &[2])];
+        for _ in 0..10 {
+            let engine = FakeEngine::new().with_default_duration(Duration::from_millis(1));
+            run_ok(&jobs, &engine, &opts(Some(1)));
+            assert_eq!(engine.build_order(), ["b", "c", "a", "d"]);
+        }
+    }
+
+    #[test]
+    fn longest_paths_are_counted_inclusively() {
+        let g = Graph::new(&diamond()).expect("valid");
+        // base -> a -> c -> d -> final
+        assert_eq!(g.longest_remaining_paths(), vec![5, 4, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn failure_skips_exactly_its_transitive_dependents() {
+        let jobs = vec![
+            job("base", &[]),
+            job("bad", &[0]),
+            job("after-bad", &[1]),
+            job("after-after", &[2, 0]),
+            job("independent", &[0]),
+            job("final", &[0, 1, 2, 3, 4]),
+        ];
+        let engine = FakeEngine::new()
+            .with_failing(["bad"])
+            .with_duration("independent", Duration::from_millis(30));
+        let rec = Recorder::default();
+        let out = run(&jobs, &engine, &opts(Some(2)), &rec, &CancelToken::new()).expect("valid");
+        assert!(matches!(out[0], Outcome::Built { .. }));
+        let Outcome::Failed {
+            error, log_tail, ..
+        } = &out[1]
+        else {
+            panic!("bad should fail: {:?}", out[1]);
+        };
+        assert!(error.contains("exited with status 1"), "{error}");
+        assert_eq!(
+            log_tail.last().map(String::as_str),
+            Some("ERROR: fake failure")
+        );
+        for i in [2, 3, 5] {
+            assert_eq!(out[i], Outcome::Skipped { because: 1 }, "job {i}");
+        }
+        assert!(
+            matches!(out[4], Outcome::Built { .. }),
+            "independent still builds"
+        );
+        assert_eq!(engine.build_order().len(), 3);
+        assert_ran_once_after_deps(&jobs, &engine);
+        let finished = rec
+            .events()
+            .iter()
+            .filter(|e| matches!(e, Ev::Finished(..)))
+            .count();
+        assert_eq!(finished, jobs.len());
+    }
+
+    #[test]
+    fn existing_tags_are_cached_and_checked_once() {
+        let jobs = diamond();
+        let engine = FakeEngine::new().with_existing(["img:base", "img:a", "img:b"]);
+        let rec = Recorder::default();
+        let out = run(&jobs, &engine, &opts(Some(2)), &rec, &CancelToken::new()).expect("valid");
+        assert_eq!(
+            &out[..3],
+            &[Outcome::Cached, Outcome::Cached, Outcome::Cached]
+        );
+        assert!(out[3..].iter().all(|o| matches!(o, Outcome::Built { .. })));
+        let calls = engine.existing_tags_calls();
+        assert_eq!(calls.len(), 1);
+        let all: Vec<String> = jobs.iter().map(|j| j.tag.clone()).collect();
+        assert_eq!(calls[0], all);
+        assert_eq!(engine.build_order(), ["c", "d", "final"]);
+        assert!(engine.builds().iter().all(|b| !b.no_cache));
+        let ev = rec.events();
+        for i in 0..3 {
+            assert!(ev.contains(&Ev::Cached(i)));
+            assert!(!ev
+                .iter()
+                .any(|e| matches!(e, Ev::Finished(j, _) | Ev::Started(j) if *j == i)));
+        }
+    }
+
+    #[test]
+    fn all_cached_builds_nothing() {
+        let jobs = diamond();
+        let engine = FakeEngine::new().with_existing(jobs.iter().map(|j| j.tag.clone()));
+        let out = run_ok(&jobs, &engine, &opts(Some(1)));
+        assert!(out.iter().all(|o| *o == Outcome::Cached));
+        assert!(engine.builds().is_empty());
+        assert_eq!(engine.existing_tags_calls().len(), 1);
+    }
+
+    #[test]
+    fn force_never_checks_tags_and_builds_without_cache() {
+        let jobs = diamond();
+        let engine = FakeEngine::new().with_existing(jobs.iter().map(|j| j.tag.clone()));
+        let o = Options {
+            force: true,
+            build_args: vec!["http_proxy=http://p:3128".to_owned()],
+            ..opts(Some(3))
+        };
+        let out = run_ok(&jobs, &engine, &o);
+        assert!(out.iter().all(|o| matches!(o, Outcome::Built { .. })));
+        assert!(engine.existing_tags_calls().is_empty());
+        let builds = engine.builds();
+        assert_eq!(builds.len(), jobs.len());
+        assert!(builds
+            .iter()
+            .all(|b| b.no_cache && b.build_args == o.build_args));
+    }
+
+    #[test]
+    fn failing_tag_check_builds_nothing() {
+        let engine = FakeEngine::new().with_existing_tags_error();
+        let err = run(
+            &diamond(),
+            &engine,
+            &opts(None),
+            &NullReporter,
+            &CancelToken::new(),
+        )
+        .expect_err("must fail");
+        assert!(matches!(err, SchedulerError::ExistingTags(_)));
+        assert!(err.to_string().contains("cannot connect"), "{err}");
+        assert!(engine.builds().is_empty());
+    }
+
+    #[test]
+    fn cancel_mid_build_stops_everything_and_returns() {
+        let jobs = vec![
+            job("base", &[]),
+            job("a", &[0]),
+            job("b", &[0]),
+            job("c", &[]),
+            job("d", &[1]),
+        ];
+        let engine = FakeEngine::new().with_default_duration(Duration::from_secs(20));
+        let cancel = CancelToken::new();
+        let start = Instant::now();
+        let out = std::thread::scope(|s| {
+            let c = cancel.clone();
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(60));
+                c.cancel();
+            });
+            run(&jobs, &engine, &opts(Some(2)), &NullReporter, &cancel)
+        })
+        .expect("valid");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(out.iter().all(|o| *o == Outcome::Cancelled), "{out:?}");
+        assert_eq!(engine.running(), 0);
+        let builds = engine.builds();
+        assert_eq!(builds.len(), 2, "base and c were running");
+        assert!(builds.iter().all(|b| b.result == FakeResult::Cancelled));
+    }
+
+    #[test]
+    fn already_cancelled_builds_nothing() {
+        let engine = FakeEngine::new();
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let out = run(&diamond(), &engine, &opts(Some(1)), &NullReporter, &cancel).expect("valid");
+        assert!(out.iter().all(|o| *o == Outcome::Cancelled));
+        assert!(engine.builds().is_empty());
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_deadlock() {
+        let engine = FakeEngine::new();
+        let check = |jobs: Vec<Job>| {
+            run(
+                &jobs,
+                &engine,
+                &opts(Some(1)),
+                &NullReporter,
+                &CancelToken::new(),
+            )
+            .expect_err("bad input")
+            .to_string()
+        };
+        let e = check(vec![job("a", &[]), job("b", &[7])]);
+        assert!(
+            e.contains("`b` depends on job #7") && e.contains("only 2"),
+            "{e}"
+        );
+        let e = check(vec![job("a", &[0])]);
+        assert_eq!(e, "dependency cycle between stages: a -> a");
+        let e = check(vec![
+            job("x", &[]),
+            job("a", &[3]),
+            job("b", &[1]),
+            job("c", &[2, 0]),
+        ]);
+        assert!(e.contains("a -> b -> c -> a"), "{e}");
+        let err = run(
+            &diamond(),
+            &engine,
+            &opts(Some(0)),
+            &NullReporter,
+            &CancelToken::new(),
+        )
+        .expect_err("zero jobs");
+        assert!(matches!(err, SchedulerError::ZeroJobs));
+        assert!(engine.builds().is_empty() && engine.existing_tags_calls().is_empty());
+    }
+
+    #[test]
+    fn no_jobs_is_fine() {
+        let engine = FakeEngine::new();
+        assert!(run_ok(&[], &engine, &opts(None)).is_empty());
+        assert!(engine.existing_tags_calls().is_empty());
+    }
+
+    #[test]
+    fn duplicate_deps_are_harmless() {
+        let jobs = vec![job("a", &[]), job("b", &[0, 0, 0])];
+        let out = run_ok(&jobs, &FakeEngine::new(), &opts(Some(1)));
+        assert!(out.iter().all(|o| matches!(o, Outcome::Built { .. })));
+    }
+
+    #[test]
+    fn a_panicking_engine_fails_only_that_stage() {
+        let jobs = vec![
+            job("a", &[]),
+            job("boom", &[0]),
+            job("after", &[1]),
+            job("c", &[0]),
+        ];
+        let engine = FakeEngine::new().with_panicking(["boom"]);
+        let out = run_ok(&jobs, &engine, &opts(Some(2)));
+        let Outcome::Failed { error, .. } = &out[1] else {
+            panic!("{:?}", out[1]);
+        };
+        assert!(
+            error.contains("panicked") && error.contains("boom"),
+            "{error}"
+        );
+        assert_eq!(out[2], Outcome::Skipped { because: 1 });
+        assert!(out[3].is_success() && out[0].is_success());
+    }
+
+    struct PanickyReporter;
+    impl Reporter for PanickyReporter {
+        fn cached(&self, _: usize) {
+            panic!("cached");
+        }
+        fn started(&self, _: usize) {
+            panic!("started");
+        }
+        fn line(&self, _: usize, _: &str) {
+            panic!("line");
+        }
+        fn finished(&self, _: usize, _: &Outcome) {
+            panic!("finished");
+        }
+    }
+
+    #[test]
+    fn a_panicking_reporter_does_not_break_the_run() {
+        let jobs = diamond();
+        let engine = FakeEngine::new().with_existing(["img:base"]);
+        let out = run(
+            &jobs,
+            &engine,
+            &opts(Some(2)),
+            &PanickyReporter,
+            &CancelToken::new(),
+        )
+        .expect("valid");
+        assert!(out.iter().all(Outcome::is_success), "{out:?}");
+    }
+
+    #[test]
+    fn events_come_in_order_per_job() {
+        let jobs = diamond();
+        let engine = FakeEngine::new().with_existing(["img:base"]);
+        let rec = Recorder::default();
+        run(&jobs, &engine, &opts(Some(2)), &rec, &CancelToken::new()).expect("valid");
+        let ev = rec.events();
+        assert_eq!(ev.first(), Some(&Ev::Cached(0)));
+        for i in 1..jobs.len() {
+            let mine: Vec<&Ev> = ev
+                .iter()
+                .filter(|e| matches!(e, Ev::Started(j) | Ev::Line(j, _) | Ev::Finished(j, _) if *j == i))
+                .collect();
+            assert_eq!(mine.len(), 4, "{mine:?}");
+            assert_eq!(mine[0], &Ev::Started(i));
+            assert!(matches!(mine[1], Ev::Line(_, l) if l.starts_with("Step 1/2")));
+            assert!(matches!(mine[3], Ev::Finished(_, Outcome::Built { .. })));
+        }
+    }
+
+    #[test]
+    fn stage_logs_go_to_the_log_dir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_dir = dir.path().join("logs/nested");
+        let jobs = vec![job("ok", &[]), job("bad", &[]), job("has/slash", &[])];
+        let engine = FakeEngine::new().with_failing(["bad"]);
+        let o = Options {
+            log_dir: Some(log_dir.clone()),
+            ..opts(None)
+        };
+        run_ok(&jobs, &engine, &o);
+        let read = |name: &str| std::fs::read_to_string(log_dir.join(name)).expect("log file");
+        assert_eq!(
+            read("ok.log"),
+            "Step 1/2 : FROM something for ok\nSuccessfully tagged img:ok\n"
+        );
+        let bad = read("bad.log");
+        assert!(bad.contains("ERROR: fake failure\n"), "{bad}");
+        assert!(
+            bad.ends_with("ERROR: `fake build` exited with status 1\n"),
+            "{bad}"
+        );
+        assert!(read("has_slash.log").contains("Successfully tagged"));
+    }
+
+    #[test]
+    fn unusable_log_dir_is_an_error_up_front() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").expect("write");
+        let engine = FakeEngine::new();
+        let o = Options {
+            log_dir: Some(file.join("sub")),
+            ..opts(None)
+        };
+        let err =
+            run(&diamond(), &engine, &o, &NullReporter, &CancelToken::new()).expect_err("log dir");
+        assert!(matches!(err, SchedulerError::LogDir { .. }), "{err}");
+        assert!(engine.builds().is_empty());
+    }
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        struct Chatty;
+        impl Engine for Chatty {
+            fn existing_tags(&self, _: &[&str]) -> Result<HashSet<String>, EngineError> {
+                Ok(HashSet::new())
+            }
+            fn build(
+                &self,
+                _: &BuildRequest<'_>,
+                on_line: &mut dyn FnMut(&str),
+                _: &CancelToken,
+            ) -> Result<(), EngineError> {
+                for i in 0..50 {
+                    on_line(&format!("line {i}"));
+                }
+                Err(EngineError::Status {
+                    command: "chatty build".to_owned(),
+                    exit: crate::engine::ExitDesc::Signal(9),
+                })
+            }
+        }
+        let out = run(
+            &[job("a", &[])],
+            &Chatty,
+            &opts(None),
+            &NullReporter,
+            &CancelToken::new(),
+        )
+        .expect("valid");
+        let Outcome::Failed {
+            log_tail, error, ..
+        } = &out[0]
+        else {
+            panic!("{out:?}");
+        };
+        assert_eq!(error, "`chatty build` exited with signal 9");
+        assert_eq!(log_tail.len(), LOG_TAIL_LINES);
+        assert_eq!(log_tail[0], "line 30");
+        assert_eq!(log_tail[19], "line 49");
+    }
+
+    /// A random DAG: job i depends on some of 0..i.
+    fn dag_case(
+    ) -> impl Strategy<Value = (Vec<Job>, HashSet<String>, HashSet<String>, Option<usize>)> {
+        (1usize..=30)
+            .prop_flat_map(|n| {
+                (
+                    proptest::collection::vec(
+                        (
+                            proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+                            proptest::bool::weighted(0.15),
+                            proptest::bool::weighted(0.15),
+                        ),
+                        n,
+                    ),
+                    proptest::option::of(1usize..5),
+                )
+            })
+            .prop_map(|(specs, bound)| {
+                let mut jobs = Vec::new();
+                let mut failing = HashSet::new();
+                let mut existing = HashSet::new();
+                for (i, (deps, fails, cached)) in specs.into_iter().enumerate() {
+                    let deps: Vec<usize> = if i == 0 {
+                        Vec::new()
+                    } else {
+                        deps.iter().map(|ix| ix.index(i)).collect()
+                    };
+                    let j = job(&format!("s{i}"), &deps);
+                    if fails {
+                        failing.insert(j.stage.clone());
+                    }
+                    if cached {
+                        existing.insert(j.tag.clone());
+                    }
+                    jobs.push(j);
+                }
+                (jobs, failing, existing, bound)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn random_dags_behave((jobs, failing, existing, bound) in dag_case()) {
+            let engine = Arc::new(
+                FakeEngine::new()
+                    .with_failing(failing.iter().cloned())
+                    .with_existing(existing.iter().cloned())
+                    .with_default_duration(Duration::from_micros(300)),
+            );
+            let out = run(&jobs, &*engine, &opts(bound), &NullReporter, &CancelToken::new())
+                .expect("valid DAG");
+            prop_assert_eq!(out.len(), jobs.len());
+            // Expected outcomes, computed independently (deps have lower indexes).
+            let mut expected: Vec<Outcome> = Vec::new();
+            for j in &jobs {
+                let mut exp = if existing.contains(&j.tag) {
+                    Outcome::Cached
+                } else if failing.contains(&j.stage) {
+                    Outcome::Failed { error: String::new(), log_tail: Vec::new(), elapsed: Duration::ZERO }
+                } else {
+                    Outcome::Built { elapsed: Duration::ZERO }
+                };
+                if exp != Outcome::Cached {
+                    for &d in &j.deps {
+                        match &expected[d] {
+                            Outcome::Failed { .. } => exp = Outcome::Skipped { because: d },
+                            Outcome::Skipped { because } => exp = Outcome::Skipped { because: *because },
+                            _ => continue,
+                        }
+                        break;
+                    }
+                }
+                expected.push(exp);
+            }
+            for (i, (got, exp)) in out.iter().zip(&expected).enumerate() {
+                prop_assert_eq!(kind(got), kind(exp), "job {}", i);
+                if let Outcome::Skipped { because } = exp {
+                    prop_assert_eq!(got, &Outcome::Skipped { because: *because });
+                }
+            }
+            let builds = engine.builds();
+            let built: HashSet<&str> = builds.iter().map(|b| b.stage.as_str()).collect();
+            prop_assert_eq!(built.len(), builds.len());
+            for (j, o) in jobs.iter().zip(&out) {
+                let ran = matches!(o, Outcome::Built { .. } | Outcome::Failed { .. });
+                prop_assert_eq!(built.contains(j.stage.as_str()), ran, "stage {}", &j.stage);
+            }
+            assert_ran_once_after_deps(&jobs, &engine);
+            if let Some(b) = bound {
+                prop_assert!(engine.max_concurrency() <= b);
+            }
+            prop_assert_eq!(engine.existing_tags_calls().len(), 1);
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! `build` end to end with a fake `docker` first on PATH that records what
+//! it receives: stdout is exactly the final tag, the Dockerfiles built are
+//! `render`'s, the engine is asked once which tags exist, failures skip
+//! exactly the dependents. (The real daemon is tested in tests/e2e.rs.)
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const FAKE_DOCKER: &str = r#"#!/bin/sh
+dir="$FAKE_DOCKER_DIR"
+case "$1" in
+  image)
+    echo "$*" >> "$dir/image-ls.calls"
+    cat "$dir/existing" 2>/dev/null
+    exit 0 ;;
+  build)
+    tag=; prev=
+    for a in "$@"; do [ "$prev" = "-t" ] && tag=$a; prev=$a; done
+    f="$dir/built/$(echo "$tag" | tr '/:' '__')"
+    cat > "$f.Dockerfile"
+    echo "$*" > "$f.argv"
+    echo "Step 1/2 : FROM something"
+    echo "warning on stderr" >&2
+    case "$tag" in *"$FAKE_DOCKER_FAIL"*)
+      if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "curl: (22) The requested URL returned error: 404"; exit 1; fi ;;
+    esac
+    echo "Successfully tagged $tag"
+    exit 0 ;;
+esac
+echo "unexpected: $*" >&2
+exit 2
+"#;
+
+struct Fake {
+    bin: tempfile::TempDir,
+    data: tempfile::TempDir,
+    git: tempfile::TempDir,
+}
+
+impl Fake {
+    fn new(program: &str) -> Fake {
+        let bin = tempfile::tempdir().expect("tempdir");
+        let data = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(data.path().join("built")).expect("mkdir");
+        let script = bin.path().join(program);
+        std::fs::write(&script, FAKE_DOCKER).expect("write");
+        make_executable(&script);
+        Fake {
+            bin,
+            data,
+            git: fake_git(&[]),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        self.command_in(&repo(), args)
+    }
+
+    /// The tool on `root`, with a PATH of only our fakes and the few
+    /// utilities they use: no real docker or podman.
+    fn command_in(&self, root: &Path, args: &[&str]) -> Command {
+        let tools = self.bin.path().join("tools");
+        if !tools.exists() {
+            std::fs::create_dir_all(&tools).expect("mkdir");
+            for util in ["sh", "cat", "tr", "sha1sum", "cut", "printf", "echo"] {
+                let _ = std::os::unix::fs::symlink(format!("/usr/bin/{util}"), tools.join(util));
+            }
+        }
+        let mut cmd = tool(self.git.path());
+        cmd.env(
+            "PATH",
+            format!(
+                "{}:{}:{}",
+                self.bin.path().display(),
+                self.git.path().display(),
+                tools.display()
+            ),
+        )
+        .env("FAKE_DOCKER_DIR", self.data.path())
+        .arg("--root")
+        .arg(root)
+        .args(args);
+        cmd
+    }
+
+    fn built(&self) -> BTreeMap<String, (String, String)> {
+        let mut map = BTreeMap::new();
+        for entry in std::fs::read_dir(self.data.path().join("built")).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "argv") {
+                let argv = std::fs::read_to_string(&path)
+                    .expect("argv")
+                    .trim()
+                    .to_owned();
+                let tag = argv
+                    .split(" -t ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .unwrap_or("")
+                    .to_owned();
+                let dockerfile =
+                    std::fs::read_to_string(path.with_extension("Dockerfile")).expect("Dockerfile");
+                map.insert(tag, (argv, dockerfile));
+            }
+        }
+        map
+    }
+}
+
+fn render_tags(
+    fake: &Fake,
+    extra_env: &[(&str, &str)],
+) -> (tempfile::TempDir, BTreeMap<String, String>) {
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut cmd = fake.command(&["render", "--out", out.path().to_str().expect("utf8")]);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    assert!(cmd.output().expect("render").status.success());
+    let tags = std::fs::read_to_string(out.path().join("tags.txt")).expect("tags");
+    let map = tags
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(s, t)| (s.to_owned(), t.to_owned()))
+        .collect();
+    (out, map)
+}
+
+#[test]
+fn build_prints_only_the_final_tag_and_builds_what_render_shows() {
+    let fake = Fake::new("docker");
+    let out = fake
+        .command(&["build", "--jobs", "3"])
+        .output()
+        .expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (rendered, tags) = render_tags(&fake, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", tags["final"])
+    );
+
+    let built = fake.built();
+    assert_eq!(built.len(), 27, "base, 25 packages, final");
+    for (stage, tag) in &tags {
+        let (argv, dockerfile) = built
+            .get(tag)
+            .unwrap_or_else(|| panic!("{stage} not built"));
+        assert_eq!(
+            argv,
+            &format!("build --network=host --force-rm --no-cache=false -t {tag} -")
+        );
+        let expected = std::fs::read_to_string(rendered.path().join(format!("{stage}.Dockerfile")))
+            .expect("rendered");
+        assert_eq!(dockerfile, &expected, "{stage}");
+    }
+    // One `image ls` for all the tags.
+    let calls = std::fs::read_to_string(fake.data.path().join("image-ls.calls")).expect("calls");
+    assert_eq!(calls.lines().count(), 1);
+    assert_eq!(calls.trim(), "image ls --format {{.Repository}}:{{.Tag}}");
+    // Engine output goes to stderr, prefixed with the package name.
+    assert!(
+        stderr.contains("openbmc/sdbusplus: Step 1/2 : FROM something"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("base: Successfully tagged"), "{stderr}");
+    assert!(stderr.contains("27 stages: 27 built, 0 cached"), "{stderr}");
+}
+
+#[test]
+fn the_bare_command_builds_too_and_existing_tags_are_skipped() {
+    let fake = Fake::new("docker");
+    let (_, tags) = render_tags(&fake, &[]);
+    let existing: String = tags
+        .iter()
+        .filter(|(s, _)| *s != "final" && *s != "openbmc-stdplus")
+        .map(|(_, t)| format!("{t}\n"))
+        .collect();
+    std::fs::write(fake.data.path().join("existing"), existing).expect("write");
+    let out = fake.command(&[]).output().expect("build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", tags["final"])
+    );
+    let built: std::collections::BTreeSet<String> = fake.built().into_keys().collect();
+    let expected: std::collections::BTreeSet<String> =
+        [tags["final"].clone(), tags["openbmc-stdplus"].clone()].into();
+    assert_eq!(built, expected);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "Image {} already exists.  Skipping.",
+            tags["base"]
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn force_and_proxy_reach_the_engine_like_the_original() {
+    let fake = Fake::new("docker");
+    let env = [
+        ("FORCE_DOCKER_BUILD", "1"),
+        ("http_proxy", "http://proxy.example:3128"),
+        ("https_proxy", "http://sproxy.example:3129"),
+    ];
+    let mut cmd = fake.command(&["build"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    std::fs::write(fake.data.path().join("existing"), "").expect("write");
+    let out = cmd.output().expect("build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !fake.data.path().join("image-ls.calls").exists(),
+        "forced builds do not ask which tags exist"
+    );
+    let (_, tags) = render_tags(&fake, &env);
+    let (argv, _) = &fake.built()[&tags["final"]];
+    assert_eq!(
+        argv,
+        &format!(
+            "build --build-arg http_proxy=http://proxy.example:3128 --build-arg https_proxy=http://sproxy.example:3129 \
+             --network=host --force-rm --no-cache=true -t {} -",
+            tags["final"]
+        )
+    );
+}
+
+#[test]
+fn a_failing_stage_skips_its_dependents_and_prints_nothing_on_stdout() {
+    let fake = Fake::new("docker");
+    let out = fake
+        .command(&["build", "--log-dir"])
+        .arg(fake.data.path().join("logs"))
+        .env("FAKE_DOCKER_FAIL", "openbmc-stdplus")
+        .output()
+        .expect("build");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, tags) = render_tags(&fake, &[]);
+    let built = fake.built();
+    // Dependents of stdplus (gpioplus, sdeventplus, logging, objmgr, pldm) and final are not attempted.
+    for stage in [
+        "openbmc-gpioplus",
+        "openbmc-sdeventplus",
+        "openbmc-phosphor-logging",
+        "openbmc-phosphor-objmgr",
+        "openbmc-pldm",
+        "final",
+    ] {
+        assert!(!built.contains_key(&tags[stage]), "{stage} was attempted");
+        let label = stage.replacen('-', "/", 1);
+        assert!(stderr.contains(&label), "{stage} missing from summary");
+    }
+    // Independent stages still build so the cache fills.
+    for stage in [
+        "boost",
+        "openbmc-sdbusplus",
+        "openbmc-phosphor-dbus-interfaces",
+        "fmtlib-fmt",
+    ] {
+        assert!(built.contains_key(&tags[stage]), "{stage} not built");
+    }
+    assert!(
+        stderr.contains("(because openbmc/stdplus failed)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "openbmc/stdplus failed; its source is https://github.com/openbmc/stdplus/archive/"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("404"), "the log tail is shown: {stderr}");
+    assert!(stderr.contains("1 failed, 6 skipped"), "{stderr}");
+    let log = std::fs::read_to_string(fake.data.path().join("logs/openbmc-stdplus.log"))
+        .expect("log kept");
+    assert!(log.contains("404"));
+}
+
+#[test]
+fn dry_run_lists_each_stage_and_builds_nothing() {
+    let fake = Fake::new("docker");
+    let (_, tags) = render_tags(&fake, &[]);
+    std::fs::write(
+        fake.data.path().join("existing"),
+        format!("{}\n", tags["boost"]),
+    )
+    .expect("write");
+    let out = fake.command(&["build", "--dry-run"]).output().expect("run");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("boost {:>1}", "")), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("boost ")
+            && l.contains("cached")
+            && l.ends_with(&tags["boost"])),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("final ") && l.contains("would build")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("27 stages: 1 cached, 26 would build\n"),
+        "{stdout}"
+    );
+    assert!(fake.built().is_empty());
+}
+
+#[test]
+fn podman_is_used_when_docker_is_absent_and_a_missing_engine_is_clear() {
+    let fake = Fake::new("podman");
+    let out = fake.command(&["build", "--dry-run"]).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(fake.data.path().join("image-ls.calls").exists());
+
+    let empty = tempfile::tempdir().expect("tempdir");
+    let git = fake_git(&[]);
+    let out = tool(git.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}:{}",
+                empty.path().display(),
+                git.path().display(),
+                fake.bin.path().join("tools").display()
+            ),
+        )
+        .arg("--root")
+        .arg(repo())
+        .arg("build")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--engine"), "{stderr}");
+}
+
+#[test]
+fn invalid_manifests_never_reach_the_engine() {
+    let fake = Fake::new("docker");
+    let root = shipped_root();
+    std::fs::write(
+        root.path().join("packages.d/fmtlib-fmt.toml"),
+        "name = \"fmtlib/fmt\"\nrev = \"7.1.3; id\"\nbuild_type = \"cmake\"\n",
+    )
+    .expect("write");
+    let out = fake
+        .command_in(root.path(), &["build"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(!fake.data.path().join("image-ls.calls").exists());
+    assert!(fake.built().is_empty());
+}
