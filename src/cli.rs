@@ -108,47 +108,77 @@ pub struct GraphArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct RenderArgs {
     /// Image name: tags are NAME-<stage>:<week>-<hash> and NAME:<week>-<hash>.
-    #[arg(long, env = "DOCKER_IMAGE_NAME", value_name = "NAME")]
+    #[arg(
+        long,
+        env = "DOCKER_IMAGE_NAME",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
     pub image_name: Option<String>,
 
     /// Base distribution image (overrides `distro` in templates/base.toml).
-    #[arg(long, env = "DISTRO", value_name = "IMAGE")]
+    #[arg(long, env = "DISTRO", hide_env_values = true, value_name = "IMAGE")]
     pub distro: Option<String>,
 
     /// Branch whose head unpinned packages build (falls back to master, then main).
-    #[arg(long, env = "BRANCH", value_name = "BRANCH")]
+    #[arg(long, env = "BRANCH", hide_env_values = true, value_name = "BRANCH")]
     pub branch: Option<String>,
 
     /// Set in CI: the base stage then refreshes its packages every ISO week.
-    #[arg(long, env = "BUILD_URL", value_name = "URL")]
+    #[arg(long, env = "BUILD_URL", hide_env_values = true, value_name = "URL")]
     pub build_url: Option<String>,
 
     /// Ubuntu apt mirror to use instead of the default archive.
-    #[arg(long, env = "UBUNTU_MIRROR", value_name = "URL")]
+    #[arg(
+        long,
+        env = "UBUNTU_MIRROR",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub ubuntu_mirror: Option<String>,
 
     /// HTTP proxy for the builds (build arg, git config of the final image).
-    #[arg(long, env = "http_proxy", value_name = "URL")]
+    #[arg(long, env = "http_proxy", hide_env_values = true, value_name = "URL")]
     pub http_proxy: Option<String>,
 
     /// HTTPS proxy build arg (default: the HTTP proxy).
-    #[arg(long, env = "https_proxy", value_name = "URL")]
+    #[arg(long, env = "https_proxy", hide_env_values = true, value_name = "URL")]
     pub https_proxy: Option<String>,
 
     /// Registry the base distribution image is pulled from (e.g. public.ecr.aws/ubuntu).
-    #[arg(long, env = "DOCKER_REG", value_name = "REGISTRY")]
+    #[arg(
+        long,
+        env = "DOCKER_REG",
+        hide_env_values = true,
+        value_name = "REGISTRY"
+    )]
     pub docker_reg: Option<String>,
 
     /// With --gerrit-rev: this package builds that revision instead of its branch head.
-    #[arg(long, env = "GERRIT_PROJECT", value_name = "PACKAGE")]
+    #[arg(
+        long,
+        env = "GERRIT_PROJECT",
+        hide_env_values = true,
+        value_name = "PACKAGE"
+    )]
     pub gerrit_project: Option<String>,
 
     /// The revision for --gerrit-project.
-    #[arg(long, env = "GERRIT_PATCHSET_REVISION", value_name = "REV")]
+    #[arg(
+        long,
+        env = "GERRIT_PATCHSET_REVISION",
+        hide_env_values = true,
+        value_name = "REV"
+    )]
     pub gerrit_rev: Option<String>,
 
     /// CPUs for `make -j` in the stages (default: the CPUs this process may use, as `nproc`).
-    #[arg(long, env = "BUILD_UNIT_TEST_CPUS", value_name = "N")]
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_CPUS",
+        hide_env_values = true,
+        value_name = "N"
+    )]
     pub cpus: Option<usize>,
 
     /// Build on this existing image: no base stage, every stage starts FROM it.
@@ -156,11 +186,23 @@ pub struct RenderArgs {
     pub base_image: Option<String>,
 
     /// User set up in the final image (default: $USER, else root).
-    #[arg(long, env = "USER", value_name = "NAME", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "USER",
+        hide_env_values = true,
+        value_name = "NAME",
+        hide_env_values = true
+    )]
     pub user: Option<String>,
 
     /// Home directory of that user (default: $HOME, else /root).
-    #[arg(long, env = "HOME", value_name = "DIR", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "HOME",
+        hide_env_values = true,
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     pub home: Option<String>,
 
     /// Numeric user id of that user (default: this process's).
@@ -175,6 +217,7 @@ pub struct RenderArgs {
     #[arg(
         long,
         env = "BUILD_UNIT_TEST_GIT_BASE",
+        hide_env_values = true,
         value_name = "URL",
         default_value = "https://github.com"
     )]
@@ -194,7 +237,7 @@ pub struct RenderCmd {
 #[derive(Debug, Args, Clone, Default)]
 pub struct BuildArgs {
     /// Rebuild every stage, bypassing the engine's cache (FORCE_DOCKER_BUILD: any value but 0/false/no/off).
-    #[arg(long, env = "FORCE_DOCKER_BUILD", action = clap::ArgAction::SetTrue,
+    #[arg(long, env = "FORCE_DOCKER_BUILD", hide_env_values = true, action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::FalseyValueParser::new())]
     pub force: bool,
 
@@ -252,6 +295,7 @@ pub struct OutdatedArgs {
     #[arg(
         long,
         env = "BUILD_UNIT_TEST_GIT_BASE",
+        hide_env_values = true,
         value_name = "URL",
         default_value = "https://github.com"
     )]

@@ -26,6 +26,7 @@ case "$1" in
     echo "$*" > "$f.argv"
     echo "Step 1/2 : FROM something"
     echo "warning on stderr" >&2
+    if [ -n "$FAKE_DOCKER_SLEEP" ]; then echo $$ >> "$dir/sleepers"; exec sleep "$FAKE_DOCKER_SLEEP"; fi
     case "$tag" in *"$FAKE_DOCKER_FAIL"*)
       if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "curl: (22) The requested URL returned error: 404"; exit 1; fi ;;
     esac
@@ -67,7 +68,9 @@ impl Fake {
         let tools = self.bin.path().join("tools");
         if !tools.exists() {
             std::fs::create_dir_all(&tools).expect("mkdir");
-            for util in ["sh", "cat", "tr", "sha1sum", "cut", "printf", "echo"] {
+            for util in [
+                "sh", "cat", "tr", "sha1sum", "cut", "printf", "echo", "sleep",
+            ] {
                 let _ = std::os::unix::fs::symlink(format!("/usr/bin/{util}"), tools.join(util));
             }
         }
@@ -381,4 +384,40 @@ fn invalid_manifests_never_reach_the_engine() {
     assert!(out.stdout.is_empty());
     assert!(!fake.data.path().join("image-ls.calls").exists());
     assert!(fake.built().is_empty());
+}
+
+#[test]
+fn sigterm_stops_running_builds_prints_the_summary_and_leaves_no_child() {
+    let fake = Fake::new("docker");
+    let child = fake
+        .command(&["build", "--jobs", "2"])
+        .env("FAKE_DOCKER_SLEEP", "60")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the base stage's build is running.
+    let sleepers = fake.data.path().join("sleepers");
+    let start = std::time::Instant::now();
+    while !sleepers.exists() && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(sleepers.exists(), "no build started");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    for pid in std::fs::read_to_string(&sleepers).expect("pids").lines() {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "engine process {pid} left behind"
+        );
+    }
 }
