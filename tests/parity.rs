@@ -270,8 +270,14 @@ fn base_stage_takes_its_pins_and_options() {
     assert!(base.contains("RUN pip3 install meson==0.54.3\n"));
     assert!(base.contains("gcc-10"));
     let out2 = tempfile::tempdir().expect("tempdir");
-    render_into(&repo(), out2.path(), &[], &[("DOCKER_REG", "public.ecr.aws/ubuntu")]);
-    assert!(read(out2.path(), "base.Dockerfile").contains("\nFROM public.ecr.aws/ubuntu/ubuntu:focal\n"));
+    render_into(
+        &repo(),
+        out2.path(),
+        &[],
+        &[("DOCKER_REG", "public.ecr.aws/ubuntu")],
+    );
+    assert!(read(out2.path(), "base.Dockerfile")
+        .contains("\nFROM public.ecr.aws/ubuntu/ubuntu:focal\n"));
     // Every package stage starts FROM the base tag.
     let fmt = read(out.path(), "fmtlib-fmt.Dockerfile");
     assert!(fmt.starts_with(&format!("\nFROM {}\n", tags["base"])));

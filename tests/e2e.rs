@@ -1,0 +1,880 @@
+//! End to end against a real Docker daemon: the fixture tree in tests/e2e/
+//! (one small C/C++ library per build type, with real dependency edges) is
+//! built by the real binary, from source tarballs this test serves itself on
+//! 127.0.0.1, on the local base image that `scripts/docker-up.sh` makes.
+//!
+//! (a) a cold build gives one tag on stdout, and a final image holding every
+//!     package, in which a program linked against two packages runs;
+//! (b) a second run builds nothing;
+//! (c) bumping one package's rev rebuilds exactly it, its transitive
+//!     dependents and the final stage;
+//! (d) a package whose tarball is missing fails, its dependent is skipped,
+//!     an independent new package is still built, and stdout stays empty.
+//!
+//! Builds are counted through `--engine`: a wrapper script that logs every
+//! `build` invocation, then runs the real docker.
+//!
+//! Without a daemon the test prints how to start one and passes, except
+//! with CI=true, where it fails. Images are named `bud-e2e-<pid>` and removed
+//! at the end (BUD_E2E_KEEP_IMAGES=1 keeps them); the base stage is kept as
+//! `bud-e2e-layer-cache:base` so the next run reuses its apt layer.
+//! BUD_E2E_VERBOSE=1 prints the tool's whole stderr of every run;
+//! BUD_E2E_DOCKER names another docker executable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_build-unit-test-docker");
+/// 2023-11-14: ISO week 2023-W46.
+const SOURCE_DATE_EPOCH: &str = "1700000000";
+const WEEK: &str = "2023-W46";
+/// The base image `scripts/docker-up.sh` makes (tests/e2e/templates/base.toml).
+const BASE_IMAGE: &str = "bud-debian:bookworm";
+/// The port written in the committed manifests; rewritten to the bound one.
+const FIXED_PORT_HOST: &str = "127.0.0.1:8088";
+const CACHE_TAG: &str = "bud-e2e-layer-cache:base";
+const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+const PROGRAM_OUTPUT: &str =
+    "e2e fixtures: pythagorean(3,4,5)=1 pythagorean(2,3,4)=0 nonuple(5)=45 answer=42";
+
+/// The fixture packages: name, and what it installs under /usr/local.
+const PACKAGES: &[(&str, &[&str])] = &[
+    (
+        "e2e/autoconflib",
+        &["include/autoconflib.h", "lib/libautoconflib.so"],
+    ),
+    (
+        "e2e/autogenlib",
+        &["include/autogenlib.h", "lib/libautogenlib.so"],
+    ),
+    (
+        "e2e/cmakelib",
+        &["include/cmakelib/cmakelib.hpp", "lib/libcmakelib.so"],
+    ),
+    ("e2e/customlib", &["include/customlib/customlib.h"]),
+    ("e2e/makelib", &["include/makelib.h", "lib/libmakelib.so"]),
+    (
+        "e2e/mesonlib",
+        &["include/mesonlib/mesonlib.hpp", "lib/libmesonlib.so"],
+    ),
+];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture() -> PathBuf {
+    repo().join("tests/e2e")
+}
+
+/// The fixture tree uses the project's own package, final and build-type
+/// templates, byte for byte (only the base template is its own): a change
+/// there must be copied here, or the e2e test would test something else.
+#[test]
+fn e2e_templates_are_the_projects() {
+    let mut files = vec![
+        PathBuf::from("package.Dockerfile.j2"),
+        PathBuf::from("final.Dockerfile.j2"),
+    ];
+    let ours = repo().join("templates/build-types");
+    for entry in std::fs::read_dir(&ours).expect("read templates/build-types") {
+        let entry = entry.expect("dir entry");
+        files.push(Path::new("build-types").join(entry.file_name()));
+    }
+    for f in files {
+        let want = std::fs::read(repo().join("templates").join(&f)).expect("read template");
+        let got = std::fs::read(fixture().join("templates").join(&f)).unwrap_or_default();
+        assert!(
+            want == got,
+            "tests/e2e/templates/{0} differs from templates/{0}; copy it: \
+             cp templates/{0} tests/e2e/templates/{0}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn e2e_real_docker() {
+    let Some(docker) = docker_or_skip() else {
+        return;
+    };
+    let run = Run::new(docker);
+
+    // (a) cold build: every stage is built once.
+    let a = run.build("a");
+    a.assert_success();
+    let tag_a = a.final_tag(&run.image);
+    assert_eq!(
+        a.built_stages(),
+        set(&[
+            "base",
+            "e2e-autoconflib",
+            "e2e-autogenlib",
+            "e2e-cmakelib",
+            "e2e-customlib",
+            "e2e-makelib",
+            "e2e-mesonlib",
+            "final",
+        ]),
+        "(a) every stage built once\n{}",
+        a.context()
+    );
+    run.check_image(&tag_a, "1.0");
+
+    // (b) nothing changed: nothing is built, every stage reported cached.
+    let b = run.build("b");
+    b.assert_success();
+    assert_eq!(b.final_tag(&run.image), tag_a, "(b) same final tag");
+    assert!(
+        b.builds.is_empty(),
+        "(b) no builds expected, got {:?}\n{}",
+        b.built_stages(),
+        b.context()
+    );
+    for tag in a.builds.values() {
+        assert!(
+            b.stderr
+                .contains(&format!("Image {tag} already exists.  Skipping.")),
+            "(b) {tag} not reported as existing\n{}",
+            b.context()
+        );
+    }
+
+    // (c) bump e2e/makelib: it, its dependents (autoconflib, and autogenlib
+    // through it) and the final stage are rebuilt, nothing else.
+    run.set_rev("e2e-makelib.toml", "1.0", "1.1");
+    run.make_tarballs();
+    let c = run.build("c");
+    c.assert_success();
+    let tag_c = c.final_tag(&run.image);
+    assert_ne!(tag_c, tag_a, "(c) a new final image");
+    assert_eq!(
+        c.built_stages(),
+        set(&["e2e-autoconflib", "e2e-autogenlib", "e2e-makelib", "final"]),
+        "(c) the bumped stage, its transitive dependents and final\n{}",
+        c.context()
+    );
+    run.check_image(&tag_c, "1.1");
+
+    // (d) a package whose tarball does not exist, with a dependent, and an
+    // independent new package.
+    run.add_failure_fixtures();
+    run.make_tarballs();
+    let d = run.build("d");
+    assert_eq!(
+        d.code,
+        Some(1),
+        "(d) exit status 1 expected\n{}",
+        d.context()
+    );
+    assert_eq!(d.stdout, "", "(d) nothing on stdout\n{}", d.context());
+    let missing_url = format!(
+        "http://127.0.0.1:{}/e2e-missing-1.0.tar.gz",
+        run.server.port
+    );
+    assert!(
+        d.stderr.contains("e2e/missing") && d.stderr.contains(&missing_url),
+        "(d) stderr names the failed package and its URL {missing_url}\n{}",
+        d.context()
+    );
+    assert!(
+        d.stderr
+            .lines()
+            .any(|l| l.contains("e2e/needsmissing") && l.contains("skipped")),
+        "(d) the dependent e2e/needsmissing reported skipped\n{}",
+        d.context()
+    );
+    assert_eq!(
+        d.built_stages(),
+        set(&["e2e-latecomer", "e2e-missing"]),
+        "(d) the failing and the independent stage built, not the dependent nor final\n{}",
+        d.context()
+    );
+    assert!(
+        run.server.requested("/e2e-missing-1.0.tar.gz", 404),
+        "(d) the missing tarball was asked for (and answered 404)"
+    );
+    let latecomer = &d.builds["e2e-latecomer"];
+    assert!(
+        run.docker_ok(&["image", "inspect", latecomer]),
+        "(d) the independent stage {latecomer} exists"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Docker
+
+/// The docker executable, if its daemon answers; otherwise a skip (or a
+/// failure with CI=true).
+fn docker_or_skip() -> Option<PathBuf> {
+    let name = std::env::var_os("BUD_E2E_DOCKER").unwrap_or_else(|| "docker".into());
+    let found = find_program(Path::new(&name));
+    let answer = found.as_ref().map(|docker| {
+        let mut cmd = Command::new(docker);
+        cmd.arg("info");
+        run_with_timeout(cmd, None, Duration::from_secs(60))
+    });
+    let problem = match (&found, answer) {
+        (None, _) => format!("no `{}` on PATH", Path::new(&name).display()),
+        (Some(_), Some(out)) if out.code == Some(0) => {
+            let mut cmd = Command::new(found.as_ref().expect("checked above"));
+            cmd.args(["image", "inspect", BASE_IMAGE]);
+            let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+            if out.code == Some(0) {
+                return found;
+            }
+            format!("the base image {BASE_IMAGE} does not exist")
+        }
+        (Some(_), Some(out)) => format!("`docker info` failed: {}", out.stderr.trim()),
+        (Some(_), None) => "`docker info` failed".to_owned(),
+    };
+    let msg = format!(
+        "e2e: {problem}; run `scripts/docker-up.sh` first (it starts dockerd \
+         and makes {BASE_IMAGE})"
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg} (CI=true: not skipping)");
+    }
+    eprintln!("{msg}; skipping the real-Docker test");
+    None
+}
+
+/// `name` itself if it has a slash, else its first executable match on PATH.
+fn find_program(name: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exec = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.components().count() > 1 {
+        return is_exec(name).then(|| name.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_exec(p))
+}
+
+/// One test run: a temp copy of the fixture tree, its tarballs and server,
+/// the engine wrapper, and the images to remove at the end.
+struct Run {
+    docker: PathBuf,
+    image: String,
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    tarballs: PathBuf,
+    logs: PathBuf,
+    wrapper: PathBuf,
+    build_log: PathBuf,
+    server: Server,
+}
+
+impl Run {
+    fn new(docker: PathBuf) -> Run {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        let tarballs = tmp.path().join("tarballs");
+        let logs = tmp.path().join("logs");
+        copy_tree(&fixture(), &root);
+        std::fs::create_dir_all(&tarballs).expect("mkdir tarballs");
+        std::fs::create_dir_all(&logs).expect("mkdir logs");
+
+        let server = Server::start(&tarballs);
+        for manifest in manifests(&root) {
+            let text = std::fs::read_to_string(&manifest).expect("read manifest");
+            let text = text.replace(FIXED_PORT_HOST, &format!("127.0.0.1:{}", server.port));
+            std::fs::write(&manifest, text).expect("write manifest");
+        }
+
+        // Logs each `build` invocation (one line, so concurrent builds do not
+        // interleave), then runs the real docker.
+        let build_log = tmp.path().join("builds.log");
+        let wrapper = tmp.path().join("docker-wrapper");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\n\
+                 if [ \"$1\" = build ]; then\n\
+                 \x20   line=\"$*\"\n\
+                 \x20   printf '%s\\n' \"$line\" >>'{log}'\n\
+                 fi\n\
+                 exec '{docker}' \"$@\"\n",
+                log = build_log.display(),
+                docker = docker.display(),
+            ),
+        )
+        .expect("write wrapper");
+        make_executable(&wrapper);
+
+        let run = Run {
+            image: format!("bud-e2e-{}", std::process::id()),
+            docker,
+            _tmp: tmp,
+            root,
+            tarballs,
+            logs,
+            wrapper,
+            build_log,
+            server,
+        };
+        run.make_tarballs();
+        run
+    }
+
+    fn make_tarballs(&self) {
+        let mut cmd = Command::new("bash");
+        cmd.arg(self.root.join("make-tarballs.sh"))
+            .arg(&self.tarballs)
+            .arg(&self.root);
+        let out = run_with_timeout(cmd, None, Duration::from_secs(120));
+        assert_eq!(out.code, Some(0), "make-tarballs.sh: {}", out.stderr);
+    }
+
+    /// One `build` run, with the builds it made.
+    fn build(&self, step: &str) -> BuildRun {
+        let _ = std::fs::remove_file(&self.build_log);
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("build")
+            .args(["--jobs", "2"])
+            .arg("--engine")
+            .arg(&self.wrapper)
+            .arg("--log-dir")
+            .arg(self.logs.join(step))
+            .env("DOCKER_IMAGE_NAME", &self.image)
+            .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+            .env("BUILD_UNIT_TEST_CPUS", "2");
+        for var in [
+            "FORCE_DOCKER_BUILD",
+            "BUILD_URL",
+            "DISTRO",
+            "BRANCH",
+            "UBUNTU_MIRROR",
+            "DOCKER_REG",
+            "GERRIT_PROJECT",
+            "GERRIT_PATCHSET_REVISION",
+        ] {
+            cmd.env_remove(var);
+        }
+        let start = Instant::now();
+        let out = run_with_timeout(cmd, None, BUILD_TIMEOUT);
+        eprintln!(
+            "e2e ({step}): exit {:?} after {:.1}s",
+            out.code,
+            start.elapsed().as_secs_f64()
+        );
+        if std::env::var("BUD_E2E_VERBOSE").is_ok_and(|v| !v.is_empty() && v != "0") {
+            eprintln!(
+                "e2e ({step}) stdout:\n{}\ne2e ({step}) stderr:\n{}",
+                out.stdout, out.stderr
+            );
+        }
+        let log = std::fs::read_to_string(&self.build_log).unwrap_or_default();
+        let mut builds = BTreeMap::new();
+        for line in log.lines() {
+            let args: Vec<&str> = line.split(' ').collect();
+            let tag = args
+                .iter()
+                .position(|a| *a == "-t" || *a == "--tag")
+                .and_then(|i| args.get(i + 1))
+                .map(|t| (*t).to_owned())
+                .or_else(|| {
+                    args.iter()
+                        .find_map(|a| a.strip_prefix("--tag=").or_else(|| a.strip_prefix("-t=")))
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| panic!("({step}) a build without -t: {line}"));
+            let stage = stage_of(&self.image, &tag);
+            let previous = builds.insert(stage.clone(), tag);
+            assert!(
+                previous.is_none(),
+                "({step}) stage {stage} built twice:\n{log}"
+            );
+        }
+        BuildRun {
+            step: step.to_owned(),
+            code: out.code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            builds,
+        }
+    }
+
+    /// Checks the final image: every package's files, the depcache, and a
+    /// program linked against two packages (and through them all but one).
+    fn check_image(&self, tag: &str, makelib_rev: &str) {
+        let mut script = String::from("set -e\ncat >/tmp/main.cpp\nmissing=\n");
+        for (_, files) in PACKAGES {
+            for f in *files {
+                script.push_str(&format!(
+                    "test -e /usr/local/{f} || missing=\"$missing /usr/local/{f}\"\n"
+                ));
+            }
+        }
+        script.push_str(
+            "[ -z \"$missing\" ] || { echo \"missing:$missing\"; exit 1; }\n\
+             echo depcache=$(cat /tmp/depcache)\n\
+             cd /tmp\n\
+             # DT_RPATH (not RUNPATH) also covers the libraries' own dependencies.\n\
+             g++ -o rpath main.cpp -lautogenlib -lmesonlib -Wl,--disable-new-dtags,-rpath,/usr/local/lib\n\
+             echo \"rpath: $(./rpath)\"\n\
+             # The final stage does not run ldconfig; after it, a plain link runs too.\n\
+             ldconfig\n\
+             g++ -o plain main.cpp -lautogenlib -lmesonlib\n\
+             echo \"plain: $(./plain)\"\n",
+        );
+        let program =
+            std::fs::read(fixture().join("prog/main.cpp")).expect("read tests/e2e/prog/main.cpp");
+        let mut cmd = Command::new(&self.docker);
+        cmd.args(["run", "--rm", "-i", tag, "sh", "-c", &script]);
+        let out = run_with_timeout(cmd, Some(program), Duration::from_secs(300));
+        assert_eq!(
+            out.code,
+            Some(0),
+            "checks in {tag} failed:\nstdout:\n{}\nstderr:\n{}",
+            out.stdout,
+            out.stderr
+        );
+        let depcache: String = PACKAGES
+            .iter()
+            .map(|(name, _)| {
+                let rev = if *name == "e2e/makelib" {
+                    makelib_rev
+                } else {
+                    "1.0"
+                };
+                format!("{name}:{rev},")
+            })
+            .collect();
+        let want = [
+            format!("depcache={depcache}"),
+            format!("rpath: {PROGRAM_OUTPUT}"),
+            format!("plain: {PROGRAM_OUTPUT}"),
+        ];
+        let got: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(got, want, "output of the checks in {tag}");
+    }
+
+    /// Replaces `rev = "<from>"` with `rev = "<to>"` in one manifest.
+    fn set_rev(&self, file: &str, from: &str, to: &str) {
+        let path = self.root.join("packages.d").join(file);
+        let text = std::fs::read_to_string(&path).expect("read manifest");
+        let old = format!("rev = \"{from}\"");
+        assert!(text.contains(&old), "{file} has no {old}");
+        std::fs::write(&path, text.replace(&old, &format!("rev = \"{to}\""))).expect("write");
+    }
+
+    /// e2e/missing (no tarball), e2e/needsmissing (depends on it) and
+    /// e2e/latecomer (independent, header-only, has sources).
+    fn add_failure_fixtures(&self) {
+        let url = format!(
+            "http://127.0.0.1:{}/{{{{ name | replace('/', '-') }}}}-{{{{ rev }}}}.tar.gz",
+            self.server.port
+        );
+        let pkgs = self.root.join("packages.d");
+        let write = |file: &str, text: String| {
+            std::fs::write(pkgs.join(file), text).expect("write manifest");
+        };
+        write(
+            "e2e-missing.toml",
+            format!(
+                "name = \"e2e/missing\"\nrev = \"1.0\"\nurl = \"{url}\"\n\
+                 build_type = \"custom\"\nbuild_steps = [\"true\"]\n"
+            ),
+        );
+        write(
+            "e2e-needsmissing.toml",
+            format!(
+                "name = \"e2e/needsmissing\"\nrev = \"1.0\"\nurl = \"{url}\"\n\
+                 depends = [\"e2e/missing\"]\n\
+                 build_type = \"custom\"\nbuild_steps = [\"true\"]\n"
+            ),
+        );
+        write(
+            "e2e-latecomer.toml",
+            format!(
+                "name = \"e2e/latecomer\"\nrev = \"1.0\"\nurl = \"{url}\"\n\
+                 build_type = \"custom\"\nbuild_steps = [\n    \
+                 \"mkdir -p {{{{ prefix }}}}/include\",\n    \
+                 \"cp latecomer.h {{{{ prefix }}}}/include/\",\n]\n"
+            ),
+        );
+        let src = self.root.join("src/latecomer");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        std::fs::write(src.join("latecomer.h"), "#define LATECOMER 1\n").expect("write header");
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> bool {
+        let mut cmd = Command::new(&self.docker);
+        cmd.args(args);
+        run_with_timeout(cmd, None, Duration::from_secs(120)).code == Some(0)
+    }
+}
+
+impl Drop for Run {
+    /// Removes this run's images; keeps the base stage's layers under
+    /// CACHE_TAG for the next run.
+    fn drop(&mut self) {
+        if std::env::var("BUD_E2E_KEEP_IMAGES").is_ok_and(|v| !v.is_empty() && v != "0") {
+            eprintln!("e2e: keeping the images {}*", self.image);
+            return;
+        }
+        let mut cmd = Command::new(&self.docker);
+        cmd.args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let out = run_with_timeout(cmd, None, Duration::from_secs(120));
+        let ours: Vec<String> = out
+            .stdout
+            .lines()
+            .filter(|t| {
+                t.starts_with(&format!("{}:", self.image))
+                    || t.starts_with(&format!("{}-", self.image))
+            })
+            .map(str::to_owned)
+            .collect();
+        if let Some(base) = ours
+            .iter()
+            .find(|t| t.starts_with(&format!("{}-base:", self.image)))
+        {
+            let _ = self.docker_ok(&["tag", base, CACHE_TAG]);
+        }
+        if !ours.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(ours.iter().map(String::as_str));
+            if !self.docker_ok(&args) {
+                eprintln!("e2e: could not remove some of {ours:?}");
+            }
+        }
+    }
+}
+
+/// The stage of a tag: `final` for IMAGE:…, `base` for IMAGE-base:…, the
+/// package's stage name for IMAGE-<stage>:….
+fn stage_of(image: &str, tag: &str) -> String {
+    let repo = tag.rsplit_once(':').map_or(tag, |(r, _)| r);
+    if repo == image {
+        return "final".to_owned();
+    }
+    repo.strip_prefix(image)
+        .and_then(|s| s.strip_prefix('-'))
+        .unwrap_or_else(|| panic!("tag {tag} is not one of image {image}"))
+        .to_owned()
+}
+
+struct BuildRun {
+    step: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// stage -> tag of every `build` invocation.
+    builds: BTreeMap<String, String>,
+}
+
+impl BuildRun {
+    fn built_stages(&self) -> BTreeSet<String> {
+        self.builds.keys().cloned().collect()
+    }
+
+    fn assert_success(&self) {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "({}) build failed\n{}",
+            self.step,
+            self.context()
+        );
+    }
+
+    /// stdout is exactly one line: IMAGE:<ISO week>-<16 hex>.
+    fn final_tag(&self, image: &str) -> String {
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        assert!(
+            lines.len() == 1 && self.stdout.ends_with('\n'),
+            "({}) stdout must be one line, got {:?}",
+            self.step,
+            self.stdout
+        );
+        let tag = lines[0];
+        let hash = tag
+            .strip_prefix(&format!("{image}:{WEEK}-"))
+            .unwrap_or_else(|| panic!("({}) tag {tag} is not {image}:{WEEK}-…", self.step));
+        assert!(
+            hash.len() == 16
+                && hash
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+            "({}) tag {tag} does not end in 16 hex digits",
+            self.step
+        );
+        assert_eq!(
+            self.builds.get("final").map_or(tag, String::as_str),
+            tag,
+            "({}) the final stage was built under another tag",
+            self.step
+        );
+        tag.to_owned()
+    }
+
+    /// stdout, the builds and the end of stderr, for failure messages.
+    fn context(&self) -> String {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+        format!(
+            "exit: {:?}\nbuilds: {:?}\nstdout: {:?}\nstderr (last 80 lines):\n{tail}",
+            self.code,
+            self.built_stages(),
+            self.stdout
+        )
+    }
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn manifests(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root.join("packages.d"))
+        .expect("read packages.d")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            // std::fs::copy keeps the permissions (bootstrap.sh, autogen.sh).
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+struct Output {
+    /// None when killed after the timeout (or by a signal).
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd` with `stdin` (or none), collecting both outputs; kills it
+/// after `timeout`.
+fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return Output {
+                code: None,
+                stdout: String::new(),
+                stderr: format!("could not start {cmd:?}: {e}"),
+            }
+        }
+    };
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) => break None,
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let mut stderr = err.join().unwrap_or_default();
+    if timed_out {
+        stderr.push_str(&format!(
+            "\n[killed after {}s: {cmd:?}]\n",
+            timeout.as_secs()
+        ));
+    }
+    Output {
+        code: status.and_then(|s| s.code()),
+        stdout,
+        stderr,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The tarball server
+
+/// A minimal HTTP/1.0 server on 127.0.0.1: GET /<file> answers the file of
+/// its directory, anything else 404. Stops when dropped.
+struct Server {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    /// (path, status) of every request.
+    log: Arc<Mutex<Vec<(String, u16)>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let dir = dir.to_path_buf();
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(conn) = conn {
+                        // Sequential: the tarballs are small and the build
+                        // runs at most two downloads at once.
+                        if let Some(entry) = serve(conn, &dir) {
+                            log.lock().expect("server log").push(entry);
+                        }
+                    }
+                }
+            })
+        };
+        Server {
+            port,
+            stop,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    fn requested(&self, path: &str, status: u16) -> bool {
+        self.log
+            .lock()
+            .expect("server log")
+            .iter()
+            .any(|(p, s)| p == path && *s == status)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers one request; returns (path, status).
+fn serve(conn: TcpStream, dir: &Path) -> Option<(String, u16)> {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(conn.try_clone().ok()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    // Read the headers up to the blank line.
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" || line == "\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let name = path.strip_prefix('/').unwrap_or_default();
+    let file = (method == "GET" || method == "HEAD")
+        && !name.is_empty()
+        && !name.contains('/')
+        && !name.contains("..");
+    let body = if file {
+        std::fs::read(dir.join(name)).ok()
+    } else {
+        None
+    };
+    let mut conn = conn;
+    let status = match body {
+        Some(bytes) => {
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: application/gzip\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            if method == "GET" {
+                let _ = conn.write_all(&bytes);
+            }
+            200
+        }
+        None => {
+            let body = b"not found\n";
+            let head = format!(
+                "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(body);
+            404
+        }
+    };
+    let _ = conn.flush();
+    let _ = conn.shutdown(Shutdown::Write);
+    Some((path, status))
+}

@@ -1,0 +1,6 @@
+#include "makelib.h"
+
+int makelib_square(int x)
+{
+    return x * x;
+}
