@@ -89,34 +89,49 @@ else
             rm -f "$STATE_FILE"
         fi
     fi
-    if [ ! -f "$STATE_FILE" ]; then
-        daemon_log=$STATE_DIR/dockerd.log
-        log "starting dockerd (log: $daemon_log)"
-        # setsid: the daemon outlives this script and its process group.
-        if [ "$(id -u)" -eq 0 ]; then
-            setsid dockerd >"$daemon_log" 2>&1 </dev/null 9>&- &
-        else
-            # shellcheck disable=SC2024 # the log is ours, not root's
-            sudo setsid dockerd >"$daemon_log" 2>&1 </dev/null 9>&- &
+    # A daemon killed moments ago (say, at the end of the previous session)
+    # may still hold its pid file or containerd socket: a fresh one then
+    # exits at once. Try again a couple of times before giving up.
+    attempt=1
+    while :; do
+        if [ ! -f "$STATE_FILE" ]; then
+            daemon_log=$STATE_DIR/dockerd.log
+            log "starting dockerd (log: $daemon_log)"
+            # setsid: the daemon outlives this script and its process group.
+            if [ "$(id -u)" -eq 0 ]; then
+                setsid dockerd >"$daemon_log" 2>&1 </dev/null 9>&- &
+            else
+                # shellcheck disable=SC2024 # the log is ours, not root's
+                sudo setsid dockerd >"$daemon_log" 2>&1 </dev/null 9>&- &
+            fi
+            pid=$!
+            printf 'started_by=docker-up\npid=%s\nlog=%s\n' "$pid" "$daemon_log" >"$STATE_FILE"
         fi
-        pid=$!
-        printf 'started_by=docker-up\npid=%s\nlog=%s\n' "$pid" "$daemon_log" >"$STATE_FILE"
-    fi
-    pid=$(sed -n 's/^pid=//p' "$STATE_FILE")
-    waited=0
-    until docker_answers; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        pid=$(sed -n 's/^pid=//p' "$STATE_FILE")
+        waited=0
+        exited=no
+        until docker_answers; do
+            if ! kill -0 "$pid" 2>/dev/null; then
+                exited=yes
+                break
+            fi
+            if [ "$waited" -ge "$TIMEOUT" ]; then
+                tail -n 20 "$STATE_DIR/dockerd.log" >&2 || true
+                die "dockerd (pid $pid) did not answer \`docker info\` within ${TIMEOUT}s; see $STATE_DIR/dockerd.log"
+            fi
+            sleep 1
+            waited=$((waited + 1))
+        done
+        [ "$exited" = no ] && break
+        rm -f "$STATE_FILE"
+        if [ "$attempt" -ge 3 ]; then
             log "dockerd exited; last lines of its log:"
             tail -n 20 "$STATE_DIR/dockerd.log" >&2 || true
-            rm -f "$STATE_FILE"
             die "dockerd did not start"
         fi
-        if [ "$waited" -ge "$TIMEOUT" ]; then
-            tail -n 20 "$STATE_DIR/dockerd.log" >&2 || true
-            die "dockerd (pid $pid) did not answer \`docker info\` within ${TIMEOUT}s; see $STATE_DIR/dockerd.log"
-        fi
-        sleep 1
-        waited=$((waited + 1))
+        log "dockerd exited at once (attempt $attempt); retrying in 3 s"
+        attempt=$((attempt + 1))
+        sleep 3
     done
     # dockerd's own pid file names the daemon itself (not a sudo or setsid
     # in front of it).
