@@ -97,6 +97,29 @@ pub fn dirname(path: &str) -> String {
     }
 }
 
+/// The number of CPUs in a Linux CPU list (`0-3,8,10-11` → 7), as
+/// `/proc/self/status` gives `Cpus_allowed_list`: the CPUs this process may
+/// run on, which is what `nproc` counts.
+pub fn count_cpu_list(list: &str) -> Option<usize> {
+    let mut n = 0;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        n += match part.split_once('-') {
+            Some((a, b)) => {
+                b.trim()
+                    .parse::<usize>()
+                    .ok()?
+                    .checked_sub(a.trim().parse::<usize>().ok()?)?
+                    + 1
+            }
+            None => {
+                part.trim().parse::<usize>().ok()?;
+                1
+            }
+        };
+    }
+    (n > 0).then_some(n)
+}
+
 /// The CPU count `nproc` prints: the CPUs this process may run on, raised
 /// to OMP_NUM_THREADS and capped by OMP_THREAD_LIMIT when those are set.
 pub fn nproc(
@@ -149,6 +172,16 @@ mod tests {
         assert_eq!(dirname("relative"), "");
         assert_eq!(dirname("//x"), "//");
         assert_eq!(dirname("/a//b"), "/a");
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(count_cpu_list("0-1\n"), Some(2));
+        assert_eq!(count_cpu_list("0-3,8,10-11"), Some(7));
+        assert_eq!(count_cpu_list("5"), Some(1));
+        assert_eq!(count_cpu_list(""), None);
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert_eq!(count_cpu_list("x"), None);
     }
 
     #[test]

@@ -183,7 +183,6 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
 
     let ctx = Ctx {
         templates: templates.as_ref(),
-        build_types: &build_types,
         names: &names,
         declared: &declared,
         prefix: &prefix,
@@ -538,7 +537,6 @@ fn file_label(path: &Path) -> String {
 
 struct Ctx<'a> {
     templates: Option<&'a Templates>,
-    build_types: &'a [String],
     names: &'a [&'a str],
     declared: &'a HashMap<String, usize>,
     prefix: &'a str,
@@ -676,9 +674,6 @@ impl Ctx<'_> {
                     }
                 }
             }
-        }
-        if !self.build_types.contains(&m.build_type) {
-            // The schema's enum already reported it.
         }
 
         // Templated lists and shell safety.

@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -281,4 +282,49 @@ fn base_stage_takes_its_pins_and_options() {
     // Every package stage starts FROM the base tag.
     let fmt = read(out.path(), "fmtlib-fmt.Dockerfile");
     assert!(fmt.starts_with(&format!("\nFROM {}\n", tags["base"])));
+}
+
+#[test]
+fn make_jobs_default_to_the_cpus_this_process_may_use() {
+    if Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("taskset not installed: skipped");
+        return;
+    }
+    let git = fake_git(&[]);
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"]).arg(BIN);
+    let base = tool(git.path());
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd
+        .env_remove("BUILD_UNIT_TEST_CPUS")
+        .arg("--root")
+        .arg(repo())
+        .arg("render")
+        .output()
+        .expect("run under taskset");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cd lcov* && make -j1 && make install\n"),
+        "{text}"
+    );
+    // OMP_NUM_THREADS raises it, as it does nproc's answer.
+    let out = tool(git.path())
+        .env_remove("BUILD_UNIT_TEST_CPUS")
+        .env("OMP_NUM_THREADS", "5")
+        .arg("--root")
+        .arg(repo())
+        .arg("render")
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cd lcov* && make -j5 && make install\n"));
 }

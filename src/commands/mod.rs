@@ -97,7 +97,16 @@ pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, Strin
     let arch = std::env::consts::ARCH;
     let arch_prefix = settings::arch_prefix(arch, cfg!(target_endian = "little"))
         .ok_or_else(|| format!("Unsupported system architecture({arch}) found for docker image"))?;
-    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // What nproc counts: the CPUs this process may run on (its affinity).
+    let available = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .and_then(settings::count_cpu_list)
+        })
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let cpus = match args.cpus {
         Some(0) => return Err("--cpus must be at least 1".to_owned()),
         Some(n) => n,
