@@ -213,7 +213,14 @@ pub struct RenderArgs {
     #[arg(long, value_name = "GID")]
     pub gid: Option<u32>,
 
-    /// Base URL of the git server unpinned packages are looked up on.
+    #[command(flatten)]
+    pub git: GitServer,
+}
+
+/// Where package repositories are looked up (branch heads, release tags).
+#[derive(Debug, Args, Clone, Default)]
+pub struct GitServer {
+    /// Base URL of the git server: a package's repository is BASE/<package>.
     #[arg(
         long,
         env = "BUILD_UNIT_TEST_GIT_BASE",
@@ -291,15 +298,8 @@ pub struct OutdatedArgs {
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
 
-    /// Base URL of the git server (repositories are BASE/<package>).
-    #[arg(
-        long,
-        env = "BUILD_UNIT_TEST_GIT_BASE",
-        hide_env_values = true,
-        value_name = "URL",
-        default_value = "https://github.com"
-    )]
-    pub git_base_url: String,
+    #[command(flatten)]
+    pub git: GitServer,
 
     /// Seconds each lookup may take.
     #[arg(long, value_name = "SECS", default_value_t = 30)]

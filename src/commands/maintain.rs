@@ -273,7 +273,7 @@ fn is_commit(rev: &str) -> bool {
 }
 
 fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
-    let url = revs::repo_url(&args.git_base_url, name);
+    let url = revs::repo_url(&args.git.git_base_url, name);
     let git = Path::new("git");
     let timeout = Duration::from_secs(args.timeout.max(1));
     let kind = if is_commit(current) {

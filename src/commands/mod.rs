@@ -163,7 +163,7 @@ pub(crate) fn plan(
         error(e);
         USAGE
     })?;
-    let resolved = resolve_revs(&project, &settings, &args.git_base_url)?;
+    let resolved = resolve_revs(&project, &settings, &args.git.git_base_url)?;
     match crate::render::render(&project, &resolved, &settings) {
         Ok(plan) => Ok((project, settings, plan)),
         Err(e) => {
