@@ -860,6 +860,22 @@ mod tests {
         assert!(matches!(err, EngineError::Invoke { .. }), "{err:?}");
     }
 
+    /// Builds with `cli`, cancelling from another thread after `delay`.
+    fn build_cancelled_after(
+        cli: &DockerCli,
+        delay: Duration,
+    ) -> (Result<(), EngineError>, Vec<String>) {
+        let cancel = CancelToken::new();
+        std::thread::scope(|s| {
+            let c = cancel.clone();
+            s.spawn(move || {
+                std::thread::sleep(delay);
+                c.cancel();
+            });
+            collect_build(cli, &request(&[], false), &cancel)
+        })
+    }
+
     #[test]
     fn cancel_terminates_the_child_promptly() {
         let _s = serial();
@@ -868,16 +884,8 @@ mod tests {
             dir.path(),
             "echo $$ > \"$(dirname \"$0\")/pid\"\necho started\nexec sleep 30\n",
         );
-        let cancel = CancelToken::new();
         let start = Instant::now();
-        let (r, lines) = std::thread::scope(|s| {
-            let c = cancel.clone();
-            s.spawn(move || {
-                std::thread::sleep(Duration::from_millis(300));
-                c.cancel();
-            });
-            collect_build(&cli, &request(&[], false), &cancel)
-        });
+        let (r, lines) = build_cancelled_after(&cli, Duration::from_millis(300));
         assert!(matches!(r, Err(EngineError::Cancelled)), "{r:?}");
         assert!(
             start.elapsed() < Duration::from_secs(2),
@@ -896,16 +904,8 @@ mod tests {
             dir.path(),
             "trap '' TERM\necho $$ > \"$(dirname \"$0\")/pid\"\nexec sleep 30\n",
         );
-        let cancel = CancelToken::new();
         let start = Instant::now();
-        let (r, _) = std::thread::scope(|s| {
-            let c = cancel.clone();
-            s.spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                c.cancel();
-            });
-            collect_build(&cli, &request(&[], false), &cancel)
-        });
+        let (r, _) = build_cancelled_after(&cli, Duration::from_millis(200));
         assert!(matches!(r, Err(EngineError::Cancelled)), "{r:?}");
         let took = start.elapsed();
         assert!(took >= TERM_GRACE && took < TERM_GRACE * 2, "{took:?}");

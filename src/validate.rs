@@ -298,14 +298,9 @@ fn read_toml(
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(e.as_bytes()).into_owned());
-            let start = lossy
-                .char_indices()
-                .nth(String::from_utf8_lossy(&e.as_bytes()[..at]).chars().count())
-                .map_or(0, |(i, _)| i);
-            let end = lossy[start..]
-                .chars()
-                .next()
-                .map_or(start, |c| start + c.len_utf8());
+            // The bytes before `at` are valid UTF-8, so the lossy copy keeps
+            // them as they are: the bad byte's U+FFFD starts at `at`.
+            let (start, end) = (at, at + char::REPLACEMENT_CHARACTER.len_utf8());
             problems.push(
                 Problem::error(
                     "toml::not-utf8",
@@ -622,8 +617,11 @@ impl Ctx<'_> {
         let url_text = m.url.as_deref().unwrap_or(manifest::DEFAULT_URL);
         if let Some(url) = self.check_templated(source, "/url", url_text, &sample, problems) {
             // A bad name or rev was reported already; the URL made of it is not news.
-            let derived =
-                (!name_ok || !rev_ok) && (url_text.contains("name") || url_text.contains("rev"));
+            let vars = self
+                .templates
+                .and_then(|t| t.variables_of(url_text).ok())
+                .unwrap_or_default();
+            let derived = (!name_ok && vars.contains("name")) || (!rev_ok && vars.contains("rev"));
             if let (false, Err(why)) = (derived, shell::check_url(&url)) {
                 problems.push(err(
                     "manifest::bad-url",

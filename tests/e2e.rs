@@ -31,7 +31,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_build-unit-test-docker");
+mod common;
+
+use common::{copy_tree, make_executable, repo, BIN};
+
 /// 2023-11-14: ISO week 2023-W46.
 const SOURCE_DATE_EPOCH: &str = "1700000000";
 const WEEK: &str = "2023-W46";
@@ -65,10 +68,6 @@ const PACKAGES: &[(&str, &[&str])] = &[
         &["include/mesonlib/mesonlib.hpp", "lib/libmesonlib.so"],
     ),
 ];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn fixture() -> PathBuf {
     repo().join("tests/e2e")
@@ -647,25 +646,6 @@ fn manifests(root: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            // std::fs::copy keeps the permissions (bootstrap.sh, autogen.sh).
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 // ---------------------------------------------------------------------------

@@ -105,12 +105,7 @@ fn every_package_stage_and_the_final_stage_match_the_golden_vectors() {
 #[test]
 fn render_without_out_prints_every_stage_and_the_tags() {
     let git = fake_git(&[]);
-    let output = tool(git.path())
-        .arg("--root")
-        .arg(repo())
-        .arg("render")
-        .output()
-        .expect("run");
+    let output = render_repo(&mut tool(git.path()));
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.starts_with("### base openbmc/ubuntu-unit-test-base:2021-W06-"));
@@ -120,6 +115,15 @@ fn render_without_out_prints_every_stage_and_the_tags() {
         "26 more stages and tags.txt"
     );
     assert!(text.contains("\nfinal openbmc/ubuntu-unit-test:2021-W06-"));
+}
+
+/// Runs `cmd` (the tool) as `render` on the repository's own root.
+fn render_repo(cmd: &mut Command) -> std::process::Output {
+    cmd.arg("--root")
+        .arg(repo())
+        .arg("render")
+        .output()
+        .expect("run render")
 }
 
 fn read(dir: &Path, name: &str) -> String {
@@ -233,12 +237,7 @@ fn a_failed_lookup_names_the_package_and_the_command() {
     )
     .expect("write");
     make_executable(&script);
-    let output = tool(git.path())
-        .arg("--root")
-        .arg(repo())
-        .arg("render")
-        .output()
-        .expect("run");
+    let output = render_repo(&mut tool(git.path()));
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("open-power/pdbg"), "{err}");
@@ -318,13 +317,10 @@ fn make_jobs_default_to_the_cpus_this_process_may_use() {
         "{text}"
     );
     // OMP_NUM_THREADS raises it, as it does nproc's answer.
-    let out = tool(git.path())
-        .env_remove("BUILD_UNIT_TEST_CPUS")
-        .env("OMP_NUM_THREADS", "5")
-        .arg("--root")
-        .arg(repo())
-        .arg("render")
-        .output()
-        .expect("run");
+    let out = render_repo(
+        tool(git.path())
+            .env_remove("BUILD_UNIT_TEST_CPUS")
+            .env("OMP_NUM_THREADS", "5"),
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("cd lcov* && make -j5 && make install\n"));
 }

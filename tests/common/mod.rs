@@ -26,6 +26,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
         if entry.file_type().expect("type").is_dir() {
             copy_tree(&entry.path(), &target);
         } else {
+            // std::fs::copy keeps the permissions (bootstrap.sh, autogen.sh).
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
