@@ -59,7 +59,7 @@ impl Fake {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        self.command_in(&repo(), args)
+        self.command_in(&example_2021(), args)
     }
 
     /// The tool on `root`, with a PATH of only our fakes and the few

@@ -12,7 +12,10 @@ use common::*;
 /// A root with the shipped templates and the given manifests.
 fn root_with(manifests: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_tree(&repo().join("templates"), &dir.path().join("templates"));
+    copy_tree(
+        &example_2021().join("templates"),
+        &dir.path().join("templates"),
+    );
     std::fs::create_dir_all(dir.path().join("packages.d")).expect("mkdir");
     for (file, text) in manifests {
         std::fs::write(dir.path().join("packages.d").join(file), text).expect("write");
@@ -313,11 +316,11 @@ fn bump_checksum_records_the_digest_and_the_stage_checks_it() {
 
 #[test]
 fn list_and_graph_of_the_shipped_project() {
-    let (code, stdout, _) = run(&repo(), &["list"]);
+    let (code, stdout, _) = run(&example_2021(), &["list"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("list", stdout);
     for format in ["text", "dot", "mermaid"] {
-        let (code, stdout, _) = run(&repo(), &["graph", "--format", format]);
+        let (code, stdout, _) = run(&example_2021(), &["graph", "--format", format]);
         assert_eq!(code, 0);
         insta::assert_snapshot!(format!("graph-{format}"), stdout);
     }

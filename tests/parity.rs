@@ -1,6 +1,7 @@
 //! Byte parity with the original script: every package stage and the final
 //! stage equal, byte for byte, what it fed `docker build`
-//! (shared/golden/default), given the same base image. Then the same
+//! (tests/golden/openbmc-2021), for the 2021 root examples/openbmc-2021,
+//! given the same base image. Then the same
 //! behaviour under configurations the vectors do not show.
 
 mod common;
@@ -49,7 +50,7 @@ fn golden_render(
     let base = golden_base_tag();
     let mut args = vec!["--base-image", base.as_str()];
     args.extend_from_slice(extra);
-    let tags = render_into(&repo(), out.path(), &args, envs);
+    let tags = render_into(&example_2021(), out.path(), &args, envs);
     (out, tags)
 }
 
@@ -120,7 +121,7 @@ fn render_without_out_prints_every_stage_and_the_tags() {
 /// Runs `cmd` (the tool) as `render` on the repository's own root.
 fn render_repo(cmd: &mut Command) -> std::process::Output {
     cmd.arg("--root")
-        .arg(repo())
+        .arg(example_2021())
         .arg("render")
         .output()
         .expect("run render")
@@ -252,7 +253,7 @@ fn a_failed_lookup_names_the_package_and_the_command() {
 fn base_stage_takes_its_pins_and_options() {
     let out = tempfile::tempdir().expect("tempdir");
     let tags = render_into(
-        &repo(),
+        &example_2021(),
         out.path(),
         &[],
         &[
@@ -271,7 +272,7 @@ fn base_stage_takes_its_pins_and_options() {
     assert!(base.contains("gcc-10"));
     let out2 = tempfile::tempdir().expect("tempdir");
     render_into(
-        &repo(),
+        &example_2021(),
         out2.path(),
         &[],
         &[("DOCKER_REG", "public.ecr.aws/ubuntu")],
@@ -302,7 +303,7 @@ fn make_jobs_default_to_the_cpus_this_process_may_use() {
     let out = cmd
         .env_remove("BUILD_UNIT_TEST_CPUS")
         .arg("--root")
-        .arg(repo())
+        .arg(example_2021())
         .arg("render")
         .output()
         .expect("run under taskset");

@@ -12,9 +12,20 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The 2021 root: `examples/openbmc-2021`.
+pub fn example_2021() -> PathBuf {
+    repo().join("examples/openbmc-2021")
+}
+
+/// What the 2021 script fed `docker build` (tests/golden/openbmc-2021).
 pub fn golden() -> PathBuf {
-    // shared/ sits beside the checkout (../shared), in CI as here.
-    repo().join("../shared/golden/default")
+    repo().join("tests/golden/openbmc-2021")
+}
+
+/// What OpenBMC's script of 2026 fed `docker build`, per scenario
+/// (tests/golden/openbmc-2026/<scenario>).
+pub fn golden_2026(scenario: &str) -> PathBuf {
+    repo().join("tests/golden/openbmc-2026").join(scenario)
 }
 
 /// Copies a directory tree.
@@ -32,22 +43,35 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A temp root holding a copy of the shipped templates and packages.d.
+/// A temp root holding a copy of the 2021 root's templates and packages.d.
 pub fn shipped_root() -> tempfile::TempDir {
+    copy_root(&example_2021())
+}
+
+/// A temp root holding a copy of `root`'s templates and packages.d.
+pub fn copy_root(root: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_tree(&repo().join("templates"), &dir.path().join("templates"));
-    copy_tree(&repo().join("packages.d"), &dir.path().join("packages.d"));
+    copy_tree(&root.join("templates"), &dir.path().join("templates"));
+    copy_tree(&root.join("packages.d"), &dir.path().join("packages.d"));
     dir
 }
 
 /// A directory holding a fake `git` whose `ls-remote --heads URL` answers
 /// one `refs/heads/master` line with sha1("<package>@master"), the package
 /// being URL without its `https://github.com/` prefix (as the golden
-/// vectors were made). Extra lines can be given for other branches.
+/// vectors were made). Extra lines can be given for other branches. With
+/// FAKE_BRANCHES set in its environment it lists those branches instead, in
+/// that order (as the 2026 vectors' scenarios were made).
 pub fn fake_git(extra_branches: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut script = String::from(
         "#!/bin/sh\nfor last; do :; done\npkg=${last#https://github.com/}\n\
+         if [ -n \"$FAKE_BRANCHES\" ]; then\n\
+           for b in $FAKE_BRANCHES; do\n\
+             printf '%s\\trefs/heads/%s\\n' \"$(printf '%s' \"$pkg@$b\" | sha1sum | cut -d' ' -f1)\" \"$b\"\n\
+           done\n\
+           exit 0\n\
+         fi\n\
          printf '%s\\trefs/heads/master\\n' \"$(printf '%s' \"$pkg@master\" | sha1sum | cut -d' ' -f1)\"\n",
     );
     for b in extra_branches {
@@ -91,6 +115,10 @@ pub fn tool(git_dir: &Path) -> Command {
         "DOCKER_REG",
         "GERRIT_PROJECT",
         "GERRIT_PATCHSET_REVISION",
+        "GERRIT_TOPIC",
+        "BUILD_UNIT_TEST_GERRIT_URL",
+        "BUILD_UNIT_TEST_ARCH",
+        "FAKE_BRANCHES",
         "BUILD_UNIT_TEST_CPUS",
         "BUILD_UNIT_TEST_GIT_BASE",
         "OMP_NUM_THREADS",
@@ -103,6 +131,7 @@ pub fn tool(git_dir: &Path) -> Command {
         .env("USER", "root")
         .env("HOME", "/root")
         .env("BUILD_UNIT_TEST_CPUS", "2")
+        .env("BUILD_UNIT_TEST_ARCH", "x86_64")
         .env("NO_COLOR", "1");
     cmd
 }
