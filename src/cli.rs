@@ -172,6 +172,41 @@ pub struct RenderArgs {
     )]
     pub gerrit_rev: Option<String>,
 
+    /// Gerrit topic: each unpinned openbmc/ package with exactly one open
+    /// change on it builds that change's current revision.
+    #[arg(
+        long,
+        env = "GERRIT_TOPIC",
+        hide_env_values = true,
+        value_name = "TOPIC"
+    )]
+    pub gerrit_topic: Option<String>,
+
+    /// Gerrit server asked about --gerrit-topic.
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_GERRIT_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        default_value = "https://gerrit.openbmc.org"
+    )]
+    pub gerrit_url: String,
+
+    /// Seconds one Gerrit request may take; past it the branch head is built.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub gerrit_timeout: u64,
+
+    /// The machine the image is for, as `uname -m` names it (default: this
+    /// one's); manifests and templates read it as {{ arch }}.
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_ARCH",
+        hide_env_values = true,
+        value_name = "ARCH"
+    )]
+    pub arch: Option<String>,
+
     /// CPUs for `make -j` in the stages (default: the CPUs this process may use, as `nproc`).
     #[arg(
         long,

@@ -299,6 +299,8 @@ impl Engine for DockerCli {
         let program = self.program_name();
         let child = Command::new(&self.program)
             .args(Self::build_argv(req))
+            // Plain progress (BuildKit's default on a terminal redraws lines).
+            .env("BUILDKIT_PROGRESS", "plain")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

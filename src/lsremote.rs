@@ -9,12 +9,10 @@
 //! `crate::versions`), edit manifests (`crate::edit`), or print credentials:
 //! user info in URLs is masked in error messages.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One line of `git ls-remote` output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +53,14 @@ pub enum LsRemoteError {
         /// The last lines of its stderr.
         stderr: String,
     },
+    /// The answer was larger than any real list of refs.
+    #[error("`{command}` printed more than {} MiB; not a list of refs", limit / (1024 * 1024))]
+    TooLarge {
+        /// The command line (credentials masked).
+        command: String,
+        /// The limit that was exceeded.
+        limit: usize,
+    },
     /// The URL would be taken as an option by git.
     #[error("refusing to pass `{0}` to git ls-remote: a repository URL must not start with '-'")]
     BadUrl(String),
@@ -76,6 +82,9 @@ fn fmt_stderr(stderr: &str) -> String {
         format!(":\n{stderr}")
     }
 }
+
+/// The most of git's output kept: far above any real repository's refs.
+const OUTPUT_LIMIT: usize = 16 * 1024 * 1024;
 
 /// How many trailing stderr lines go into a [`LsRemoteError::Failed`].
 const STDERR_TAIL_LINES: usize = 5;
@@ -138,19 +147,6 @@ pub fn tags(refs: &[Ref]) -> Vec<(String, String)> {
     out
 }
 
-/// The sha of `refs/heads/<branch>`, else of `refs/heads/master`, else of
-/// `refs/heads/main` (exact ref names only).
-pub fn head_of<'a>(refs: &'a [Ref], branch: &str) -> Option<&'a str> {
-    let find = |b: &str| {
-        refs.iter()
-            .find(|r| r.name.strip_prefix("refs/heads/") == Some(b))
-            .map(|r| r.sha.as_str())
-    };
-    find(branch)
-        .or_else(|| find("master"))
-        .or_else(|| find("main"))
-}
-
 /// Masks `user:password@` in URLs so command lines can be shown.
 fn mask_credentials(url: &str) -> String {
     if let Some(scheme_end) = url.find("://") {
@@ -177,15 +173,6 @@ fn shell_quote(s: &str) -> String {
 fn last_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        // A read error just ends the capture; the exit status tells the story.
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
 }
 
 /// Runs `git ls-remote <options> <url> <patterns>` and returns its stdout:
@@ -216,53 +203,36 @@ pub fn ls_remote(
         .collect::<Vec<_>>()
         .join(" ");
 
-    let mut child = Command::new(git)
-        .arg("ls-remote")
+    let mut cmd = Command::new(git);
+    cmd.arg("ls-remote")
         .args(&options)
         .arg(url)
         .args(&patterns)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| LsRemoteError::Spawn {
-            git: git.to_path_buf(),
-            source,
-        })?;
-
-    let out = child.stdout.take().map(reader);
-    let err = child.stderr.take().map(reader);
-
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(source) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(LsRemoteError::Wait { command, source });
-            }
+        .env("GIT_TERMINAL_PROMPT", "0");
+    let finished = match crate::process::run(cmd, timeout, OUTPUT_LIMIT) {
+        Ok(f) => f,
+        Err(crate::process::ProcessError::Spawn(source)) => {
+            return Err(LsRemoteError::Spawn {
+                git: git.to_path_buf(),
+                source,
+            })
         }
-        let now = Instant::now();
-        if now >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            // The reader threads are left to finish on their own: a
-            // grandchild may still hold the pipes open.
-            return Err(LsRemoteError::Timeout { command, timeout });
+        Err(crate::process::ProcessError::Timeout(_)) => {
+            return Err(LsRemoteError::Timeout { command, timeout })
         }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+        Err(crate::process::ProcessError::Wait(source)) => {
+            return Err(LsRemoteError::Wait { command, source })
+        }
     };
-
-    let collect = |h: Option<JoinHandle<Vec<u8>>>| {
-        h.and_then(|h| h.join().ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
-    let stdout = collect(out);
-    let stderr = collect(err);
+    let status = finished.status;
+    let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&finished.stderr).into_owned();
+    if finished.stdout_truncated {
+        return Err(LsRemoteError::TooLarge {
+            command,
+            limit: OUTPUT_LIMIT,
+        });
+    }
     if status.success() {
         Ok(stdout)
     } else {
@@ -332,7 +302,9 @@ pub fn run_bounded<T: Send, R: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Stdio;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
 
     const A: &str = "1111111111111111111111111111111111111111";
     const B: &str = "2222222222222222222222222222222222222222";
@@ -382,22 +354,6 @@ mod tests {
                 ("light".to_owned(), A.to_owned()),
             ]
         );
-    }
-
-    #[test]
-    fn head_of_exact_match_and_fallbacks() {
-        let refs = vec![
-            r(A, "refs/heads/feature-main"),
-            r(B, "refs/heads/main"),
-            r(C, "refs/heads/master"),
-            r(A, "refs/heads/dev"),
-        ];
-        assert_eq!(head_of(&refs, "dev"), Some(A));
-        assert_eq!(head_of(&refs, "nope"), Some(C));
-        assert_eq!(head_of(&refs, "mai"), Some(C));
-        let only_main = vec![r(A, "refs/heads/xmaster"), r(B, "refs/heads/main")];
-        assert_eq!(head_of(&only_main, "x"), Some(B));
-        assert_eq!(head_of(&[r(A, "refs/tags/master")], "master"), None);
     }
 
     #[test]
@@ -562,22 +518,17 @@ mod tests {
         let out = ls_remote(Path::new("git"), &fx.url, &["--heads"], T).expect("ls-remote");
         let refs = parse(&out);
         assert_eq!(refs.len(), 3, "{refs:?}");
-        assert_eq!(head_of(&refs, "feature"), Some(fx.c3.as_str()));
-        assert_eq!(head_of(&refs, "main"), Some(fx.c2.as_str()));
+        let heads = |branch: &str| {
+            crate::revs::BranchRule::new(crate::revs::BranchMatch::RegexSuffix, branch)
+                .expect("rule")
+                .pick(&out)
+                .map(str::to_owned)
+        };
+        assert_eq!(heads("feature").as_deref(), Some(fx.c3.as_str()));
         assert_eq!(
-            head_of(&refs, "missing"),
+            heads("missing").as_deref(),
             Some(fx.c2.as_str()),
-            "falls back to master"
-        );
-        let without_master: Vec<Ref> = refs
-            .iter()
-            .filter(|r| r.name != "refs/heads/master")
-            .cloned()
-            .collect();
-        assert_eq!(
-            head_of(&without_master, "missing"),
-            Some(fx.c2.as_str()),
-            "then main"
+            "falls back"
         );
         // Everything at once, via run_bounded.
         let urls = vec![fx.url.clone(); 4];

@@ -251,35 +251,33 @@ fn template_error(template: &str, what: &str, source: minijinja::Error) -> Rende
     }
 }
 
-/// The base stage's Dockerfile.
+/// The base stage's Dockerfile. Its context: the run's values (empty when
+/// unset), then `base.toml`, then the variables and flags given for this run
+/// (DISTRO, DOCKER_REG), each layer over the one before.
 pub fn render_base(project: &Project, settings: &Settings) -> Result<String, RenderError> {
     let t = &project.templates;
-    let mut ctx: Map<String, Value> = t
-        .base_vars
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if let Some(distro) = &settings.distro {
-        ctx.insert("distro".to_owned(), Value::from(distro.clone()));
-    }
+    let opt = |v: &Option<String>| Value::from(v.clone().unwrap_or_default());
+    let mut ctx: Map<String, Value> = Map::new();
     for (key, value) in [
-        ("arch_prefix", Value::from(settings.arch_prefix.clone())),
-        (
-            "docker_reg",
-            Value::from(settings.docker_reg.clone().unwrap_or_default()),
-        ),
-        (
-            "ubuntu_mirror",
-            Value::from(settings.ubuntu_mirror.clone().unwrap_or_default()),
-        ),
-        (
-            "http_proxy",
-            Value::from(settings.http_proxy.clone().unwrap_or_default()),
-        ),
+        ("arch", Value::from(settings.arch.clone())),
+        ("docker_reg", opt(&settings.docker_reg)),
+        ("ubuntu_mirror", opt(&settings.ubuntu_mirror)),
+        ("http_proxy", opt(&settings.http_proxy)),
         ("ci_build", Value::from(settings.ci_build)),
         ("timestamp", Value::from(settings.week.stamp())),
     ] {
         ctx.insert(key.to_owned(), value);
+    }
+    for (k, v) in &t.base_vars {
+        ctx.insert(k.clone(), v.clone());
+    }
+    for (key, value) in [
+        ("distro", &settings.distro),
+        ("docker_reg", &settings.docker_reg),
+    ] {
+        if let Some(value) = value {
+            ctx.insert(key.to_owned(), Value::from(value.clone()));
+        }
     }
     t.render("base", &Value::Object(ctx))
         .map_err(|e| template_error("base.Dockerfile.j2", "the base stage", e))
@@ -338,7 +336,13 @@ fn render_package(
         what: format!("the rev of `{}`", m.name),
         why,
     })?;
-    let small = json!({ "name": m.name, "rev": rev, "prefix": prefix, "jobs": settings.cpus });
+    let small = json!({
+        "name": m.name,
+        "rev": rev,
+        "prefix": prefix,
+        "jobs": settings.cpus,
+        "arch": settings.arch,
+    });
     let what = |field: &str| format!("`{field}` of `{}`", m.name);
     let one = |field: &str, text: &str| -> Result<String, RenderError> {
         t.render_str(text, &small).map_err(|e| {
@@ -366,6 +370,7 @@ fn render_package(
         "url": url,
         "prefix": prefix,
         "jobs": settings.cpus,
+        "arch": settings.arch,
         "config_flags": config_flags,
         "config_env": config_env,
         "build_steps": build_steps,

@@ -61,27 +61,34 @@ pub struct Settings {
     /// GERRIT_PROJECT + GERRIT_PATCHSET_REVISION: that package builds that rev.
     pub gerrit_project: Option<String>,
     pub gerrit_rev: Option<String>,
+    /// GERRIT_TOPIC: unpinned `openbmc/` packages with exactly one open
+    /// change on this topic build that change.
+    pub gerrit_topic: Option<String>,
+    /// The Gerrit server asked about the topic.
+    pub gerrit_url: String,
+    /// How long one Gerrit request may take.
+    pub gerrit_timeout: std::time::Duration,
     /// CPUs for `make -j`.
     pub cpus: usize,
     pub user: User,
-    /// Docker Hub namespace of this machine's architecture (`ppc64le/`…).
-    pub arch_prefix: String,
+    /// The machine, as `uname -m` names it (`x86_64`, `aarch64`, `ppc64le`…).
+    pub arch: String,
     pub week: IsoWeek,
     /// Build on this image instead of a base stage.
     pub base_image: Option<String>,
 }
 
 pub const DEFAULT_IMAGE_NAME: &str = "openbmc/ubuntu-unit-test";
+/// The Gerrit server GERRIT_TOPIC is looked up on.
+pub const DEFAULT_GERRIT_URL: &str = "https://gerrit.openbmc.org";
 
-/// The Docker Hub namespace for an architecture (Rust's names), as the
-/// original chose it from `uname -m`.
-pub fn arch_prefix(arch: &str, little_endian: bool) -> Option<&'static str> {
-    match arch {
-        "x86_64" => Some(""),
-        "powerpc64" if little_endian => Some("ppc64le/"),
-        "aarch64" => Some("arm64v8/"),
-        _ => None,
-    }
+/// A machine name as `uname -m` prints it: letters, digits, `_` and `-`.
+pub fn is_arch_name(arch: &str) -> bool {
+    !arch.is_empty()
+        && arch.len() <= 32
+        && arch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Python's `os.path.dirname`.

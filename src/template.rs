@@ -46,7 +46,7 @@ pub const FINAL_VARS: &[&str] = &[
 ];
 /// Variables the base template is given besides those of base.toml.
 pub const BASE_EXTRA_VARS: &[&str] = &[
-    "arch_prefix",
+    "arch",
     "docker_reg",
     "ubuntu_mirror",
     "http_proxy",
@@ -60,6 +60,7 @@ pub const BUILD_TYPE_VARS: &[&str] = &[
     "url",
     "prefix",
     "jobs",
+    "arch",
     "config_flags",
     "config_env",
     "build_steps",
@@ -68,7 +69,7 @@ pub const BUILD_TYPE_VARS: &[&str] = &[
 /// must not be set, one it uses is required when it is `build_steps`.
 pub const BUILD_TYPE_FIELDS: &[&str] = &["build_steps", "config_flags", "config_env"];
 /// Variables the templated strings of a manifest (and its url) may use.
-pub const MANIFEST_VARS: &[&str] = &["name", "rev", "prefix", "jobs"];
+pub const MANIFEST_VARS: &[&str] = &["name", "rev", "prefix", "jobs", "arch"];
 
 /// The template files of a root, relative to `templates/`.
 pub const BASE_FILE: &str = "base.Dockerfile.j2";
@@ -109,6 +110,7 @@ pub fn environment() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_keep_trailing_newline(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("dirname", |path: String| crate::settings::dirname(&path));
     env
 }
 
@@ -450,6 +452,28 @@ fn load_base_vars(
                     Problem::error("template::unsafe-base-var", path, format!("`{key}` {why}, which would break the base Dockerfile"))
                         .at(&text, source.value_span(&pointer), "unsafe in a RUN line")
                         .help("base.toml values are versions, names and images: no spaces, quotes or shell operators"),
+                );
+            }
+            if key == crate::revs::BRANCH_MATCH_KEY
+                && value
+                    .as_str()
+                    .and_then(crate::revs::BranchMatch::from_name)
+                    .is_none()
+            {
+                let pointer = crate::source::pointer_child("", key);
+                problems.push(
+                    Problem::error(
+                        "template::branch-match",
+                        path,
+                        format!(
+                            "`{key}` must be one of {}",
+                            crate::revs::BranchMatch::NAMES.join(", ")
+                        ),
+                    )
+                    .at(&text, source.value_span(&pointer), "not a branch rule")
+                    .help(
+                        "\"regex-suffix\" is OpenBMC's rule today, \"contains\" the 2021 script's",
+                    ),
                 );
             }
             if !ok {

@@ -57,6 +57,7 @@ pub struct Checked {
 /// A sample of the values filled at render time, to check templated strings.
 const SAMPLE_REV: &str = "0123456789abcdef0123456789abcdef01234567";
 const SAMPLE_JOBS: usize = 2;
+const SAMPLE_ARCH: &str = "x86_64";
 
 /// File contents to check in place of what is on disk (by path as the
 /// checker builds it: `root/packages.d/<file>`, `root/templates/base.toml`).
@@ -611,6 +612,7 @@ impl Ctx<'_> {
             "rev": m.rev.as_deref().unwrap_or(SAMPLE_REV),
             "prefix": self.prefix,
             "jobs": SAMPLE_JOBS,
+            "arch": SAMPLE_ARCH,
         });
 
         // URL.

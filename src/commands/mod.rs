@@ -94,9 +94,18 @@ pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, Strin
                 .ok_or_else(|| "the system clock is out of range".to_owned())?
         }
     };
-    let arch = std::env::consts::ARCH;
-    let arch_prefix = settings::arch_prefix(arch, cfg!(target_endian = "little"))
-        .ok_or_else(|| format!("Unsupported system architecture({arch}) found for docker image"))?;
+    let arch = match non_empty(&args.arch) {
+        Some(arch) => arch,
+        None => rustix::system::uname()
+            .machine()
+            .to_string_lossy()
+            .into_owned(),
+    };
+    if !settings::is_arch_name(&arch) {
+        return Err(format!(
+            "--arch `{arch}` is not a machine name like x86_64, aarch64 or ppc64le"
+        ));
+    }
     // What nproc counts: the CPUs this process may run on (its affinity).
     let available = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -132,6 +141,9 @@ pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, Strin
         docker_reg: non_empty(&args.docker_reg),
         gerrit_project: non_empty(&args.gerrit_project),
         gerrit_rev: non_empty(&args.gerrit_rev),
+        gerrit_topic: non_empty(&args.gerrit_topic),
+        gerrit_url: args.gerrit_url.clone(),
+        gerrit_timeout: std::time::Duration::from_secs(args.gerrit_timeout),
         cpus,
         user: User {
             name: non_empty(&args.user).unwrap_or_else(|| "root".to_owned()),
@@ -139,17 +151,18 @@ pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, Strin
             uid,
             gid,
         },
-        arch_prefix: arch_prefix.to_owned(),
+        arch,
         week,
         base_image: non_empty(&args.base_image),
     })
 }
 
-/// This process's user and group ids: the owner of /proc/self (Linux),
-/// which needs no `unsafe` call.
+/// This process's real user and group ids.
 fn process_ids() -> (u32, u32) {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map_or((0, 0), |m| (m.uid(), m.gid()))
+    (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    )
 }
 
 /// Loads, resolves revisions and renders: what render and build share.
@@ -178,12 +191,20 @@ pub(crate) fn resolve_revs(
     settings: &Settings,
     git_base: &str,
 ) -> Result<BTreeMap<String, String>, i32> {
-    crate::revs::resolve(project, settings, git_base).map_err(|errors| {
+    let resolution = crate::revs::resolve(project, settings, git_base).map_err(|errors| {
         for e in errors {
             error(e);
         }
         FAILED
-    })
+    })?;
+    let mut stderr = std::io::stderr().lock();
+    for note in &resolution.notes {
+        let _ = writeln!(stderr, "{note}");
+    }
+    for warning in &resolution.warnings {
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
+    Ok(resolution.revs)
 }
 
 fn report_render_error(e: &RenderError) {

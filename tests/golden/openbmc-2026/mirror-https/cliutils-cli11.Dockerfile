@@ -1,0 +1,4 @@
+
+FROM openbmc/ubuntu-unit-test-base:2021-W06-2e8f7b8a8cfe2675
+
+RUN curl -L https://github.com/CLIUtils/CLI11/archive/v2.6.1.tar.gz | tar -xz && cd CLI11* && mkdir builddir && cd builddir &&  cmake -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX:PATH=/usr/local -GNinja -DCMAKE_MAKE_PROGRAM=ninja -DBUILD_TESTING=OFF -DCLI11_BUILD_DOCS=OFF -DCLI11_BUILD_EXAMPLES=OFF .. && cmake --build . --target all && cmake --build . --target install && cd ..

@@ -1,0 +1,4 @@
+
+FROM openbmc/ubuntu-unit-test-base:2021-W06-2e8f7b8a8cfe2675
+
+RUN curl -L https://github.com/NVIDIA/stdexec/archive/0a6c3fc4324aed2ce291d49dd228cc3619b24dad.tar.gz | tar -xz && cd stdexec* &&  meson setup builddir --wrap-mode=nodownload -Dprefix=/usr/local  && ninja -C builddir && ninja -C builddir install
