@@ -207,7 +207,7 @@ pub struct RenderArgs {
     )]
     pub arch: Option<String>,
 
-    /// CPUs for `make -j` in the stages (default: the CPUs this process may use, as `nproc`).
+    /// CPUs for `make -j` in the stages (default: the CPUs this process may use; see `cpu_count` in base.toml).
     #[arg(
         long,
         env = "BUILD_UNIT_TEST_CPUS",

@@ -82,6 +82,42 @@ pub const DEFAULT_IMAGE_NAME: &str = "openbmc/ubuntu-unit-test";
 /// The Gerrit server GERRIT_TOPIC is looked up on.
 pub const DEFAULT_GERRIT_URL: &str = "https://gerrit.openbmc.org";
 
+/// How the default CPU count is found (`cpu_count` in templates/base.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuCount {
+    /// The CPUs this process may run on, as OpenBMC's script counts them
+    /// today (`len(os.sched_getaffinity(0))`): the default.
+    Affinity,
+    /// What `nproc` prints, as the 2021 script ran it: the affinity,
+    /// adjusted by OMP_NUM_THREADS and OMP_THREAD_LIMIT.
+    Nproc,
+}
+
+impl CpuCount {
+    /// The key of templates/base.toml, and the values it takes.
+    pub const KEY: &'static str = "cpu_count";
+    pub const NAMES: &'static [&'static str] = &["affinity", "nproc"];
+
+    pub fn from_name(name: &str) -> Option<CpuCount> {
+        match name {
+            "affinity" => Some(CpuCount::Affinity),
+            "nproc" => Some(CpuCount::Nproc),
+            _ => None,
+        }
+    }
+
+    /// The root's rule (the default when base.toml does not say).
+    pub fn of(project: &crate::validate::Project) -> CpuCount {
+        project
+            .templates
+            .base_vars
+            .get(CpuCount::KEY)
+            .and_then(serde_json::Value::as_str)
+            .and_then(CpuCount::from_name)
+            .unwrap_or(CpuCount::Affinity)
+    }
+}
+
 /// A machine name as `uname -m` prints it: letters, digits, `_` and `-`.
 pub fn is_arch_name(arch: &str) -> bool {
     !arch.is_empty()

@@ -476,6 +476,26 @@ fn load_base_vars(
                     ),
                 );
             }
+            if key == crate::settings::CpuCount::KEY
+                && value
+                    .as_str()
+                    .and_then(crate::settings::CpuCount::from_name)
+                    .is_none()
+            {
+                let pointer = crate::source::pointer_child("", key);
+                problems.push(
+                    Problem::error(
+                        "template::cpu-count",
+                        path,
+                        format!(
+                            "`{key}` must be one of {}",
+                            crate::settings::CpuCount::NAMES.join(", ")
+                        ),
+                    )
+                    .at(&text, source.value_span(&pointer), "not a CPU count rule")
+                    .help("\"affinity\" is OpenBMC's rule today, \"nproc\" the 2021 script's"),
+                );
+            }
             if !ok {
                 let pointer = crate::source::pointer_child("", key);
                 problems.push(

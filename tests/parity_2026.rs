@@ -231,3 +231,77 @@ fn both_roots_validate() {
         assert!(said.contains("25 packages"), "{said}");
     }
 }
+
+#[test]
+fn make_jobs_are_the_cpus_this_process_may_use_as_the_2026_script_counts_them() {
+    let git = fake_git(&[]);
+    let jobs = |cmd: &mut std::process::Command| {
+        let out = cmd
+            .arg("--root")
+            .arg(repo())
+            .arg("render")
+            .output()
+            .expect("render");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let at = text
+            .find("./configure --prefix=/usr/local  && make -j")
+            .expect("pdbg's make")
+            + "./configure --prefix=/usr/local  && make -j".len();
+        text[at..].split(' ').next().unwrap_or_default().to_owned()
+    };
+    // OMP_NUM_THREADS moves nproc's answer, not the script's affinity count.
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let omp = jobs(
+        tool(git.path())
+            .env_remove("BUILD_UNIT_TEST_CPUS")
+            .env("OMP_NUM_THREADS", "5"),
+    );
+    assert_eq!(omp, available.to_string());
+    if std::process::Command::new("taskset")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let mut cmd = std::process::Command::new("taskset");
+        cmd.args(["-c", "0"]).arg(BIN);
+        for (k, v) in tool(git.path()).get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        assert_eq!(jobs(cmd.env_remove("BUILD_UNIT_TEST_CPUS")), "1");
+    }
+    assert_eq!(jobs(&mut tool(git.path())), "2", "BUILD_UNIT_TEST_CPUS");
+}
+
+#[test]
+fn an_unknown_branch_or_cpu_rule_in_base_toml_is_a_located_error() {
+    for (key, good) in [("branch_match", "regex-suffix"), ("cpu_count", "affinity")] {
+        let root = copy_root(&repo());
+        let path = root.path().join("templates/base.toml");
+        let text = std::fs::read_to_string(&path).expect("base.toml");
+        let bad = text.replace(
+            &format!("{key} = \"{good}\""),
+            &format!("{key} = \"bogus\""),
+        );
+        assert_ne!(text, bad, "{key} is in base.toml");
+        std::fs::write(&path, bad).expect("write");
+        let out = std::process::Command::new(BIN)
+            .arg("--root")
+            .arg(root.path())
+            .arg("validate")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("validate");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("base.toml"), "{err}");
+        assert!(err.contains(&format!("`{key}` must be one of")), "{err}");
+    }
+}

@@ -76,7 +76,11 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 }
 
 /// The settings of this run, from flags, the environment and the clock.
-pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, String> {
+pub(crate) fn settings(
+    args: &RenderArgs,
+    force: bool,
+    cpu_rule: settings::CpuCount,
+) -> Result<Settings, String> {
     let week = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => {
             let secs: i64 = v
@@ -119,11 +123,14 @@ pub(crate) fn settings(args: &RenderArgs, force: bool) -> Result<Settings, Strin
     let cpus = match args.cpus {
         Some(0) => return Err("--cpus must be at least 1".to_owned()),
         Some(n) => n,
-        None => settings::nproc(
-            available,
-            std::env::var("OMP_NUM_THREADS").ok().as_deref(),
-            std::env::var("OMP_THREAD_LIMIT").ok().as_deref(),
-        ),
+        None => match cpu_rule {
+            settings::CpuCount::Affinity => available,
+            settings::CpuCount::Nproc => settings::nproc(
+                available,
+                std::env::var("OMP_NUM_THREADS").ok().as_deref(),
+                std::env::var("OMP_THREAD_LIMIT").ok().as_deref(),
+            ),
+        },
     };
     let (uid, gid) = process_ids();
     let (uid, gid) = (args.uid.unwrap_or(uid), args.gid.unwrap_or(gid));
@@ -172,7 +179,7 @@ pub(crate) fn plan(
     force: bool,
 ) -> Result<(Project, Settings, Plan), i32> {
     let project = load(root).ok_or(FAILED)?;
-    let settings = settings(args, force).map_err(|e| {
+    let settings = settings(args, force, settings::CpuCount::of(&project)).map_err(|e| {
         error(e);
         USAGE
     })?;
