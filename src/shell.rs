@@ -133,7 +133,47 @@ fn check_line(s: &str) -> Result<(), String> {
             describe(c)
         ));
     }
-    check_quoting(s)
+    check_quoting(s)?;
+    if unquoted(s).any(|(_, c, word_start)| c == '#' && word_start) {
+        return Err(
+            "has a `#` starting a word, which the shell reads as a comment: the rest of the RUN \
+             line would not run"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// The characters of `s` outside quotes and not escaped: (byte index,
+/// char, whether it starts a shell word). `s` has balanced quotes.
+fn unquoted(s: &str) -> impl Iterator<Item = (usize, char, bool)> + '_ {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut prev_blank = true;
+    s.char_indices().filter_map(move |(i, c)| {
+        let out = if escaped {
+            escaped = false;
+            None
+        } else if single {
+            single = c != '\'';
+            None
+        } else if c == '\\' {
+            escaped = true;
+            None
+        } else if double {
+            double = c != '"';
+            None
+        } else if c == '\'' {
+            single = true;
+            None
+        } else if c == '"' {
+            double = true;
+            None
+        } else {
+            Some((i, c, prev_blank))
+        };
+        prev_blank = out.is_some() && (c == ' ' || c == '\t' || c == ';' || c == '&' || c == '|');
+        out
+    })
 }
 
 /// A shell step (build_steps, custom_post_dl, custom_post_install): one
@@ -174,7 +214,117 @@ pub fn check_env(s: &str) -> Result<(), String> {
             "has `{name}` as a variable name (letters, digits and `_` only)"
         ));
     }
-    check_flag(s)
+    check_flag(s)?;
+    if unquoted(s).any(|(_, c, _)| c == ' ' || c == '\t') {
+        return Err(format!(
+            "has a space outside quotes, so the shell would run what follows it as the \
+             command: quote the value (`{name}=\"{}\"`)",
+            &s[name.len() + 1..]
+        ));
+    }
+    Ok(())
+}
+
+/// Docker's grammar of image references (distribution/reference).
+fn reference_regex(with_tag: bool) -> &'static regex::Regex {
+    static NAME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static TAGGED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let cell = if with_tag { &TAGGED } else { &NAME };
+    cell.get_or_init(|| {
+        let component = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+        let domain = format!(r"(?:{component}(?:\.{component})*(?::[0-9]+)?)");
+        let path = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+        let name = format!(r"(?:{domain}/)?{path}(?:/{path})*");
+        let tail = if with_tag {
+            r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?"
+        } else {
+            ""
+        };
+        regex::Regex::new(&format!("^{name}{tail}$")).expect("the reference grammar compiles")
+    })
+}
+
+/// An image name the engine accepts, without a tag (`openbmc/ubuntu-unit-test`,
+/// `registry:5000/team/img`): lower-case path parts.
+pub fn check_image_name(s: &str) -> Result<(), String> {
+    check_reference(s, false)
+}
+
+/// An image reference, maybe with a tag or digest (`ubuntu:resolute`).
+pub fn check_image_ref(s: &str) -> Result<(), String> {
+    check_reference(s, true)
+}
+
+fn check_reference(s: &str, with_tag: bool) -> Result<(), String> {
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("contains {}", describe(c)));
+    }
+    if s.len() > 255 {
+        return Err("is longer than the 255 characters an image name may have".to_owned());
+    }
+    // As Docker reads it, a first part is a registry host only when it has a
+    // `.` or `:` or is localhost; else it is a path part, in lower case.
+    let first = match s.split_once('/') {
+        Some((first, _)) => first,
+        None => s.split([':', '@']).next().unwrap_or_default(),
+    };
+    let host_like = s.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    let lower_path = host_like || !first.chars().any(|c| c.is_ascii_uppercase());
+    if !lower_path || !reference_regex(with_tag).is_match(s) {
+        return Err(format!(
+            "is not a valid image {}: lower-case letters, digits and `.` `_` `-` between `/`, \
+             after an optional registry host{}",
+            if with_tag { "reference" } else { "name" },
+            if with_tag {
+                ", and an optional :tag"
+            } else {
+                " (no tag)"
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// A registry with an optional path (`public.ecr.aws/ubuntu`, `docker.io`,
+/// `127.0.0.1:5000/mirror`).
+pub fn check_registry(s: &str) -> Result<(), String> {
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("contains {}", describe(c)));
+    }
+    let (host, path) = s.split_once('/').unwrap_or((s, ""));
+    let probe = if path.is_empty() {
+        format!("{host}/x")
+    } else {
+        format!("{host}/{path}")
+    };
+    if host.is_empty() || !reference_regex(false).is_match(&probe) {
+        return Err(
+            "is not a registry: a host name (with an optional :port), then optional \
+             lower-case path parts"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// An http(s) URL that needs no quoting in a shell line (an apt mirror, a
+/// server).
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| "is not an http:// or https:// URL".to_owned())?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host".to_owned());
+    }
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-._~:/?@%+=,".contains(c);
+    if let Some(c) = url.chars().find(|c| !ok(*c)) {
+        return Err(format!(
+            "contains {}, which would break or inject into the Dockerfile",
+            describe(c)
+        ));
+    }
+    Ok(())
 }
 
 /// A value from the environment put into the final stage (user name,
@@ -255,6 +405,77 @@ mod tests {
         assert!(check_env("-std=c++17").is_err());
         assert!(check_env("1X=2").is_err());
         assert!(check_env("X=`id`").is_err());
+        // A space would make the rest the command; quoted, it is one value.
+        assert!(check_env("CFLAGS=-O2 -g").is_err());
+        assert!(check_env("CFLAGS=\"-O2 -g\"").is_ok());
+        assert!(check_env("CFLAGS='-O2 -g'").is_ok());
+        assert!(check_env("CFLAGS=-O2\\ -g").is_ok());
+    }
+
+    #[test]
+    fn a_hash_starting_a_word_is_a_comment_and_refused() {
+        assert!(check_step("make # and the rest").is_err());
+        assert!(check_step("#make").is_err());
+        assert!(check_flag("-DX=1 #y").is_err());
+        assert!(check_step("echo a#b").is_ok(), "inside a word");
+        assert!(check_step("echo '# quoted'").is_ok());
+        assert!(check_step("echo \"# quoted\"").is_ok());
+        assert!(check_step("echo \\#x").is_ok(), "escaped");
+        assert!(check_step("true;#x").is_err());
+    }
+
+    #[test]
+    fn image_names_references_registries_and_urls() {
+        for ok in [
+            "openbmc/ubuntu-unit-test",
+            "acme/unit",
+            "localhost:5000/a/b",
+            "reg.example/x__y",
+        ] {
+            assert_eq!(check_image_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "Acme/unit",
+            "a b",
+            "a\nRUN touch /pwn",
+            "a:tag",
+            "",
+            "a//b",
+            "-a",
+        ] {
+            assert!(check_image_name(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            "ubuntu:resolute",
+            "bud-debian:bookworm",
+            "docker.io/library/ubuntu:24.04",
+            "ubuntu:Tag_1",
+            "Registry.example:5000/x:y",
+        ] {
+            assert_eq!(check_image_ref(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "ubuntu:resolute\nRUN touch /pwn",
+            "Ubuntu",
+            "ubuntu:",
+            "ubuntu:a b",
+        ] {
+            assert!(check_image_ref(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            "public.ecr.aws/ubuntu",
+            "docker.io",
+            "127.0.0.1:5000/mirror",
+        ] {
+            assert_eq!(check_registry(ok), Ok(()), "{ok}");
+        }
+        for bad in ["docker.io\nRUN x", "a b", "", "/x"] {
+            assert!(check_registry(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_http_url("http://mirror.example/ubuntu").is_ok());
+        assert!(check_http_url("http://m/u\nRUN touch /pwn").is_err());
+        assert!(check_http_url("http://m/u$(id)").is_err());
+        assert!(check_http_url("ftp://m/u").is_err());
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub(crate) fn settings(
     let (uid, gid) = process_ids();
     let (uid, gid) = (args.uid.unwrap_or(uid), args.gid.unwrap_or(gid));
     let http_proxy = non_empty(&args.http_proxy);
-    Ok(Settings {
+    let settings = Settings {
         image_name: non_empty(&args.image_name)
             .unwrap_or_else(|| settings::DEFAULT_IMAGE_NAME.to_owned()),
         force,
@@ -161,7 +161,11 @@ pub(crate) fn settings(
         arch,
         week,
         base_image: non_empty(&args.base_image),
-    })
+    };
+    settings
+        .check()
+        .map_err(|problems| problems.join("\nerror: "))?;
+    Ok(settings)
 }
 
 /// This process's real user and group ids.
