@@ -319,6 +319,11 @@ pub struct BumpArgs {
     /// Download the new tarball and record its sha256 in the manifest.
     #[arg(long)]
     pub checksum: bool,
+
+    /// Seconds the --checksum download may take in all.
+    #[arg(long, value_name = "SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub fetch_timeout: u64,
 }
 
 #[derive(Debug, Args)]

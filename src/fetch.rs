@@ -1,21 +1,52 @@
 //! Downloading a tarball to learn its SHA-256, through the `curl` on PATH.
 //!
-//! Owns: the one network read `bump --checksum` makes. Edge: runs a process.
+//! Owns: the one network read `bump --checksum` makes, with its deadline:
+//! curl gives up on a connection that takes a minute or a transfer that
+//! stalls for one, and the whole download is stopped at `timeout`. Edge:
+//! runs a process.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use crossbeam::channel::{self, RecvTimeoutError};
 use sha2::{Digest, Sha256};
 
-/// The SHA-256 (lower-case hex) of what `url` serves.
-pub fn sha256_of_url(url: &str) -> Result<String, String> {
+/// Seconds curl waits for a connection, and for a stalled transfer to move.
+const STALL_SECS: &str = "60";
+
+/// The SHA-256 (lower-case hex) of what `url` serves, if it is all served
+/// within `timeout`.
+pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
     let mut child = Command::new("curl")
-        .args(["-fsSL", "--proto", "=http,https", "--", url])
+        .args([
+            "-fsSL",
+            "--proto",
+            "=http,https",
+            "--connect-timeout",
+            STALL_SECS,
+            "--speed-limit",
+            "1",
+            "--speed-time",
+            STALL_SECS,
+            "--",
+            url,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("could not start curl: {e}"))?;
+    // A watchdog stops curl at the deadline; the read below then ends.
+    let pid = rustix::process::Pid::from_child(&child);
+    let (done, finished) = channel::bounded::<()>(0);
+    let watchdog = std::thread::spawn(move || match finished.recv_timeout(timeout) {
+        Err(RecvTimeoutError::Timeout) => {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            true
+        }
+        _ => false,
+    });
     let mut hasher = Sha256::new();
     let mut stdout = child.stdout.take().ok_or("curl has no stdout")?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -35,6 +66,13 @@ pub fn sha256_of_url(url: &str) -> Result<String, String> {
         let _ = e.read_to_string(&mut stderr);
     }
     let status = child.wait().map_err(|e| format!("waiting for curl: {e}"))?;
+    drop(done);
+    if watchdog.join().unwrap_or(false) {
+        return Err(format!(
+            "downloading {url} did not finish within {}s and was stopped (--fetch-timeout)",
+            timeout.as_secs()
+        ));
+    }
     if !status.success() {
         return Err(format!(
             "`curl -fsSL {url}` failed ({status}): {}",

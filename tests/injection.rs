@@ -25,11 +25,14 @@ fn engine(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// What is named in the error, the variable set (if any), the flags given.
+type Case<'a> = (&'a str, Option<(&'a str, String)>, Vec<String>);
+
 #[test]
 fn a_newline_or_a_bad_name_in_a_variable_or_flag_is_refused_before_any_build() {
     let git = fake_git(&[]);
     let payload = "\nRUN touch /pwn";
-    let cases: Vec<(&str, Option<(&str, String)>, Vec<String>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "DISTRO",
             Some(("DISTRO", format!("ubuntu:resolute{payload}"))),

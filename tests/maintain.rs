@@ -325,3 +325,42 @@ fn list_and_graph_of_the_shipped_project() {
         insta::assert_snapshot!(format!("graph-{format}"), stdout);
     }
 }
+
+#[test]
+fn bump_checksum_against_a_server_that_never_answers_ends_at_its_deadline() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for conn in listener.incoming().take(1) {
+            conns.push(conn);
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+    });
+    let manifest = format!(
+        "name = \"acme/widget\"\nrev = \"v1\"\nurl = \"http://127.0.0.1:{port}/widget-{{{{ rev }}}}.tar.gz\"\nbuild_type = \"cmake\"\n"
+    );
+    let root = root_with(&[("acme-widget.toml", &manifest)]);
+    let before =
+        std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read");
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run(
+        root.path(),
+        &[
+            "bump",
+            "acme/widget",
+            "v3",
+            "--checksum",
+            "--fetch-timeout",
+            "2",
+        ],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("did not finish within 2s"), "{stderr}");
+    let after =
+        std::fs::read_to_string(root.path().join("packages.d/acme-widget.toml")).expect("read");
+    assert_eq!(before, after, "nothing written");
+    drop(held);
+}

@@ -210,7 +210,12 @@ pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
     } else {
         find_package(&project, &args.target).and_then(|name| {
             let sum = if args.checksum {
-                Some(checksum_for(&project, name, &args.value)?)
+                Some(checksum_for(
+                    &project,
+                    name,
+                    &args.value,
+                    std::time::Duration::from_secs(args.fetch_timeout),
+                )?)
             } else {
                 None
             };
@@ -234,7 +239,12 @@ pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
 }
 
 /// Downloads the tarball of `name` at `rev` and returns its SHA-256.
-fn checksum_for(project: &Project, name: &str, rev: &str) -> Result<String, String> {
+fn checksum_for(
+    project: &Project,
+    name: &str,
+    rev: &str,
+    timeout: std::time::Duration,
+) -> Result<String, String> {
     crate::shell::check_rev(rev).map_err(|why| format!("rev `{rev}` {why}"))?;
     let pkg = project
         .package(name)
@@ -245,7 +255,12 @@ fn checksum_for(project: &Project, name: &str, rev: &str) -> Result<String, Stri
         .get("prefix")
         .and_then(|v| v.as_str())
         .unwrap_or("/usr/local");
-    let ctx = serde_json::json!({ "name": name, "rev": rev, "prefix": prefix, "jobs": 1 });
+    let arch = rustix::system::uname()
+        .machine()
+        .to_string_lossy()
+        .into_owned();
+    let ctx =
+        serde_json::json!({ "name": name, "rev": rev, "prefix": prefix, "jobs": 1, "arch": arch });
     let url = project
         .templates
         .render_str(
@@ -254,7 +269,7 @@ fn checksum_for(project: &Project, name: &str, rev: &str) -> Result<String, Stri
         )
         .map_err(|e| format!("the url of {name} does not render: {e}"))?;
     let _ = writeln!(std::io::stderr(), "downloading {url} …");
-    fetch::sha256_of_url(&url)
+    fetch::sha256_of_url(&url, timeout)
 }
 
 #[derive(Debug, Clone, Serialize)]
