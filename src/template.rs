@@ -395,6 +395,21 @@ fn unknown_variable(
     .help(help)
 }
 
+/// base.toml keys that choose a rule rather than fill a template: the
+/// values each takes, and what they mean.
+const RULE_KEYS: &[(&str, &[&str], &str)] = &[
+    (
+        crate::revs::BRANCH_MATCH_KEY,
+        crate::revs::BranchMatch::NAMES,
+        "\"regex-suffix\" is OpenBMC's rule today, \"contains\" the 2021 script's",
+    ),
+    (
+        crate::settings::CpuCount::KEY,
+        crate::settings::CpuCount::NAMES,
+        "\"affinity\" is OpenBMC's rule today, \"nproc\" the 2021 script's",
+    ),
+];
+
 fn load_base_vars(
     path: &Path,
     given: Option<&String>,
@@ -454,47 +469,19 @@ fn load_base_vars(
                         .help("base.toml values are versions, names and images: no spaces, quotes or shell operators"),
                 );
             }
-            if key == crate::revs::BRANCH_MATCH_KEY
-                && value
-                    .as_str()
-                    .and_then(crate::revs::BranchMatch::from_name)
-                    .is_none()
-            {
-                let pointer = crate::source::pointer_child("", key);
-                problems.push(
-                    Problem::error(
-                        "template::branch-match",
-                        path,
-                        format!(
-                            "`{key}` must be one of {}",
-                            crate::revs::BranchMatch::NAMES.join(", ")
-                        ),
-                    )
-                    .at(&text, source.value_span(&pointer), "not a branch rule")
-                    .help(
-                        "\"regex-suffix\" is OpenBMC's rule today, \"contains\" the 2021 script's",
-                    ),
-                );
-            }
-            if key == crate::settings::CpuCount::KEY
-                && value
-                    .as_str()
-                    .and_then(crate::settings::CpuCount::from_name)
-                    .is_none()
-            {
-                let pointer = crate::source::pointer_child("", key);
-                problems.push(
-                    Problem::error(
-                        "template::cpu-count",
-                        path,
-                        format!(
-                            "`{key}` must be one of {}",
-                            crate::settings::CpuCount::NAMES.join(", ")
-                        ),
-                    )
-                    .at(&text, source.value_span(&pointer), "not a CPU count rule")
-                    .help("\"affinity\" is OpenBMC's rule today, \"nproc\" the 2021 script's"),
-                );
+            if let Some((_, names, hint)) = RULE_KEYS.iter().find(|(k, _, _)| *k == key) {
+                if !value.as_str().is_some_and(|v| names.contains(&v)) {
+                    let pointer = crate::source::pointer_child("", key);
+                    problems.push(
+                        Problem::error(
+                            "template::unknown-rule",
+                            path,
+                            format!("`{key}` must be one of {}", names.join(", ")),
+                        )
+                        .at(&text, source.value_span(&pointer), "not a known rule")
+                        .help(*hint),
+                    );
+                }
             }
             if !ok {
                 let pointer = crate::source::pointer_child("", key);
