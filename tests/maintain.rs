@@ -364,3 +364,44 @@ fn bump_checksum_against_a_server_that_never_answers_ends_at_its_deadline() {
     assert_eq!(before, after, "nothing written");
     drop(held);
 }
+
+#[test]
+fn outdated_fails_when_git_answers_garbage_or_nothing_and_names_unpinned_packages() {
+    let root = root_with(&[
+        ("acme-widget.toml", ODD),
+        (
+            "acme-head.toml",
+            "name = \"acme/head\"\nbuild_type = \"cmake\"\n",
+        ),
+    ]);
+    for (answer, shown) in [
+        ("echo 'hello world'", "hello world"),
+        ("true", "printed no tags"),
+    ] {
+        let bin = tempfile::tempdir().expect("tempdir");
+        let git = bin.path().join("git");
+        std::fs::write(&git, format!("#!/bin/sh\n{answer}\n")).expect("write");
+        make_executable(&git);
+        let out = Command::new(BIN)
+            .arg("--root")
+            .arg(root.path())
+            .args(["outdated", "acme/widget"])
+            .env("PATH", path_with(bin.path()))
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("outdated");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{answer}: {stdout}");
+        assert!(stdout.contains("lookup failed"), "{answer}: {stdout}");
+        assert!(stdout.contains(shown), "{answer}: {stdout}");
+        assert!(!stdout.contains("no newer release"), "{stdout}");
+    }
+    // An unpinned package asked for by name is a row that says so.
+    let (code, stdout, stderr) = run(root.path(), &["outdated", "acme/head"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("acme/head"), "{stdout}");
+    assert!(
+        stdout.contains("not pinned: builds its branch head"),
+        "{stdout}"
+    );
+}

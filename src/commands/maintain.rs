@@ -296,19 +296,40 @@ fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
     } else {
         "release"
     };
+    // An answer with nothing usable in it is a failed lookup, not "no
+    // newer release": git printed garbage, or nothing.
+    let nothing = |o: &str, what: &str| {
+        let first = o.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        if first.is_empty() {
+            format!("`git ls-remote` of {url} printed no {what}")
+        } else {
+            format!(
+                "`git ls-remote` of {url} printed no {what}, but: {}",
+                first.chars().take(80).collect::<String>()
+            )
+        }
+    };
     let result = if is_commit(current) {
-        lsremote::ls_remote(git, &url, &["HEAD"], timeout).map(|o| {
-            lsremote::parse(&o)
-                .into_iter()
-                .find(|r| r.name == "HEAD")
-                .map(|r| r.sha)
-        })
+        lsremote::ls_remote(git, &url, &["HEAD"], timeout)
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                lsremote::parse(&o)
+                    .into_iter()
+                    .find(|r| r.name == "HEAD")
+                    .map(|r| Some(r.sha))
+                    .ok_or_else(|| nothing(&o, "HEAD"))
+            })
     } else {
-        lsremote::ls_remote(git, &url, &["--tags"], timeout).map(|o| {
-            let tags = lsremote::tags(&lsremote::parse(&o));
-            let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
-            versions::newest_release(current, &names, args.pre).map(str::to_owned)
-        })
+        lsremote::ls_remote(git, &url, &["--tags"], timeout)
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                let tags = lsremote::tags(&lsremote::parse(&o));
+                if tags.is_empty() {
+                    return Err(nothing(&o, "tags"));
+                }
+                let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
+                Ok(versions::newest_release(current, &names, args.pre).map(str::to_owned))
+            })
     };
     match result {
         Ok(latest) => {
@@ -328,7 +349,7 @@ fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
             kind,
             latest: None,
             outdated: false,
-            error: Some(e.to_string()),
+            error: Some(e),
         },
     }
 }
@@ -343,17 +364,33 @@ fn find_outdated(project: &Project, args: &OutdatedArgs) -> Result<Vec<Row>, Str
             selected.push(find_package(project, wanted)?.to_owned());
         }
     }
-    let pinned: Vec<(String, String)> = selected
+    // Named packages without a rev get a row saying so; unnamed ones are
+    // just not checked.
+    let named = !args.packages.is_empty();
+    let jobs: Vec<(String, Option<String>)> = selected
         .into_iter()
         .filter_map(|n| {
-            let rev = project.package(&n)?.manifest.rev.clone()?;
-            Some((n, rev))
+            let rev = project.package(&n)?.manifest.rev.clone();
+            (rev.is_some() || named).then_some((n, rev))
         })
         .collect();
+    if jobs.is_empty() {
+        return Err("no package has a pinned rev to compare with upstream".to_owned());
+    }
     Ok(lsremote::run_bounded(
-        pinned,
+        jobs,
         usize::from(args.parallel),
-        |(name, rev)| lookup(args, &name, &rev),
+        |(name, rev)| match rev {
+            Some(rev) => lookup(args, &name, &rev),
+            None => Row {
+                package: name,
+                current: "-".to_owned(),
+                kind: "unpinned",
+                latest: None,
+                outdated: false,
+                error: None,
+            },
+        },
     ))
 }
 
@@ -373,6 +410,7 @@ fn print_rows(rows: &[Row], format: TableFormat) {
                         (Some(e), _, _) => {
                             format!("lookup failed: {}", e.lines().next().unwrap_or(""))
                         }
+                        (None, _, "unpinned") => "not pinned: builds its branch head".to_owned(),
                         (None, true, "commit") => "newer commit".to_owned(),
                         (None, true, _) => "newer release".to_owned(),
                         (None, false, _) if r.latest.is_none() => "no newer release".to_owned(),
