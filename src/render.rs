@@ -110,12 +110,7 @@ pub fn render(
     settings: &Settings,
 ) -> Result<Plan, RenderError> {
     let t = &project.templates;
-    let prefix = t
-        .base_vars
-        .get("prefix")
-        .and_then(Value::as_str)
-        .unwrap_or("/usr/local")
-        .to_owned();
+    let prefix = t.prefix().to_owned();
     let mut stages = Vec::with_capacity(project.packages.len() + 2);
 
     let base_image = match &settings.base_image {

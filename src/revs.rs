@@ -53,9 +53,7 @@ impl BranchMatch {
     pub fn of(project: &Project) -> BranchMatch {
         project
             .templates
-            .base_vars
-            .get(BRANCH_MATCH_KEY)
-            .and_then(serde_json::Value::as_str)
+            .base_str(BRANCH_MATCH_KEY)
             .and_then(BranchMatch::from_name)
             .unwrap_or(BranchMatch::RegexSuffix)
     }

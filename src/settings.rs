@@ -173,12 +173,18 @@ impl CpuCount {
     pub fn of(project: &crate::validate::Project) -> CpuCount {
         project
             .templates
-            .base_vars
-            .get(CpuCount::KEY)
-            .and_then(serde_json::Value::as_str)
+            .base_str(CpuCount::KEY)
             .and_then(CpuCount::from_name)
             .unwrap_or(CpuCount::Affinity)
     }
+}
+
+/// This machine's name, as `uname -m` prints it.
+pub fn machine() -> String {
+    rustix::system::uname()
+        .machine()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A machine name as `uname -m` prints it: letters, digits, `_` and `-`.

@@ -266,6 +266,16 @@ impl Templates {
 
     /// Renders the template `name` ("base", "package", "final",
     /// "build-types/<type>").
+    /// A string value of base.toml.
+    pub fn base_str(&self, key: &str) -> Option<&str> {
+        self.base_vars.get(key).and_then(Value::as_str)
+    }
+
+    /// The install prefix (base.toml's `prefix`, else /usr/local).
+    pub fn prefix(&self) -> &str {
+        self.base_str("prefix").unwrap_or("/usr/local")
+    }
+
     pub fn render(&self, name: &str, ctx: &Value) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(ctx)
     }

@@ -86,8 +86,8 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
     };
     let prefix = templates
         .as_ref()
-        .and_then(|t| t.base_vars.get("prefix")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "/usr/local".to_owned());
+        .map_or("/usr/local", |t| t.prefix())
+        .to_owned();
 
     let files = list_manifests(&root.join(PACKAGES_DIR), &mut problems);
     let schema = manifest::schema(&build_types);

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
@@ -116,17 +115,8 @@ fn a_newline_or_a_bad_name_in_a_variable_or_flag_is_refused_before_any_build() {
 fn validate_with(manifest: &str) -> (i32, String) {
     let root = copy_root(&repo());
     std::fs::write(root.path().join("packages.d/acme-widget.toml"), manifest).expect("write");
-    let out = Command::new(BIN)
-        .arg("--root")
-        .arg(root.path())
-        .arg("validate")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("validate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, _, stderr) = validate_root(root.path());
+    (code, stderr)
 }
 
 #[test]

@@ -286,20 +286,11 @@ fn base_stage_takes_its_pins_and_options() {
 
 #[test]
 fn make_jobs_default_to_the_cpus_this_process_may_use() {
-    if Command::new("taskset").arg("--version").output().is_err() {
+    let git = fake_git(&[]);
+    let Some(mut cmd) = tool_on_cpu0(git.path()) else {
         eprintln!("taskset not installed: skipped");
         return;
-    }
-    let git = fake_git(&[]);
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "0"]).arg(BIN);
-    let base = tool(git.path());
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    };
     let out = cmd
         .env_remove("BUILD_UNIT_TEST_CPUS")
         .arg("--root")

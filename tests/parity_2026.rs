@@ -211,23 +211,9 @@ fn libspdm_follows_the_machine_architecture_as_the_scripts_mapping_does() {
 #[test]
 fn both_roots_validate() {
     for root in [repo(), example_2021()] {
-        let output = std::process::Command::new(BIN)
-            .arg("--root")
-            .arg(&root)
-            .arg("validate")
-            .output()
-            .expect("validate");
-        assert!(
-            output.status.success(),
-            "{}: {}",
-            root.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let (code, stdout, stderr) = validate_root(&root);
+        assert_eq!(code, 0, "{}: {stderr}", root.display());
+        let said = format!("{stdout}{stderr}");
         assert!(said.contains("25 packages"), "{said}");
     }
 }
@@ -262,19 +248,7 @@ fn make_jobs_are_the_cpus_this_process_may_use_as_the_2026_script_counts_them() 
             .env("OMP_NUM_THREADS", "5"),
     );
     assert_eq!(omp, available.to_string());
-    if std::process::Command::new("taskset")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
-        let mut cmd = std::process::Command::new("taskset");
-        cmd.args(["-c", "0"]).arg(BIN);
-        for (k, v) in tool(git.path()).get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
+    if let Some(mut cmd) = tool_on_cpu0(git.path()) {
         assert_eq!(jobs(cmd.env_remove("BUILD_UNIT_TEST_CPUS")), "1");
     }
     assert_eq!(jobs(&mut tool(git.path())), "2", "BUILD_UNIT_TEST_CPUS");
@@ -292,15 +266,8 @@ fn an_unknown_branch_or_cpu_rule_in_base_toml_is_a_located_error() {
         );
         assert_ne!(text, bad, "{key} is in base.toml");
         std::fs::write(&path, bad).expect("write");
-        let out = std::process::Command::new(BIN)
-            .arg("--root")
-            .arg(root.path())
-            .arg("validate")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("validate");
-        assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (code, _, err) = validate_root(root.path());
+        assert_eq!(code, 1);
         assert!(err.contains("base.toml"), "{err}");
         assert!(err.contains(&format!("`{key}` must be one of")), "{err}");
     }

@@ -249,16 +249,8 @@ fn checksum_for(
     let pkg = project
         .package(name)
         .ok_or_else(|| format!("no package `{name}`"))?;
-    let prefix = project
-        .templates
-        .base_vars
-        .get("prefix")
-        .and_then(|v| v.as_str())
-        .unwrap_or("/usr/local");
-    let arch = rustix::system::uname()
-        .machine()
-        .to_string_lossy()
-        .into_owned();
+    let prefix = project.templates.prefix();
+    let arch = crate::settings::machine();
     let ctx =
         serde_json::json!({ "name": name, "rev": rev, "prefix": prefix, "jobs": 1, "arch": arch });
     let url = project

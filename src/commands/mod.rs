@@ -100,10 +100,7 @@ pub(crate) fn settings(
     };
     let arch = match non_empty(&args.arch) {
         Some(arch) => arch,
-        None => rustix::system::uname()
-            .machine()
-            .to_string_lossy()
-            .into_owned(),
+        None => settings::machine(),
     };
     if !settings::is_arch_name(&arch) {
         return Err(format!(

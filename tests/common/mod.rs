@@ -136,6 +136,37 @@ pub fn tool(git_dir: &Path) -> Command {
     cmd
 }
 
+/// The tool as `tool` makes it, pinned to CPU 0 with taskset; None when
+/// taskset is not installed.
+pub fn tool_on_cpu0(git_dir: &Path) -> Option<Command> {
+    Command::new("taskset").arg("--version").output().ok()?;
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"]).arg(BIN);
+    for (k, v) in tool(git_dir).get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    Some(cmd)
+}
+
+/// `validate` on `root`: exit code, stdout, stderr (no colours).
+pub fn validate_root(root: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("--root")
+        .arg(root)
+        .arg("validate")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run validate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The golden base tag every parity render builds on.
 pub fn golden_base_tag() -> String {
     let tags = std::fs::read_to_string(golden().join("tags.txt")).expect("golden tags");
