@@ -292,6 +292,15 @@ pub struct BuildArgs {
     #[arg(long, value_name = "PATH")]
     pub engine: Option<PathBuf>,
 
+    /// Stop a stage's build after SECS and count it failed (default: no limit).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stage_timeout: Option<u64>,
+
+    /// Seconds the engine may take to list its images (`image ls`).
+    #[arg(long, value_name = "SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub engine_timeout: u64,
+
     /// Keep each stage's full build log in DIR/<stage>.log.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,

@@ -1,36 +1,37 @@
 //! The container engine at the edge of the program.
 //!
 //! Owns: the [`Engine`] trait (list existing image tags, build one image),
-//! its real implementation [`DockerCli`] (runs `docker` or `podman` as a
-//! child process), the [`CancelToken`] shared by everything that must stop
-//! on Ctrl-C (plus [`CancelToken::install_signal_handlers`]), and a
-//! scriptable [`fake::FakeEngine`] for tests.
+//! its real implementation [`DockerCli`] (runs `docker` or `podman` through
+//! `crate::process`: its own process group, registered with the run's
+//! [`CancelToken`], a deadline for `image ls` and an optional one per
+//! build), and a scriptable [`fake::FakeEngine`] for tests.
 //!
 //! Must not: decide what to build or in which order (that is
 //! `crate::scheduler`), compute Dockerfiles or tags, print anything (build
 //! output goes to the caller's `on_line` callback), panic, or leave a child
-//! process running when it returns. It uses no `unsafe`: signals to a child
-//! are sent with [`std::process::Child::kill`] (SIGKILL) or, for the polite
-//! SIGTERM first, the system `kill` program.
+//! process (or anything it started) running when it returns.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, RecvTimeoutError, Sender};
+use crossbeam::channel::{self, Sender};
 
-/// How often a running build checks its [`CancelToken`] and the child.
-const POLL: Duration = Duration::from_millis(50);
-/// How long a cancelled child gets between SIGTERM and SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(3);
+pub use crate::process::CancelToken;
+use crate::process::{self, ProcessError};
+
 /// How long to keep reading output after the child exited (a grandchild
 /// may hold the pipes open; we do not wait for it forever).
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// The longest output line passed on; longer ones come in pieces.
+const MAX_LINE: usize = 64 * 1024;
+/// The most of `image ls` output read: far above any real image list.
+const IMAGE_LS_LIMIT: usize = 64 * 1024 * 1024;
+/// How long `image ls` may take unless told otherwise.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One image build: everything the engine needs, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,8 @@ pub struct BuildRequest<'a> {
     pub no_cache: bool,
     /// `NAME=VALUE` pairs; each becomes `--build-arg NAME=VALUE`.
     pub build_args: &'a [String],
+    /// Stop the build after this long (`--stage-timeout`); None: no limit.
+    pub timeout: Option<Duration>,
 }
 
 /// A container engine: what exists already, and how to build an image.
@@ -135,43 +138,14 @@ pub enum EngineError {
     /// The build was stopped because the [`CancelToken`] was set.
     #[error("cancelled")]
     Cancelled,
-}
-
-/// A shareable "stop now" flag. Cloning shares the flag.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    /// A fresh, unset token.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Ask everything holding this token to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether [`cancel`](Self::cancel) was called (or a signal arrived).
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Make SIGINT and SIGTERM set this token instead of killing the
-    /// process. A *second* SIGINT/SIGTERM, arriving while the token is
-    /// already set, exits the process at once with status 130 (the usual
-    /// "press Ctrl-C twice" escape hatch). The handlers stay installed for
-    /// the life of the process; call this once, from `main`.
-    pub fn install_signal_handlers(&self) -> io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        for sig in [SIGINT, SIGTERM] {
-            // Order matters: the conditional exit checks the flag *before*
-            // the second handler sets it, so only a repeated signal exits.
-            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&self.0))?;
-            signal_hook::flag::register(sig, Arc::clone(&self.0))?;
-        }
-        Ok(())
-    }
+    /// The engine did not finish in time and was stopped.
+    #[error("`{command}` did not finish within {}s and was stopped ({flag})", after.as_secs())]
+    Timeout {
+        command: String,
+        after: Duration,
+        /// The option that sets the limit.
+        flag: &'static str,
+    },
 }
 
 /// The real engine: the `docker` (or `podman`) command-line client.
@@ -179,6 +153,8 @@ impl CancelToken {
 pub struct DockerCli {
     /// The engine executable that is run.
     pub program: PathBuf,
+    /// How long `image ls` may take.
+    pub query_timeout: Duration,
 }
 
 impl DockerCli {
@@ -186,7 +162,14 @@ impl DockerCli {
     pub fn new(program: impl Into<PathBuf>) -> Self {
         Self {
             program: program.into(),
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
         }
+    }
+
+    /// The same engine with another `image ls` deadline.
+    pub fn with_query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = timeout;
+        self
     }
 
     /// Find the engine: `explicit` if given (a bare name is looked up on
@@ -259,19 +242,42 @@ impl Engine for DockerCli {
             "{} image ls --format {IMAGE_LS_FORMAT}",
             self.program_name()
         );
-        let output = Command::new(&self.program)
-            .args(["image", "ls", "--format", IMAGE_LS_FORMAT])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| EngineError::Invoke {
-                program: self.program_name(),
-                error,
-            })?;
+        let mut cmd = process::command(&self.program);
+        cmd.args(["image", "ls", "--format", IMAGE_LS_FORMAT]);
+        let output = match process::run(cmd, self.query_timeout, IMAGE_LS_LIMIT) {
+            Ok(o) => o,
+            Err(ProcessError::Spawn(error)) => {
+                return Err(EngineError::Invoke {
+                    program: self.program_name(),
+                    error,
+                })
+            }
+            Err(ProcessError::Cancelled) => return Err(EngineError::Cancelled),
+            Err(ProcessError::Timeout(after)) => {
+                return Err(EngineError::Timeout {
+                    command,
+                    after,
+                    flag: "--engine-timeout",
+                })
+            }
+            Err(ProcessError::Wait(error)) => {
+                return Err(EngineError::Io {
+                    what: format!("`{command}`"),
+                    error,
+                })
+            }
+        };
         if !output.status.success() {
             return Err(EngineError::ImageList {
                 command,
                 exit: ExitDesc::of(output.status),
                 stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        if output.stdout_truncated {
+            return Err(EngineError::Io {
+                what: format!("`{command}`"),
+                error: io::Error::other("it printed more than 64 MiB; not a list of images"),
             });
         }
         let wanted: HashSet<&str> = tags.iter().copied().collect();
@@ -297,7 +303,7 @@ impl Engine for DockerCli {
             return Err(EngineError::Cancelled);
         }
         let program = self.program_name();
-        let child = Command::new(&self.program)
+        let mut child = process::command(&self.program)
             .args(Self::build_argv(req))
             // Plain progress (BuildKit's default on a terminal redraws lines).
             .env("BUILDKIT_PROGRESS", "plain")
@@ -309,10 +315,10 @@ impl Engine for DockerCli {
                 program: program.clone(),
                 error,
             })?;
-        let mut child = ChildGuard {
-            child,
-            reaped: false,
-        };
+        // The child's whole group is stopped with the token; the reaper
+        // below kills and reaps it on every return, and on a panic in
+        // `on_line`.
+        let registered = cancel.register(&child);
         let io_err = |what: &str, error| EngineError::Io {
             what: format!("`{program} build` of {}: {what}", req.tag),
             error,
@@ -320,16 +326,16 @@ impl Engine for DockerCli {
 
         let (tx, rx) = channel::unbounded::<Msg>();
         let mut open_streams = 0;
-        if let Some(stdout) = child.child.stdout.take() {
+        if let Some(stdout) = child.stdout.take() {
             spawn_reader(stdout, tx.clone()).map_err(|e| io_err("spawning a reader", e))?;
             open_streams += 1;
         }
-        if let Some(stderr) = child.child.stderr.take() {
+        if let Some(stderr) = child.stderr.take() {
             spawn_reader(stderr, tx.clone()).map_err(|e| io_err("spawning a reader", e))?;
             open_streams += 1;
         }
         drop(tx);
-        if let Some(mut stdin) = child.child.stdin.take() {
+        if let Some(mut stdin) = child.stdin.take() {
             let text = req.dockerfile.to_owned();
             // A write error (the engine exited without reading) shows up as
             // the engine's exit status; nothing to report here.
@@ -340,61 +346,66 @@ impl Engine for DockerCli {
                 })
                 .map_err(|e| io_err("spawning the stdin writer", e))?;
         }
+        let (mut waited, exited) = process::wait_in_thread(child);
+        let reaper = process::Reaper { registered, exited };
+        let deadline = req.timeout.map(|t| Instant::now() + t);
 
+        // Blocking: output lines, the exit, or a deadline, whichever first.
         let mut status: Option<ExitStatus> = None;
-        let mut exited_at: Option<Instant> = None;
-        let mut term_sent: Option<Instant> = None;
-        let mut killed = false;
+        let mut drain_until = None;
         loop {
-            if cancel.is_cancelled() && status.is_none() {
-                let c = &mut child.child;
-                match term_sent {
-                    None => {
-                        if !send_sigterm(c) {
-                            let _ = c.kill();
-                            killed = true;
-                        }
-                        term_sent = Some(Instant::now());
-                    }
-                    Some(t) if !killed && t.elapsed() >= TERM_GRACE => {
-                        let _ = c.kill();
-                        killed = true;
-                    }
-                    Some(_) => {}
-                }
+            if status.is_some() && open_streams == 0 {
+                break;
             }
-            match rx.recv_timeout(POLL) {
-                Ok(Msg::Line(line)) => on_line(&line),
-                Ok(Msg::Eof) => open_streams -= 1,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => open_streams = 0,
-            }
-            if status.is_none() {
-                match child.child.try_wait() {
-                    Ok(Some(s)) => {
-                        status = Some(s);
-                        exited_at = Some(Instant::now());
-                        child.reaped = true;
+            let timer = match drain_until.or(deadline) {
+                Some(t) => channel::at(t),
+                None => channel::never(),
+            };
+            channel::select! {
+                recv(rx) -> msg => match msg {
+                    Ok(Msg::Line(line)) => on_line(&line),
+                    Ok(Msg::Eof) => open_streams -= 1,
+                    Err(_) => open_streams = 0,
+                },
+                recv(waited) -> st => {
+                    let st = st
+                        .map_err(|_| io_err("waiting for the process", io::Error::other("waiter gone")))?
+                        .map_err(|e| io_err("waiting for the process", e))?;
+                    status = Some(st);
+                    drain_until = Some(Instant::now() + DRAIN_GRACE);
+                    waited = channel::never();
+                },
+                recv(timer) -> _ => {
+                    if status.is_some() {
+                        break; // A grandchild holds the pipes: stop reading.
                     }
-                    Ok(None) => {}
-                    Err(e) => return Err(io_err("waiting for the process", e)),
-                }
-            }
-            if let (Some(s), Some(at)) = (status, exited_at) {
-                if cancel.is_cancelled() {
-                    return Err(EngineError::Cancelled);
-                }
-                if open_streams == 0 || at.elapsed() >= DRAIN_GRACE {
-                    return if s.success() {
-                        Ok(())
+                    reaper.stop();
+                    return Err(if cancel.is_cancelled() {
+                        EngineError::Cancelled
                     } else {
-                        Err(EngineError::Status {
-                            command: format!("{program} build"),
-                            exit: ExitDesc::of(s),
-                        })
-                    };
-                }
+                        EngineError::Timeout {
+                            command: format!("{program} build -t {}", req.tag),
+                            after: req.timeout.unwrap_or_default(),
+                            flag: "--stage-timeout",
+                        }
+                    });
+                },
             }
+        }
+        drop(reaper);
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        match status {
+            Some(s) if s.success() => Ok(()),
+            Some(s) => Err(EngineError::Status {
+                command: format!("{program} build"),
+                exit: ExitDesc::of(s),
+            }),
+            None => Err(io_err(
+                "waiting for the process",
+                io::Error::other("no status"),
+            )),
         }
     }
 }
@@ -424,7 +435,12 @@ fn spawn_reader<R: Read + Send + 'static>(r: R, tx: Sender<Msg>) -> io::Result<(
             let mut buf = Vec::new();
             loop {
                 buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
+                // At most MAX_LINE bytes a line: a line without end cannot
+                // fill the memory.
+                match (&mut reader)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut buf)
+                {
                     Ok(0) => break,
                     Ok(_) => {
                         while matches!(buf.last(), Some(b'\n' | b'\r')) {
@@ -442,36 +458,6 @@ fn spawn_reader<R: Read + Send + 'static>(r: R, tx: Sender<Msg>) -> io::Result<(
             let _ = tx.send(Msg::Eof);
         })
         .map(drop)
-}
-
-/// Sends SIGTERM to a not-yet-reaped child through the system `kill`
-/// program (the crate forbids `unsafe`, so no `libc::kill`). The pid cannot
-/// have been reused: an unreaped child keeps it. Returns whether it worked.
-fn send_sigterm(child: &Child) -> bool {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Owns a child until it is reaped; if dropped earlier (error path,
-/// panic in `on_line`), kills and reaps it so no process is left behind.
-struct ChildGuard {
-    child: Child,
-    reaped: bool,
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn is_executable_file(path: &Path) -> bool {
@@ -750,6 +736,7 @@ mod tests {
             dockerfile: "FROM ubuntu:noble\nRUN echo hi\n",
             no_cache,
             build_args: args,
+            timeout: None,
         }
     }
 
@@ -910,7 +897,10 @@ mod tests {
         let (r, _) = build_cancelled_after(&cli, Duration::from_millis(200));
         assert!(matches!(r, Err(EngineError::Cancelled)), "{r:?}");
         let took = start.elapsed();
-        assert!(took >= TERM_GRACE && took < TERM_GRACE * 2, "{took:?}");
+        assert!(
+            took >= process::GRACE && took < process::GRACE * 2,
+            "{took:?}"
+        );
         assert!(process_gone(&dir.path().join("pid")));
     }
 
@@ -1037,23 +1027,6 @@ mod tests {
             );
             assert!(err.to_string().contains("not an executable"), "{err}");
         }
-    }
-
-    #[test]
-    fn cancel_token_clones_share_the_flag() {
-        let a = CancelToken::new();
-        let b = a.clone();
-        assert!(!b.is_cancelled());
-        a.cancel();
-        assert!(b.is_cancelled());
-    }
-
-    #[test]
-    fn signal_handlers_set_the_token() {
-        let token = CancelToken::new();
-        token.install_signal_handlers().expect("install");
-        signal_hook::low_level::raise(signal_hook::consts::SIGTERM).expect("raise");
-        assert!(token.is_cancelled());
     }
 
     #[test]

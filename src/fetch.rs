@@ -6,7 +6,7 @@
 //! runs a process.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crossbeam::channel::{self, RecvTimeoutError};
@@ -18,7 +18,7 @@ const STALL_SECS: &str = "60";
 /// The SHA-256 (lower-case hex) of what `url` serves, if it is all served
 /// within `timeout`.
 pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
-    let mut child = Command::new("curl")
+    let mut child = crate::process::command("curl")
         .args([
             "-fsSL",
             "--proto",
@@ -37,12 +37,15 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("could not start curl: {e}"))?;
-    // A watchdog stops curl at the deadline; the read below then ends.
-    let pid = rustix::process::Pid::from_child(&child);
+    // SIGINT/SIGTERM stop curl's group; so does a watchdog at the deadline.
+    // Either way the read below then ends.
+    let interrupted = crate::process::interrupted();
+    let registered = std::sync::Arc::new(interrupted.register(&child));
     let (done, finished) = channel::bounded::<()>(0);
+    let watched = registered.clone();
     let watchdog = std::thread::spawn(move || match finished.recv_timeout(timeout) {
         Err(RecvTimeoutError::Timeout) => {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            watched.signal(rustix::process::Signal::KILL);
             true
         }
         _ => false,
@@ -67,7 +70,12 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
     }
     let status = child.wait().map_err(|e| format!("waiting for curl: {e}"))?;
     drop(done);
-    if watchdog.join().unwrap_or(false) {
+    let timed_out = watchdog.join().unwrap_or(false);
+    drop(registered);
+    if interrupted.is_cancelled() {
+        return Err(format!("downloading {url} was interrupted"));
+    }
+    if timed_out {
         return Err(format!(
             "downloading {url} did not finish within {}s and was stopped (--fetch-timeout)",
             timeout.as_secs()

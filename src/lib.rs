@@ -42,5 +42,15 @@ where
             return code;
         }
     };
-    commands::execute(cli)
+    // SIGINT/SIGTERM now stop the children this run starts and end it
+    // with 130, in every phase.
+    if let Err(e) = process::install_signal_handlers() {
+        eprintln!("error: cannot install signal handlers: {e}");
+        return 1;
+    }
+    let code = commands::execute(cli);
+    if process::interrupted().is_cancelled() {
+        return process::INTERRUPTED;
+    }
+    code
 }

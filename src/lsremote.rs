@@ -53,6 +53,9 @@ pub enum LsRemoteError {
         /// The last lines of its stderr.
         stderr: String,
     },
+    /// The run was interrupted (SIGINT/SIGTERM) and git stopped.
+    #[error("interrupted")]
+    Cancelled,
     /// The answer was larger than any real list of refs.
     #[error("`{command}` printed more than {} MiB; not a list of refs", limit / (1024 * 1024))]
     TooLarge {
@@ -220,6 +223,7 @@ pub fn ls_remote(
         Err(crate::process::ProcessError::Timeout(_)) => {
             return Err(LsRemoteError::Timeout { command, timeout })
         }
+        Err(crate::process::ProcessError::Cancelled) => return Err(LsRemoteError::Cancelled),
         Err(crate::process::ProcessError::Wait(source)) => {
             return Err(LsRemoteError::Wait { command, source })
         }

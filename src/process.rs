@@ -1,23 +1,206 @@
-//! Running a short-lived child to completion: `git ls-remote`, `curl`.
+//! The one way this program runs a child: the engine, git, curl.
 //!
-//! Owns: spawning with a null stdin and piped output read by threads (so
-//! neither pipe can fill and stall the child), a deadline enforced by a
-//! blocking wait (no polling), TERM then KILL when the deadline passes,
-//! reaping on every path, and bounded capture: at most `limit` bytes of each
-//! stream are kept, the rest is read and dropped.
+//! Owns: spawning each child in its own process group (so a hung child's own
+//! children are stopped with it), the [`CancelToken`] that stops every
+//! registered group (TERM, then KILL after a grace), the SIGINT/SIGTERM
+//! handling that cancels the process-wide token ([`interrupted`]), blocking
+//! waits with a deadline (no polling), and bounded capture: at most `limit`
+//! bytes of each stream are kept, the rest is read and dropped.
 //!
-//! Must not: interpret what the child printed, or print anything.
+//! Must not: interpret what a child printed, or print anything.
 
+use std::collections::HashSet;
 use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam::channel;
-use rustix::process::{kill_process, Pid, Signal};
+use rustix::process::{kill_process_group, Pid, Signal};
 
-/// How long a child has between TERM and KILL.
-const GRACE: Duration = Duration::from_secs(2);
+/// How long a stopped child's group has between TERM and KILL.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// Exit status of a run ended by SIGINT or SIGTERM.
+pub const INTERRUPTED: i32 = 130;
+
+/// A shareable "stop now": cancelling sets the flag and stops the process
+/// groups of every child registered with it. Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    cancelled: AtomicBool,
+    /// Process group ids of the running children.
+    groups: Mutex<HashSet<i32>>,
+}
+
+impl CancelToken {
+    /// A fresh, unset token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the token: TERM to every registered group now, KILL to those
+    /// still registered after [`GRACE`].
+    pub fn cancel(&self) {
+        if self.0.cancelled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.signal_all(Signal::TERM);
+        let me = self.clone();
+        let _ = std::thread::Builder::new()
+            .name("cancel-grace".to_owned())
+            .spawn(move || {
+                std::thread::sleep(GRACE);
+                me.signal_all(Signal::KILL);
+            });
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called (or a signal arrived).
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Sends `sig` to every registered group.
+    pub fn signal_all(&self, sig: Signal) {
+        let groups = self.0.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        for &pg in groups.iter() {
+            if let Some(pid) = Pid::from_raw(pg) {
+                let _ = kill_process_group(pid, sig);
+            }
+        }
+    }
+
+    /// Registers `child` (a process group leader) until the guard drops.
+    /// A child started just as the token was set is stopped at once.
+    pub fn register(&self, child: &Child) -> Registered {
+        let pg = Pid::from_child(child).as_raw_nonzero().get();
+        self.0
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pg);
+        if self.is_cancelled() {
+            if let Some(pid) = Pid::from_raw(pg) {
+                let _ = kill_process_group(pid, Signal::TERM);
+            }
+        }
+        Registered {
+            token: self.clone(),
+            pg,
+        }
+    }
+}
+
+/// A registered child's group; unregistered on drop.
+#[derive(Debug)]
+pub struct Registered {
+    token: CancelToken,
+    pg: i32,
+}
+
+impl Registered {
+    /// Sends `sig` to the child's whole group.
+    pub fn signal(&self, sig: Signal) {
+        // Under the lock: a group is never signalled after it was
+        // unregistered (and its id maybe reused).
+        let groups = self
+            .token
+            .0
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if groups.contains(&self.pg) {
+            if let Some(pid) = Pid::from_raw(self.pg) {
+                let _ = kill_process_group(pid, sig);
+            }
+        }
+    }
+
+    /// TERM to the group, KILL after [`GRACE`] unless `exited` says the
+    /// child is gone by then.
+    pub fn stop(&self, exited: &channel::Receiver<()>) {
+        self.signal(Signal::TERM);
+        if exited.recv_timeout(GRACE).is_err() {
+            self.signal(Signal::KILL);
+        }
+    }
+}
+
+/// A registered child that has a waiter: on drop (every return, and a
+/// panic) its group is killed and the drop waits, up to [`GRACE`], until the
+/// child is reaped.
+#[derive(Debug)]
+pub struct Reaper {
+    pub registered: Registered,
+    pub exited: channel::Receiver<()>,
+}
+
+impl Reaper {
+    /// TERM to the group, KILL after [`GRACE`] unless it exited.
+    pub fn stop(&self) {
+        self.registered.stop(&self.exited);
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.registered.signal(Signal::KILL);
+        let _ = self.exited.recv_timeout(GRACE);
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        // Whatever the child left in its group goes with it.
+        self.signal(Signal::KILL);
+        self.token
+            .0
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.pg);
+    }
+}
+
+/// The process-wide token that SIGINT and SIGTERM cancel.
+pub fn interrupted() -> &'static CancelToken {
+    static TOKEN: OnceLock<CancelToken> = OnceLock::new();
+    TOKEN.get_or_init(CancelToken::new)
+}
+
+/// Makes SIGINT and SIGTERM cancel [`interrupted`] (stopping every
+/// registered child) instead of killing this process; a second signal
+/// kills the children's groups and exits with 130 at once. Call once.
+pub fn install_signal_handlers() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let token = interrupted();
+                if token.is_cancelled() {
+                    token.signal_all(Signal::KILL);
+                    std::process::exit(INTERRUPTED);
+                }
+                token.cancel();
+            }
+        })?;
+    Ok(())
+}
+
+/// `cmd` set up to start in a process group of its own.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.process_group(0);
+    cmd
+}
 
 /// What a finished child printed, as far as it was kept.
 #[derive(Debug)]
@@ -38,41 +221,56 @@ pub enum ProcessError {
     Spawn(#[source] std::io::Error),
     #[error("it did not finish within {}s and was stopped", .0.as_secs_f64())]
     Timeout(Duration),
+    #[error("it was stopped: interrupted")]
+    Cancelled,
     #[error("waiting for it failed: {0}")]
     Wait(#[source] std::io::Error),
 }
 
-/// Runs `cmd` (its stdin null, its stdout and stderr captured) until it
-/// exits or `timeout` passes; keeps at most `limit` bytes of each stream.
-pub fn run(mut cmd: Command, timeout: Duration, limit: usize) -> Result<Finished, ProcessError> {
+/// Runs `cmd` with [`interrupted`] as its token; see [`run_with`].
+pub fn run(cmd: Command, timeout: Duration, limit: usize) -> Result<Finished, ProcessError> {
+    run_with(cmd, timeout, limit, interrupted())
+}
+
+/// Runs `cmd` (in its own process group, stdin null, stdout and stderr
+/// captured) until it exits, `timeout` passes or `cancel` is set; keeps at
+/// most `limit` bytes of each stream. No process of its group is left.
+pub fn run_with(
+    mut cmd: Command,
+    timeout: Duration,
+    limit: usize,
+    cancel: &CancelToken,
+) -> Result<Finished, ProcessError> {
+    if cancel.is_cancelled() {
+        return Err(ProcessError::Cancelled);
+    }
     let mut child = cmd
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(ProcessError::Spawn)?;
+    let registered = cancel.register(&child);
     let out = child.stdout.take().map(|p| read_head(p, limit));
     let err = child.stderr.take().map(|p| read_tail(p, limit));
-    let pid = Pid::from_child(&child);
-    // A thread blocks in wait(); this one blocks on its answer, up to the deadline.
-    let (tx, rx) = channel::bounded(1);
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let status = match rx.recv_timeout(timeout) {
+    let (status, exited) = wait_in_thread(child);
+    let status = match status.recv_timeout(timeout) {
         Ok(waited) => waited.map_err(ProcessError::Wait)?,
         Err(_) => {
-            // TERM first, so the child can clean up; KILL after the grace.
-            let _ = kill_process(pid, Signal::TERM);
-            if rx.recv_timeout(GRACE).is_err() {
-                let _ = kill_process(pid, Signal::KILL);
-                let _ = rx.recv();
-            }
-            // The reader threads are left to end on their own: a grandchild
-            // may still hold the pipes.
-            return Err(ProcessError::Timeout(timeout));
+            registered.stop(&exited);
+            return Err(if cancel.is_cancelled() {
+                ProcessError::Cancelled
+            } else {
+                ProcessError::Timeout(timeout)
+            });
         }
     };
+    // The group goes too: nothing it started may hold the pipes open.
+    drop(registered);
+    if cancel.is_cancelled() {
+        return Err(ProcessError::Cancelled);
+    }
     let (stdout, stdout_truncated) = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
     Ok(Finished {
@@ -81,6 +279,24 @@ pub fn run(mut cmd: Command, timeout: Duration, limit: usize) -> Result<Finished
         stdout_truncated,
         stderr,
     })
+}
+
+/// A thread blocks in `wait()`: the first receiver gets the status, the
+/// second is closed when the child has exited.
+pub fn wait_in_thread(
+    mut child: Child,
+) -> (
+    channel::Receiver<std::io::Result<ExitStatus>>,
+    channel::Receiver<()>,
+) {
+    let (tx, rx) = channel::bounded(1);
+    let (exited_tx, exited_rx) = channel::bounded::<()>(0);
+    std::thread::spawn(move || {
+        let status = child.wait();
+        drop(exited_tx);
+        let _ = tx.send(status);
+    });
+    (rx, exited_rx)
 }
 
 /// Keeps the first `limit` bytes; reads (and drops) the rest.
@@ -121,6 +337,7 @@ fn read_tail(mut pipe: impl Read + Send + 'static, limit: usize) -> JoinHandle<V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn sh(script: &str) -> Command {
         let mut c = Command::new("sh");
@@ -128,12 +345,20 @@ mod tests {
         c
     }
 
+    /// Whether a process with this pid is alive (not a zombie).
+    fn alive(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+    }
+
     #[test]
     fn captures_both_streams_and_the_status() {
-        let f = run(
+        let f = run_with(
             sh("echo out; echo err >&2; exit 3"),
             Duration::from_secs(10),
             1024,
+            &CancelToken::new(),
         )
         .expect("runs");
         assert_eq!(f.status.code(), Some(3));
@@ -144,10 +369,11 @@ mod tests {
 
     #[test]
     fn keeps_the_head_of_stdout_and_the_tail_of_stderr() {
-        let f = run(
+        let f = run_with(
             sh("yes a | head -c 100000; yes b | head -c 50000 >&2; printf END >&2"),
             Duration::from_secs(10),
             10,
+            &CancelToken::new(),
         )
         .expect("runs");
         assert_eq!(f.stdout, b"a\na\na\na\na\n");
@@ -157,19 +383,53 @@ mod tests {
     }
 
     #[test]
-    fn a_child_past_its_deadline_is_stopped() {
-        let started = std::time::Instant::now();
-        let e = run(sh("exec sleep 30"), Duration::from_millis(200), 1024).expect_err("times out");
+    fn a_child_past_its_deadline_is_stopped_with_its_own_children() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("pid");
+        let started = Instant::now();
+        let e = run_with(
+            sh(&format!("sleep 60 & echo $! > {}; wait", pidfile.display())),
+            Duration::from_millis(300),
+            1024,
+            &CancelToken::new(),
+        )
+        .expect_err("times out");
         assert!(matches!(e, ProcessError::Timeout(_)), "{e}");
         assert!(started.elapsed() < Duration::from_secs(5));
+        let grandchild = std::fs::read_to_string(&pidfile).expect("pid");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(grandchild.trim()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(grandchild.trim()), "the grandchild was stopped too");
+    }
+
+    #[test]
+    fn cancelling_stops_a_running_child_at_once() {
+        let token = CancelToken::new();
+        let t = token.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            t.cancel();
+        });
+        let started = Instant::now();
+        let e =
+            run_with(sh("sleep 60"), Duration::from_secs(60), 1024, &token).expect_err("cancelled");
+        assert!(matches!(e, ProcessError::Cancelled), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        canceller.join().expect("join");
+        // A cancelled token starts nothing more.
+        let e = run_with(sh("true"), Duration::from_secs(1), 10, &token).expect_err("no start");
+        assert!(matches!(e, ProcessError::Cancelled));
     }
 
     #[test]
     fn a_missing_program_is_a_spawn_error() {
-        let e = run(
+        let e = run_with(
             Command::new("/nonexistent/program"),
             Duration::from_secs(1),
             10,
+            &CancelToken::new(),
         )
         .expect_err("fails");
         assert!(matches!(e, ProcessError::Spawn(_)));

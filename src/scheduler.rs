@@ -59,6 +59,8 @@ pub struct Options {
     pub build_args: Vec<String>,
     /// If set, each build's output also goes to `DIR/<stage>.log`.
     pub log_dir: Option<PathBuf>,
+    /// Stop a build that runs longer than this (`--stage-timeout`).
+    pub stage_timeout: Option<std::time::Duration>,
 }
 
 /// How one job ended.
@@ -634,6 +636,7 @@ fn build_one(ctx: &Ctx<'_>, job: usize) -> Outcome {
         dockerfile: &spec.dockerfile,
         no_cache: ctx.opts.force,
         build_args: &ctx.opts.build_args,
+        timeout: ctx.opts.stage_timeout,
     };
     let result = {
         let mut on_line = |line: &str| {

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::BuildArgs;
-use crate::engine::{CancelToken, DockerCli, Engine};
+use crate::engine::{DockerCli, Engine};
 use crate::progress::{summary, StderrReporter};
 use crate::render::Plan;
 use crate::scheduler::{self, Job, Options, Outcome};
@@ -13,8 +13,7 @@ use crate::settings::Settings;
 
 use super::{error, FAILED, OK};
 
-/// Exit code after SIGINT/SIGTERM.
-const INTERRUPTED: i32 = 130;
+use crate::process::INTERRUPTED;
 
 pub fn run(root: &Path, args: &BuildArgs) -> i32 {
     let (_, settings, plan) = match super::plan(root, &args.render, args.force) {
@@ -22,7 +21,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         Err(code) => return code,
     };
     let engine = match DockerCli::detect(args.engine.clone()) {
-        Ok(e) => e,
+        Ok(e) => e.with_query_timeout(std::time::Duration::from_secs(args.engine_timeout.max(1))),
         Err(e) => {
             error(e);
             return FAILED;
@@ -33,16 +32,13 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         return dry_run(&engine, &jobs, &settings);
     }
 
-    let cancel = CancelToken::new();
-    if let Err(e) = cancel.install_signal_handlers() {
-        error(format!("cannot install signal handlers: {e}"));
-        return FAILED;
-    }
+    let cancel = crate::process::interrupted().clone();
     let options = Options {
         jobs: args.jobs.map(usize::from),
         force: settings.force,
         build_args: build_args(&settings),
         log_dir: args.log_dir.clone(),
+        stage_timeout: args.stage_timeout.map(std::time::Duration::from_secs),
     };
     let stderr = std::io::stderr();
     let reporter = StderrReporter::new(&jobs, stderr.is_terminal(), stderr);

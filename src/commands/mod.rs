@@ -199,7 +199,12 @@ pub(crate) fn resolve_revs(
     settings: &Settings,
     git_base: &str,
 ) -> Result<BTreeMap<String, String>, i32> {
-    let resolution = crate::revs::resolve(project, settings, git_base).map_err(|errors| {
+    let resolution = crate::revs::resolve(project, settings, git_base);
+    if crate::process::interrupted().is_cancelled() {
+        error("interrupted while looking up revisions; every lookup was stopped");
+        return Err(crate::process::INTERRUPTED);
+    }
+    let resolution = resolution.map_err(|errors| {
         for e in errors {
             error(e);
         }
