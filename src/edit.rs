@@ -209,15 +209,22 @@ fn basic_repr(value: &str) -> String {
     out
 }
 
-/// Replaces the file at `path` with `contents` atomically.
+/// Replaces the file at `path` with `contents`, keeping its owner, group
+/// and mode.
 ///
-/// The data goes to a temporary file in the same directory, is flushed and
-/// `fsync`ed, given the original file's permissions (if the file existed),
-/// and then renamed over the target, so concurrent readers see either the old
-/// or the new complete contents, never a mix. On any error the temporary file
-/// is removed and the original is left untouched. If `path` is a symlink, the
-/// file it points to is replaced (the link itself is kept).
+/// Normally the data goes to a temporary file in the same directory, is
+/// flushed and `fsync`ed, given the original file's mode, owner and group,
+/// and then renamed over the target, so concurrent readers see either the
+/// old or the new complete contents, never a mix. On any error the temporary
+/// file is removed and the original is left untouched. If `path` is a
+/// symlink, the file it points to is replaced (the link itself is kept).
+///
+/// A rename would break hard links, and would change the owner when this
+/// process may not give the new file the old one's: in those two cases the
+/// file is rewritten in place instead (same inode; callers serialise their
+/// edits with [`RootLock`]).
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let target = resolve_symlink(path)?;
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -234,6 +241,9 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
             target.display()
         )));
     }
+    if existing.as_ref().is_some_and(|m| m.nlink() > 1) {
+        return write_in_place(&target, contents);
+    }
 
     // From here on, dropping `tmp` (on any early return) deletes the file.
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
@@ -241,6 +251,15 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     tmp.flush()?;
     if let Some(meta) = &existing {
         tmp.as_file().set_permissions(meta.permissions())?;
+        let owner = (
+            rustix::fs::Uid::from_raw(meta.uid()),
+            rustix::fs::Gid::from_raw(meta.gid()),
+        );
+        if rustix::fs::fchown(tmp.as_file(), Some(owner.0), Some(owner.1)).is_err() {
+            // Not allowed to hand the file to its owner: keep the inode.
+            drop(tmp);
+            return write_in_place(&target, contents);
+        }
     }
     tmp.as_file().sync_all()?;
     tmp.persist(&target).map_err(|e| e.error)?;
@@ -251,6 +270,60 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Rewrites `target` in place (same inode, so owner, mode and hard links
+/// stay), then `fsync`s it.
+fn write_in_place(target: &Path, contents: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(target)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+/// An exclusive lock on a project root, held while an edit reads, checks
+/// and writes its files, so that concurrent edits (two `bump`s) apply one
+/// after the other, each to what the other wrote. Released on drop.
+#[derive(Debug)]
+pub struct RootLock {
+    _dir: std::fs::File,
+}
+
+impl RootLock {
+    /// Takes the lock on `root` (flock on the directory); `on_wait` is
+    /// called once if another edit holds it, then this waits for it for at
+    /// most `timeout`, giving up early when `give_up` says so.
+    pub fn acquire(
+        root: &Path,
+        timeout: std::time::Duration,
+        on_wait: impl FnOnce(),
+        give_up: impl Fn() -> bool,
+    ) -> std::io::Result<RootLock> {
+        use rustix::fs::{flock, FlockOperation};
+        let dir = std::fs::File::open(root)?;
+        if flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            return Ok(RootLock { _dir: dir });
+        }
+        on_wait();
+        let deadline = std::time::Instant::now() + timeout;
+        // Contention only: another edit holds the lock for a moment.
+        while std::time::Instant::now() < deadline && !give_up() {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            if flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                return Ok(RootLock { _dir: dir });
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!(
+                "another edit of {} held its lock for {}s",
+                root.display(),
+                timeout.as_secs()
+            ),
+        ))
+    }
 }
 
 /// Follows `path` if it is a symlink (so the link survives the rename).

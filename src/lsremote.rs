@@ -87,7 +87,7 @@ fn fmt_stderr(stderr: &str) -> String {
 }
 
 /// The most of git's output kept: far above any real repository's refs.
-const OUTPUT_LIMIT: usize = 16 * 1024 * 1024;
+const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
 
 /// How many trailing stderr lines go into a [`LsRemoteError::Failed`].
 const STDERR_TAIL_LINES: usize = 5;

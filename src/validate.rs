@@ -233,6 +233,12 @@ fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             return Vec::new();
         }
     };
+    // Symlinks may point anywhere inside the project root, never outside
+    // it: a manifest's text is quoted in diagnostics.
+    let root = dir
+        .parent()
+        .and_then(|r| std::fs::canonicalize(r).ok())
+        .unwrap_or_else(|| dir.to_path_buf());
     let mut files = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -240,23 +246,63 @@ fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let is_file = entry
-            .file_type()
-            .map(|t| t.is_file() || t.is_symlink())
-            .unwrap_or(false);
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        if is_link && path.extension().is_some_and(|e| e == "toml") {
+            match std::fs::canonicalize(&path) {
+                Ok(target) if !target.starts_with(&root) => {
+                    problems.push(
+                        Problem::error(
+                            "project::symlink-outside",
+                            &path,
+                            format!(
+                                "is a symlink to {}, outside the project root; it was not read",
+                                target.display()
+                            ),
+                        )
+                        .help("put the manifest itself in packages.d/, or link to a file inside the project"),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(
+                        Problem::error(
+                            "project::broken-symlink",
+                            &path,
+                            format!("is a symlink that leads nowhere: {e}"),
+                        )
+                        .help("remove it, or point it at a manifest inside the project"),
+                    );
+                    continue;
+                }
+                Ok(_) => {}
+            }
+        }
+        let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
         if is_file && path.extension().is_some_and(|e| e == "toml") {
             files.push(path);
         } else {
-            let what = if is_file { "file" } else { "entry" };
+            let (what, help) = if path.is_dir() {
+                (
+                    "a directory",
+                    format!("manifests are files directly in {PACKAGES_DIR}/: move it out"),
+                )
+            } else if is_file {
+                (
+                    "a file",
+                    format!(
+                        "move it out of {PACKAGES_DIR}/, or give a manifest the .toml extension"
+                    ),
+                )
+            } else {
+                ("an entry", format!("move it out of {PACKAGES_DIR}/"))
+            };
             problems.push(
                 Problem::warning(
                     "project::stray-file",
                     &path,
-                    format!("{what} in {PACKAGES_DIR}/ is not a .toml manifest and is ignored"),
+                    format!("{what} in {PACKAGES_DIR}/, not a .toml manifest: ignored"),
                 )
-                .help(format!(
-                    "move it out of {PACKAGES_DIR}/, or give a manifest the .toml extension"
-                )),
+                .help(help),
             );
         }
     }

@@ -296,7 +296,7 @@ fn a_git_that_crashes_or_floods_fails_the_lookup_with_the_package_named() {
     let (out, _) = finish(child, Duration::from_secs(60));
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("more than 16 MiB"), "{err}");
+    assert!(err.contains("more than 4 MiB"), "{err}");
 }
 
 #[test]

@@ -159,3 +159,24 @@ fn a_hash_that_would_comment_out_the_rest_of_the_run_line_is_refused() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("comment"), "{err}");
 }
+
+#[test]
+fn a_manifest_symlink_out_of_the_root_is_refused_without_echoing_its_content() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let secret = outside.path().join("secret.toml");
+    std::fs::write(&secret, "name = \"TOP-SECRET-VALUE\nbroken").expect("write");
+    let root = copy_root(&repo());
+    std::os::unix::fs::symlink(&secret, root.path().join("packages.d/acme-evil.toml"))
+        .expect("symlink");
+    let (code, _, stderr) = validate_root(root.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("outside the project root"), "{stderr}");
+    assert!(!stderr.contains("TOP-SECRET"), "{stderr}");
+    // A link inside the root is fine.
+    let root = copy_root(&repo());
+    let pkgs = root.path().join("packages.d");
+    std::fs::rename(pkgs.join("boost.toml"), root.path().join("boost.toml")).expect("move");
+    std::os::unix::fs::symlink("../boost.toml", pkgs.join("boost.toml")).expect("symlink");
+    let (code, _, stderr) = validate_root(root.path());
+    assert_eq!(code, 0, "{stderr}");
+}

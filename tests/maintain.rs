@@ -405,3 +405,81 @@ fn outdated_fails_when_git_answers_garbage_or_nothing_and_names_unpinned_package
         "{stdout}"
     );
 }
+
+#[test]
+fn concurrent_bumps_of_one_file_lose_no_edit() {
+    let root = root_with(&[("acme-widget.toml", ODD)]);
+    let base = root.path().join("templates/base.toml");
+    for round in 0..10 {
+        let meson = format!("1.{round}.0");
+        let gcc = format!("{}", 20 + round);
+        let spawn = |target: &str, value: &str| {
+            Command::new(BIN)
+                .arg("--root")
+                .arg(root.path())
+                .args(["bump", target, value])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        };
+        let a = spawn("base.meson", &meson);
+        let b = spawn("base.gcc_version", &gcc);
+        for child in [a, b] {
+            let out = child.wait_with_output().expect("wait");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = std::fs::read_to_string(&base).expect("read");
+        assert!(
+            text.contains(&format!("meson = \"{meson}\"")),
+            "round {round}: {text}"
+        );
+        assert!(
+            text.contains(&format!("gcc_version = \"{gcc}\"")),
+            "round {round}: {text}"
+        );
+    }
+}
+
+#[test]
+fn bump_keeps_the_owner_group_mode_and_hard_links_of_the_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let root = root_with(&[("acme-widget.toml", ODD)]);
+    let path = root.path().join("packages.d/acme-widget.toml");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let chown = Command::new("chown")
+        .arg("1234:2345")
+        .arg(&path)
+        .status()
+        .expect("chown");
+    let as_root = chown.success();
+    let link = root.path().join("linked.toml");
+    std::fs::hard_link(&path, &link).expect("hard link");
+    let (code, _, stderr) = run(root.path(), &["bump", "acme/widget", "v2.0.0"]);
+    assert_eq!(code, 0, "{stderr}");
+    let meta = std::fs::metadata(&path).expect("meta");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    if as_root {
+        assert_eq!((meta.uid(), meta.gid()), (1234, 2345));
+    }
+    let linked = std::fs::read_to_string(&link).expect("read link");
+    assert!(
+        linked.contains("\"v2.0.0\""),
+        "the hard link sees the edit: {linked}"
+    );
+    assert_eq!(meta.nlink(), 2);
+
+    // Without a hard link, the atomic rename path keeps owner and mode too.
+    std::fs::remove_file(&link).expect("unlink");
+    let (code, _, stderr) = run(root.path(), &["bump", "acme/widget", "v3.0.0"]);
+    assert_eq!(code, 0, "{stderr}");
+    let meta = std::fs::metadata(&path).expect("meta");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    if as_root {
+        assert_eq!((meta.uid(), meta.gid()), (1234, 2345));
+    }
+}

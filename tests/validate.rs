@@ -200,3 +200,16 @@ mod no_panics {
         }
     }
 }
+
+#[test]
+fn a_directory_named_like_a_manifest_is_called_a_directory() {
+    let root = copy_root(&repo());
+    std::fs::create_dir(root.path().join("packages.d/foo.toml")).expect("mkdir");
+    let (code, _, stderr) = validate_root(root.path());
+    assert_eq!(code, 0, "only a warning: {stderr}");
+    assert!(stderr.contains("a directory in packages.d/"), "{stderr}");
+    assert!(
+        !stderr.contains("give a manifest the .toml extension"),
+        "{stderr}"
+    );
+}

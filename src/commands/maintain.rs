@@ -197,7 +197,36 @@ fn rebuild_line(project: &Project, edits: &[Edit], dry_run: bool) -> String {
     format!("stages that {will}: {}\n", list.join(", "))
 }
 
+/// Takes the root's edit lock: the files are read, checked and written
+/// under it, so concurrent edits apply one after the other.
+fn lock_root(root: &Path) -> Result<Option<crate::edit::RootLock>, i32> {
+    if !root.is_dir() {
+        return Ok(None); // Loading it says what is wrong.
+    }
+    crate::edit::RootLock::acquire(
+        root,
+        Duration::from_secs(120),
+        || {
+            let _ = writeln!(
+                std::io::stderr(),
+                "waiting for another edit of {} to finish…",
+                root.display()
+            );
+        },
+        || crate::process::interrupted().is_cancelled(),
+    )
+    .map(Some)
+    .map_err(|e| {
+        error(format!("cannot lock {} for editing: {e}", root.display()));
+        FAILED
+    })
+}
+
 pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
+    let _lock = match lock_root(root) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     let Some(project) = super::load(root) else {
         return FAILED;
     };
@@ -440,6 +469,14 @@ pub fn outdated(root: &Path, args: &OutdatedArgs) -> i32 {
 }
 
 pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
+    let _lock = if args.dry_run {
+        None
+    } else {
+        match lock_root(root) {
+            Ok(l) => l,
+            Err(code) => return code,
+        }
+    };
     let Some(project) = super::load(root) else {
         return FAILED;
     };
