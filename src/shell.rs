@@ -144,6 +144,12 @@ fn check_line(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a shell line would not run whole: unbalanced quotes, a lone
+/// trailing backslash, or a `#` that starts a comment.
+pub fn cuts_the_line(s: &str) -> bool {
+    check_quoting(s).is_err() || unquoted(s).any(|(_, c, word_start)| c == '#' && word_start)
+}
+
 /// The characters of `s` outside quotes and not escaped: (byte index,
 /// char, whether it starts a shell word). `s` has balanced quotes.
 fn unquoted(s: &str) -> impl Iterator<Item = (usize, char, bool)> + '_ {
@@ -327,14 +333,15 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A value from the environment put into the final stage (user name,
-/// home directory, proxy): no quotes, no shell operators, one line.
+/// A value from the environment or base.toml put into a stage (user name,
+/// home directory, proxy, a pin): no quotes, no shell operators, no `#`
+/// (a comment), one line.
 pub fn check_plain(s: &str) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| {
         c.is_control()
             || matches!(
                 c,
-                '\'' | '"' | '`' | '$' | ';' | '&' | '|' | '<' | '>' | '\\' | ' '
+                '\'' | '"' | '`' | '$' | ';' | '&' | '|' | '<' | '>' | '\\' | ' ' | '#'
             )
     }) {
         return Err(format!("contains {}", describe(c)));
