@@ -338,3 +338,20 @@ fn sigterm_during_a_gerrit_lookup_exits_130_and_stops_curl() {
     assert!(took < Duration::from_secs(6), "{took:?}");
     f.assert_none_left();
 }
+
+#[test]
+fn sigint_during_outdated_lookups_exits_130_with_one_line() {
+    let f = Faults::new();
+    f.program("git", HANG);
+    let root = small_root();
+    let child = f.tool(root.path(), &["outdated"]).spawn().expect("spawn");
+    f.wait_started();
+    signal(&child, "INT", false);
+    let (out, took) = finish(child, Duration::from_secs(20));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(out.stdout.is_empty(), "no table: {}", text(&out.stdout));
+    f.assert_none_left();
+}

@@ -452,7 +452,12 @@ pub fn outdated(root: &Path, args: &OutdatedArgs) -> i32 {
     let Some(project) = super::load(root) else {
         return FAILED;
     };
-    match find_outdated(&project, args) {
+    let found = find_outdated(&project, args);
+    if crate::process::interrupted().is_cancelled() {
+        error("interrupted; every lookup was stopped");
+        return crate::process::INTERRUPTED;
+    }
+    match found {
         Ok(rows) => {
             print_rows(&rows, args.format);
             if rows.iter().any(|r| r.error.is_some()) {
@@ -480,7 +485,12 @@ pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
     let Some(project) = super::load(root) else {
         return FAILED;
     };
-    let rows = match find_outdated(&project, &args.outdated) {
+    let found = find_outdated(&project, &args.outdated);
+    if crate::process::interrupted().is_cancelled() {
+        error("interrupted; every lookup was stopped, nothing was written");
+        return crate::process::INTERRUPTED;
+    }
+    let rows = match found {
         Ok(rows) => rows,
         Err(e) => {
             error(e);
