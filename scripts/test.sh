@@ -21,6 +21,7 @@ down() { if [ -z "$was_up" ]; then bash "$here/docker-down.sh" || true; fi; }
 trap down EXIT
 
 bash "$here/docker-up.sh"
+bash "$here/podman-up.sh"
 
 status=0
 if cargo nextest --version >/dev/null 2>&1; then

@@ -101,11 +101,24 @@ fn e2e_templates_are_the_projects() {
 
 #[test]
 fn e2e_real_docker() {
-    let Some(docker) = docker_or_skip() else {
+    let Some(docker) = engine_or_skip("BUD_E2E_DOCKER", "docker") else {
         return;
     };
-    let run = Run::new(docker);
+    scenario(Run::new(docker));
+}
 
+/// The same scenario with the tool unchanged on Debian's podman (made ready
+/// by `scripts/podman-up.sh`).
+#[test]
+fn e2e_real_podman() {
+    let Some(podman) = engine_or_skip("BUD_E2E_PODMAN", "podman") else {
+        return;
+    };
+    scenario(Run::new(podman));
+}
+
+/// Cold build, no-op, bump, failure: (a) to (d) of the module comment.
+fn scenario(run: Run) {
     // (a) cold build: every stage is built once.
     let a = run.build("a");
     a.assert_success();
@@ -210,10 +223,10 @@ fn e2e_real_docker() {
 // ---------------------------------------------------------------------------
 // Docker
 
-/// The docker executable, if its daemon answers; otherwise a skip (or a
-/// failure with CI=true).
-fn docker_or_skip() -> Option<PathBuf> {
-    let name = std::env::var_os("BUD_E2E_DOCKER").unwrap_or_else(|| "docker".into());
+/// The engine executable (`$var`, else `default` on PATH), if it answers
+/// and has the base image; otherwise a skip (or a failure with CI=true).
+fn engine_or_skip(var: &str, default: &str) -> Option<PathBuf> {
+    let name = std::env::var_os(var).unwrap_or_else(|| default.into());
     let found = find_program(Path::new(&name));
     let answer = found.as_ref().map(|docker| {
         let mut cmd = Command::new(docker);
@@ -231,17 +244,17 @@ fn docker_or_skip() -> Option<PathBuf> {
             }
             format!("the base image {BASE_IMAGE} does not exist")
         }
-        (Some(_), Some(out)) => format!("`docker info` failed: {}", out.stderr.trim()),
-        (Some(_), None) => "`docker info` failed".to_owned(),
+        (Some(_), Some(out)) => format!("`{default} info` failed: {}", out.stderr.trim()),
+        (Some(_), None) => format!("`{default} info` failed"),
     };
     let msg = format!(
         "e2e: {problem}; run `scripts/docker-up.sh` first (it starts dockerd \
-         and makes {BASE_IMAGE})"
+         and makes {BASE_IMAGE}), and `scripts/podman-up.sh` for podman"
     );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg} (CI=true: not skipping)");
     }
-    eprintln!("{msg}; skipping the real-Docker test");
+    eprintln!("{msg}; skipping the real-{default} test");
     None
 }
 
@@ -432,7 +445,12 @@ impl Run {
         let program =
             std::fs::read(fixture().join("prog/main.cpp")).expect("read tests/e2e/prog/main.cpp");
         let mut cmd = Command::new(&self.docker);
-        cmd.args(["run", "--rm", "-i", tag, "sh", "-c", &script]);
+        cmd.args(["run", "--rm", "-i"]);
+        if self.is_podman() {
+            // podman 4.3 asks for limits above this sandbox's hard ones.
+            cmd.args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]);
+        }
+        cmd.args([tag, "sh", "-c", &script]);
         let out = run_with_timeout(cmd, Some(program), Duration::from_secs(300));
         assert_eq!(
             out.code,
@@ -510,6 +528,12 @@ impl Run {
         std::fs::write(src.join("latecomer.h"), "#define LATECOMER 1\n").expect("write header");
     }
 
+    fn is_podman(&self) -> bool {
+        self.docker
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("podman"))
+    }
+
     fn docker_ok(&self, args: &[&str]) -> bool {
         let mut cmd = Command::new(&self.docker);
         cmd.args(args);
@@ -531,6 +555,8 @@ impl Drop for Run {
         let ours: Vec<String> = out
             .stdout
             .lines()
+            // podman lists local images under localhost/.
+            .map(|t| t.strip_prefix("localhost/").unwrap_or(t))
             .filter(|t| {
                 t.starts_with(&format!("{}:", self.image))
                     || t.starts_with(&format!("{}-", self.image))
