@@ -448,7 +448,12 @@ impl Run {
         cmd.args(["run", "--rm", "-i"]);
         if self.is_podman() {
             // podman 4.3 asks for limits above this sandbox's hard ones.
-            cmd.args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]);
+            cmd.args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=4096:4096",
+            ]);
         }
         cmd.args([tag, "sh", "-c", &script]);
         let out = run_with_timeout(cmd, Some(program), Duration::from_secs(300));
