@@ -54,6 +54,42 @@ pub enum Command {
     Outdated(OutdatedArgs),
     /// Apply what `outdated` finds, through the same edit path as `bump`.
     Update(UpdateArgs),
+    /// Why stages will rebuild: the change since each was last built here.
+    Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Write the man pages (one per subcommand), or print the main one.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Stages or packages to explain (default: every stage that will build).
+    pub stages: Vec<String>,
+
+    /// The container engine executable (default: docker on PATH, else podman).
+    #[arg(long, value_name = "PATH")]
+    pub engine: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash (source it, or put it in
+    /// /usr/share/bash-completion/completions/), zsh (a file named
+    /// _build-unit-test-docker on $fpath), fish (~/.config/fish/completions/).
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write build-unit-test-docker.1 and build-unit-test-docker-<command>.1
+    /// into DIR (e.g. /usr/local/share/man/man1); without it, print the main page.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Output format of `validate`.
@@ -300,6 +336,12 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SECS", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub engine_timeout: u64,
+
+    /// Write a JSON report of the run to FILE: every stage's tag, outcome
+    /// (built, cached, failed, skipped, cancelled), seconds and log; the
+    /// final tag; the tool version (schema in the README).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 
     /// Keep each stage's full build log in DIR/<stage>.log.
     #[arg(long, value_name = "DIR")]

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod fetch;
 pub mod gerrit;
 pub mod graph;
+pub mod history;
 pub mod lsremote;
 pub mod manifest;
 pub mod process;

@@ -22,7 +22,7 @@ use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, LineWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -613,7 +613,7 @@ fn build_one(ctx: &Ctx<'_>, job: usize) -> Outcome {
     let mut log = match &ctx.opts.log_dir {
         None => None,
         Some(dir) => {
-            let path = dir.join(log_file_name(&spec.stage));
+            let path = log_path(dir, &spec.stage);
             match File::create(&path) {
                 Ok(f) => Some((path, LineWriter::new(f))),
                 Err(e) => {
@@ -686,6 +686,11 @@ fn write_log(ctx: &Ctx<'_>, job: usize, log: &mut Option<(PathBuf, LineWriter<Fi
         *log = None;
         ctx.report(|| ctx.events.line(job, &msg));
     }
+}
+
+/// Where `--log-dir DIR` keeps the log of `stage`.
+pub fn log_path(dir: &Path, stage: &str) -> PathBuf {
+    dir.join(log_file_name(stage))
 }
 
 /// `<stage>.log`, with anything but `[A-Za-z0-9._-]` replaced by `_`.

@@ -52,6 +52,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         }
     };
 
+    remember(&plan, &outcomes);
     let mut report = summary(&jobs, &outcomes);
     for (stage, outcome) in plan.stages.iter().zip(&outcomes) {
         if let (Outcome::Failed { .. }, Some(url)) = (outcome, &stage.url) {
@@ -63,12 +64,10 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
     }
     let _ = std::io::stderr().write_all(report.as_bytes());
 
-    if cancel.is_cancelled() {
+    let code = if cancel.is_cancelled() {
         error("interrupted");
-        return INTERRUPTED;
-    }
-    if outcomes.iter().all(Outcome::is_success) {
-        let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
+        INTERRUPTED
+    } else if outcomes.iter().all(Outcome::is_success) {
         OK
     } else {
         let failed: Vec<&str> = plan
@@ -80,7 +79,18 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
             .collect();
         error(format!("build failed: {}", failed.join(", ")));
         FAILED
+    };
+    if let Some(path) = &args.report {
+        let report = super::report::report(&plan, &outcomes, args.log_dir.as_deref(), code);
+        if let Err(e) = super::report::write(path, &report) {
+            error(e);
+            return FAILED.max(code);
+        }
     }
+    if code == OK {
+        let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
+    }
+    code
 }
 
 /// The scheduler's view of the plan.
@@ -140,4 +150,18 @@ fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings) -> i32 {
     ));
     let _ = std::io::stdout().write_all(out.as_bytes());
     OK
+}
+
+/// Keeps the Dockerfile of every stage that now exists here, for `explain`
+/// (best effort: a cache folder that cannot be written changes nothing).
+fn remember(plan: &Plan, outcomes: &[Outcome]) {
+    let Some(cache) = crate::history::cache_dir(|k| std::env::var(k).ok()) else {
+        return;
+    };
+    for (stage, outcome) in plan.stages.iter().zip(outcomes) {
+        if outcome.is_success() {
+            let _ = crate::history::record(&cache, &stage.name, &stage.tag, &stage.dockerfile);
+        }
+    }
+    crate::history::prune(&cache);
 }

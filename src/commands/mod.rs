@@ -5,10 +5,13 @@
 //! `Settings`; exit codes. Must not: hold rules that belong to the core.
 
 mod build;
+mod docs;
+mod explain;
 mod graph;
 mod list;
 mod maintain;
 mod render;
+mod report;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -39,6 +42,9 @@ pub fn execute(cli: Cli) -> i32 {
         Some(Command::Bump(args)) => maintain::bump(&root, &args),
         Some(Command::Outdated(args)) => maintain::outdated(&root, &args),
         Some(Command::Update(args)) => maintain::update(&root, &args),
+        Some(Command::Explain(args)) => explain::run(&root, &args),
+        Some(Command::Completions(args)) => docs::completions(&args),
+        Some(Command::Man(args)) => docs::man(&args),
     }
 }
 
