@@ -113,12 +113,16 @@ pub struct ValidateArgs {
 /// Output format of `list` and `outdated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TableFormat {
+    /// Aligned columns, for the terminal.
     Table,
+    /// A JSON array of objects, for scripts.
     Json,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// How to print the packages.
+    /// How to print the findings.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
 }
@@ -386,6 +390,7 @@ pub struct OutdatedArgs {
     #[arg(long)]
     pub pre: bool,
 
+    /// How to print the findings.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
 

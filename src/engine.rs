@@ -117,7 +117,7 @@ pub enum EngineError {
     #[error("`{command}` exited with {exit}")]
     Status { command: String, exit: ExitDesc },
     /// `image ls` failed; `stderr` is what the engine said.
-    #[error("`{command}` failed with {exit}: {stderr}")]
+    #[error("`{command}` failed with {exit}: {stderr}\n(is the engine's daemon running and reachable? `docker info` or `podman info` tells; scripts/docker-up.sh starts one)")]
     ImageList {
         command: String,
         exit: ExitDesc,
@@ -410,6 +410,43 @@ impl Engine for DockerCli {
     }
 }
 
+/// `line` without terminal escape sequences (colours, cursor moves), which
+/// would garble the prefixed output, the logs and the summary.
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters, then one final byte in @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Registries that `image ls` may prefix a locally built name with
 /// (podman lists `localhost/name:tag`).
 fn strip_registry(entry: &str) -> &str {
@@ -446,7 +483,7 @@ fn spawn_reader<R: Read + Send + 'static>(r: R, tx: Sender<Msg>) -> io::Result<(
                         while matches!(buf.last(), Some(b'\n' | b'\r')) {
                             buf.pop();
                         }
-                        let line = String::from_utf8_lossy(&buf).into_owned();
+                        let line = strip_ansi(&String::from_utf8_lossy(&buf));
                         if tx.send(Msg::Line(line)).is_err() {
                             return;
                         }
@@ -964,14 +1001,16 @@ mod tests {
             "echo 'Cannot connect to the Docker daemon' >&2\nexit 1\n",
         );
         let err = cli.existing_tags(&["a:b"]).expect_err("must fail");
-        assert_eq!(
-            err.to_string(),
-            format!(
+        let said = err.to_string();
+        assert!(
+            said.starts_with(&format!(
                 "`{} image ls --format {{{{.Repository}}}}:{{{{.Tag}}}}` failed with status 1: \
-                 Cannot connect to the Docker daemon",
+                 Cannot connect to the Docker daemon\n",
                 cli.program.display()
-            )
+            )),
+            "{said}"
         );
+        assert!(said.contains("daemon running"), "{said}");
     }
 
     #[test]
@@ -1027,6 +1066,16 @@ mod tests {
             );
             assert!(err.to_string().contains("not an executable"), "{err}");
         }
+    }
+
+    #[test]
+    fn colour_codes_are_stripped() {
+        assert_eq!(
+            strip_ansi("\u{1b}[0m\u{1b}[91mERROR\u{1b}[0m: x"),
+            "ERROR: x"
+        );
+        assert_eq!(strip_ansi("a\u{1b}]0;title\u{7}b"), "ab");
+        assert_eq!(strip_ansi("plain [text]"), "plain [text]");
     }
 
     #[test]

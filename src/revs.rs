@@ -137,6 +137,15 @@ pub struct Resolution {
     pub warnings: Vec<String>,
 }
 
+/// Why revisions could not be resolved.
+#[derive(Debug)]
+pub enum ResolveError {
+    /// A setting (BRANCH, GERRIT_…) is unusable.
+    Setting(String),
+    /// These packages' lookups failed: (package, why).
+    Lookups(Vec<(String, String)>),
+}
+
 enum Job {
     Head(String),
     Topic(String),
@@ -153,14 +162,14 @@ pub fn resolve(
     project: &Project,
     settings: &Settings,
     git_base: &str,
-) -> Result<Resolution, Vec<String>> {
+) -> Result<Resolution, ResolveError> {
     let mut out = Resolution::default();
     let gerrit_pin = match (&settings.gerrit_project, &settings.gerrit_rev) {
         (Some(project), Some(rev)) => {
             if let Err(why) = crate::shell::check_rev(rev) {
-                return Err(vec![format!(
+                return Err(ResolveError::Setting(format!(
                     "GERRIT_PATCHSET_REVISION `{rev}` for {project} {why}"
-                )]);
+                )));
             }
             Some((project.as_str(), rev.as_str()))
         }
@@ -168,9 +177,9 @@ pub fn resolve(
     };
     if let Some(topic) = &settings.gerrit_topic {
         if topic.chars().any(char::is_control) {
-            return Err(vec![format!(
+            return Err(ResolveError::Setting(format!(
                 "GERRIT_TOPIC {topic:?} contains a control character"
-            )]);
+            )));
         }
     }
     let mut jobs = Vec::new();
@@ -192,7 +201,8 @@ pub fn resolve(
     if jobs.is_empty() {
         return Ok(out);
     }
-    let rule = BranchRule::new(BranchMatch::of(project), &settings.branch).map_err(|e| vec![e])?;
+    let rule = BranchRule::new(BranchMatch::of(project), &settings.branch)
+        .map_err(ResolveError::Setting)?;
     let topic = settings.gerrit_topic.as_deref().unwrap_or_default();
     let git = Path::new("git");
     let answers = lsremote::run_bounded(jobs, PARALLEL, |job| match job {
@@ -267,13 +277,13 @@ pub fn resolve(
             Ok(rev) => {
                 out.revs.insert(name, rev);
             }
-            Err(e) => errors.push(format!("cannot resolve the revision of {name}: {e}")),
+            Err(e) => errors.push((name, e)),
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(errors)
+        Err(ResolveError::Lookups(errors))
     }
 }
 

@@ -51,6 +51,10 @@ impl Project {
 /// every problem found (warnings included).
 pub struct Checked {
     pub project: Option<Project>,
+    /// With errors (and loadable templates): the packages whose manifests
+    /// parsed, for views (`list`, `graph`) that can show a broken tree.
+    /// Never rendered or built.
+    pub partial: Option<Project>,
     pub problems: Vec<Problem>,
 }
 
@@ -72,6 +76,25 @@ pub fn check(root: &Path) -> Checked {
 /// edit is validated before it touches the disk.
 pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
     let mut problems = Vec::new();
+    // Not a root at all: one error that says so, not one per missing file.
+    if !root.join(PACKAGES_DIR).is_dir() && !root.join(TEMPLATES_DIR).is_dir() {
+        problems.push(
+            Problem::error(
+                "project::not-a-root",
+                root,
+                format!(
+                    "{} is not a project root: it has no {PACKAGES_DIR}/ and no {TEMPLATES_DIR}/",
+                    root.display()
+                ),
+            )
+            .help("run from a checkout of build-unit-test-docker, or pass --root DIR (the directory holding packages.d/ and templates/)"),
+        );
+        return Checked {
+            project: None,
+            partial: None,
+            problems,
+        };
+    }
     let templates_dir = root.join(TEMPLATES_DIR);
     let templates = match Templates::load_with(&templates_dir, overrides) {
         Ok(t) => Some(t),
@@ -101,6 +124,7 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
             ));
             return Checked {
                 project: None,
+                partial: None,
                 problems,
             };
         }
@@ -197,7 +221,7 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
 
     let has_errors = problems.iter().any(Problem::is_error);
     let project = match templates {
-        Some(templates) if !has_errors => {
+        Some(templates) => {
             let mut packages: IndexMap<String, Package> = parsed
                 .into_iter()
                 .filter_map(|(source, m)| {
@@ -217,9 +241,18 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
                 packages,
             })
         }
-        _ => None,
+        None => None,
     };
-    Checked { project, problems }
+    let (project, partial) = if has_errors {
+        (None, project)
+    } else {
+        (project, None)
+    };
+    Checked {
+        project,
+        partial,
+        problems,
+    }
 }
 
 fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
@@ -242,8 +275,23 @@ fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        // Hidden files (.gitkeep, editor state) are not manifests and not strays.
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        // Hidden files (.gitkeep, editor state) are not manifests and not
+        // strays; a hidden .toml looks like one, so say it is not read.
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with('.') {
+            if file_name.ends_with(".toml") && path.is_file() {
+                problems.push(
+                    Problem::warning(
+                        "project::hidden-manifest",
+                        &path,
+                        format!("{file_name} is hidden, so it is not read as a manifest"),
+                    )
+                    .help(format!(
+                        "rename it to {} to make it a manifest, or move it out of {PACKAGES_DIR}/",
+                        file_name.trim_start_matches('.')
+                    )),
+                );
+            }
             continue;
         }
         let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());

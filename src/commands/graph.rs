@@ -9,7 +9,7 @@ use crate::graph;
 use super::{FAILED, OK};
 
 pub fn run(root: &Path, args: &GraphArgs) -> i32 {
-    let Some(project) = super::load(root) else {
+    let Some(project) = super::load_for_view(root) else {
         return FAILED;
     };
     let out = match args.format {

@@ -19,7 +19,7 @@ struct Row<'a> {
 }
 
 pub fn run(root: &Path, args: &ListArgs) -> i32 {
-    let Some(project) = super::load(root) else {
+    let Some(project) = super::load_for_view(root) else {
         return FAILED;
     };
     let rows: Vec<Row<'_>> = project

@@ -160,11 +160,17 @@ fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
             return FAILED;
         }
         let (target, from, to) = &e.what;
-        let verb = if dry_run { "would change" } else { "changed" };
-        report.push_str(&format!(
-            "{target}: {verb} {from} → {to} ({})\n",
-            e.path.strip_prefix(root).unwrap_or(&e.path).display()
-        ));
+        let file = e.path.strip_prefix(root).unwrap_or(&e.path).display();
+        if from == to {
+            // Only the sha256 changed (bump --checksum of the same rev).
+            let verb = if dry_run { "would record" } else { "recorded" };
+            report.push_str(&format!(
+                "{target}: {verb} the sha256 of {to}'s tarball ({file})\n"
+            ));
+        } else {
+            let verb = if dry_run { "would change" } else { "changed" };
+            report.push_str(&format!("{target}: {verb} {from} → {to} ({file})\n"));
+        }
     }
     report.push_str(&rebuild_line(project, edits, dry_run));
     out(&report);
@@ -415,6 +421,17 @@ fn find_outdated(project: &Project, args: &OutdatedArgs) -> Result<Vec<Row>, Str
     ))
 }
 
+/// A multi-line error on one table line: its first line, and the last line
+/// of what the command said (`… failed (exit status: 128): fatal: …`).
+fn one_line(e: &str) -> String {
+    let mut lines = e.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    match lines.next_back() {
+        Some(last) => format!("{first} {last}"),
+        None => first.to_owned(),
+    }
+}
+
 fn print_rows(rows: &[Row], format: TableFormat) {
     match format {
         TableFormat::Json => {
@@ -428,9 +445,7 @@ fn print_rows(rows: &[Row], format: TableFormat) {
                 .map(|r| {
                     let latest = r.latest.clone().unwrap_or_else(|| "-".to_owned());
                     let status = match (&r.error, r.outdated, r.kind) {
-                        (Some(e), _, _) => {
-                            format!("lookup failed: {}", e.lines().next().unwrap_or(""))
-                        }
+                        (Some(e), _, _) => format!("lookup failed: {}", one_line(e)),
                         (None, _, "unpinned") => "not pinned: builds its branch head".to_owned(),
                         (None, true, "commit") => "newer commit".to_owned(),
                         (None, true, _) => "newer release".to_owned(),

@@ -77,6 +77,36 @@ pub(crate) fn load(root: &Path) -> Option<Project> {
     checked.project
 }
 
+/// Loads the project for a view (`list`, `graph`): with problems, what
+/// parsed is still shown, after the problems and a warning.
+pub(crate) fn load_for_view(root: &Path) -> Option<Project> {
+    let checked = crate::validate::check(root);
+    print_problems(&checked.problems);
+    if let Some(project) = checked.project {
+        return Some(project);
+    }
+    let errors = checked.problems.iter().filter(|p| p.is_error()).count();
+    match checked.partial {
+        Some(partial) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: {errors} problem(s) in {}; showing the {} package(s) whose manifests parse \
+                 (run `build-unit-test-docker validate` for the full report)",
+                root.display(),
+                partial.packages.len()
+            );
+            Some(partial)
+        }
+        None => {
+            error(format!(
+                "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
+                root.display()
+            ));
+            None
+        }
+    }
+}
+
 fn non_empty(v: &Option<String>) -> Option<String> {
     v.clone().filter(|s| !s.is_empty())
 }
@@ -210,10 +240,8 @@ pub(crate) fn resolve_revs(
         error("interrupted while looking up revisions; every lookup was stopped");
         return Err(crate::process::INTERRUPTED);
     }
-    let resolution = resolution.map_err(|errors| {
-        for e in errors {
-            error(e);
-        }
+    let resolution = resolution.map_err(|e| {
+        report_lookup_failures(e, git_base);
         FAILED
     })?;
     let mut stderr = std::io::stderr().lock();
@@ -224,6 +252,55 @@ pub(crate) fn resolve_revs(
         let _ = writeln!(stderr, "warning: {warning}");
     }
     Ok(resolution.revs)
+}
+
+/// Lookup failures, grouped by what git said, with what to do about them.
+fn report_lookup_failures(e: crate::revs::ResolveError, git_base: &str) {
+    let failures = match e {
+        crate::revs::ResolveError::Setting(why) => return error(why),
+        crate::revs::ResolveError::Lookups(failures) => failures,
+    };
+    let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
+    error(format!(
+        "cannot resolve the revision of {} package(s) without a `rev`: {}",
+        names.len(),
+        names.join(", ")
+    ));
+    // One line per distinct cause (the last line git printed), with the
+    // first package that had it and its whole message.
+    let mut causes: Vec<(String, Vec<&str>, &str)> = Vec::new();
+    for (name, why) in &failures {
+        let cause = why
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_owned();
+        match causes.iter_mut().find(|(c, _, _)| *c == cause) {
+            Some((_, names, _)) => names.push(name),
+            None => causes.push((cause, vec![name], why)),
+        }
+    }
+    let mut stderr = std::io::stderr().lock();
+    for (_, names, first) in &causes {
+        let others = if names.len() > 1 {
+            format!(" (and the same for {} more)", names.len() - 1)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            stderr,
+            "  {}: {}{others}",
+            names[0],
+            first.replace('\n', "\n    ")
+        );
+    }
+    let _ = writeln!(
+        stderr,
+        "hint: the branch heads are looked up with `git ls-remote` on {git_base}; \
+         without network, pin `rev` in those manifests (bump PKG REV), or point \
+         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
+    );
 }
 
 fn report_render_error(e: &RenderError) {

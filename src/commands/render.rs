@@ -28,6 +28,27 @@ pub fn run(root: &Path, args: &RenderCmd) -> i32 {
                 .map(|s| (format!("{}.Dockerfile", s.name), s.dockerfile.as_str()))
                 .collect();
             files.push(("tags.txt".to_owned(), &tags));
+            // Dockerfiles of stages this render does not have (a removed
+            // package, an earlier --base-image run) would read as current.
+            let fresh: std::collections::HashSet<&str> =
+                files.iter().map(|(n, _)| n.as_str()).collect();
+            let stale: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(".Dockerfile") && !fresh.contains(n))
+                })
+                .collect();
+            for path in stale {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    error(format!("cannot remove the stale {}: {e}", path.display()));
+                    return FAILED;
+                }
+            }
             for (name, text) in files {
                 let path = dir.join(&name);
                 if let Err(e) = crate::edit::write_atomic(&path, text) {
