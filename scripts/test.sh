@@ -17,11 +17,19 @@ cd "$here/.."
 was_up=
 if docker info >/dev/null 2>&1; then was_up=1; fi
 # shellcheck disable=SC2317 # called by the trap
-down() { if [ -z "$was_up" ]; then bash "$here/docker-down.sh" || true; fi; }
+# Machine B of the fleet-cache test is the tests' own: always stopped.
+down() {
+    if [ -n "${fleet_started:-}" ]; then bash "$here/fleet-down.sh" || true; fi
+    if [ -z "$was_up" ]; then bash "$here/docker-down.sh" || true; fi
+}
 trap down EXIT
 
 bash "$here/docker-up.sh"
 bash "$here/podman-up.sh"
+if [ "$(id -u)" = 0 ]; then
+    fleet_started=1
+    bash "$here/fleet-up.sh"
+fi
 
 status=0
 if cargo nextest --version >/dev/null 2>&1; then

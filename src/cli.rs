@@ -341,6 +341,29 @@ pub struct BuildArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub engine_timeout: u64,
 
+    /// Share stages through this registry (host[:port]/path): a stage's
+    /// remote name is REF/<its tag>; needed stages missing here are pulled
+    /// from it, from the final image down, before anything is built.
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_CACHE_REGISTRY",
+        hide_env_values = true,
+        value_name = "REF"
+    )]
+    pub cache_registry: Option<String>,
+
+    /// Also push every stage built to --cache-registry (any value but
+    /// 0/false/no/off in BUILD_UNIT_TEST_CACHE_PUSH).
+    #[arg(long, env = "BUILD_UNIT_TEST_CACHE_PUSH", hide_env_values = true,
+          action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::FalseyValueParser::new())]
+    pub cache_push: bool,
+
+    /// Seconds one pull, push or registry query may take.
+    #[arg(long, value_name = "SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_timeout: u64,
+
     /// Write a JSON report of the run to FILE: every stage's tag, outcome
     /// (built, cached, failed, skipped, cancelled), seconds and log; the
     /// final tag; the tool version (schema in the README).

@@ -155,6 +155,8 @@ pub struct DockerCli {
     pub program: PathBuf,
     /// How long `image ls` may take.
     pub query_timeout: Duration,
+    /// How long a pull, push or registry query may take.
+    pub registry_timeout: Duration,
 }
 
 impl DockerCli {
@@ -163,7 +165,14 @@ impl DockerCli {
         Self {
             program: program.into(),
             query_timeout: DEFAULT_QUERY_TIMEOUT,
+            registry_timeout: Duration::from_secs(600),
         }
+    }
+
+    /// The same engine with another deadline for registry calls.
+    pub fn with_registry_timeout(mut self, timeout: Duration) -> Self {
+        self.registry_timeout = timeout;
+        self
     }
 
     /// The same engine with another `image ls` deadline.
@@ -445,6 +454,105 @@ pub fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// Why a registry operation did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry does not have that image.
+    #[error("not in the registry")]
+    NotFound,
+    /// Anything else: unreachable, refused, timed out, corrupt.
+    #[error("{0}")]
+    Failed(String),
+    #[error("interrupted")]
+    Cancelled,
+}
+
+/// An engine's own access to registries (its login, its certificates).
+pub trait Registry: Sync {
+    /// Pulls `remote` and tags it `local`.
+    fn pull(&self, remote: &str, local: &str) -> Result<(), RegistryError>;
+    /// Tags `local` as `remote` and pushes it.
+    fn push(&self, local: &str, remote: &str) -> Result<(), RegistryError>;
+    /// Whether the registry has `remote`, without pulling it.
+    fn probe(&self, remote: &str) -> Result<bool, RegistryError>;
+}
+
+/// What a registry said, read for "it does not have that image".
+fn is_not_found(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    s.contains("manifest unknown")
+        || s.contains("no such manifest")
+        || s.contains("not found: manifest")
+        || (s.contains("manifest for") && s.contains("not found"))
+}
+
+impl DockerCli {
+    /// Runs the engine with `args` under the registry deadline.
+    fn registry_call(&self, args: &[&str]) -> Result<(), RegistryError> {
+        let mut cmd = process::command(&self.program);
+        cmd.args(args);
+        let what = format!("`{} {}`", self.program_name(), args.join(" "));
+        match process::run(cmd, self.registry_timeout, 1024 * 1024) {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => {
+                let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                if is_not_found(&said) {
+                    Err(RegistryError::NotFound)
+                } else {
+                    let last = said.lines().next_back().unwrap_or_default();
+                    Err(RegistryError::Failed(format!(
+                        "{what} failed ({}): {last}",
+                        ExitDesc::of(out.status)
+                    )))
+                }
+            }
+            Err(ProcessError::Cancelled) => Err(RegistryError::Cancelled),
+            Err(e) => Err(RegistryError::Failed(format!("{what}: {e}"))),
+        }
+    }
+
+    fn is_podman(&self) -> bool {
+        self.program
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("podman"))
+    }
+}
+
+impl Registry for DockerCli {
+    fn pull(&self, remote: &str, local: &str) -> Result<(), RegistryError> {
+        self.registry_call(&["pull", "--quiet", remote])?;
+        self.registry_call(&["tag", remote, local])
+    }
+
+    fn push(&self, local: &str, remote: &str) -> Result<(), RegistryError> {
+        self.registry_call(&["tag", local, remote])?;
+        self.registry_call(&["push", "--quiet", remote])
+    }
+
+    fn probe(&self, remote: &str) -> Result<bool, RegistryError> {
+        // docker's client, unlike its daemon, wants --insecure for a plain
+        // http registry; the daemon allows those on loopback only, so this
+        // does too.
+        let host = remote.split('/').next().unwrap_or_default();
+        let name = host.split(':').next().unwrap_or_default();
+        let loopback = name == "localhost" || name.starts_with("127.") || name == "[::1]";
+        let mut args = vec!["manifest", "inspect"];
+        if loopback {
+            args.push(if self.is_podman() {
+                "--tls-verify=false"
+            } else {
+                "--insecure"
+            });
+        }
+        args.push(remote);
+        match self.registry_call(&args) {
+            Ok(()) => Ok(true),
+            Err(RegistryError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Registries that `image ls` may prefix a locally built name with

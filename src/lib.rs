@@ -13,6 +13,7 @@ pub mod lsremote;
 pub mod manifest;
 pub mod process;
 pub mod progress;
+pub mod registry;
 pub mod render;
 pub mod revs;
 pub mod scheduler;

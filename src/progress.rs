@@ -168,7 +168,9 @@ impl<W: Write + Send> Reporter for StderrReporter<W> {
         let mut st = self.lock();
         st.running.retain(|&j| j != job);
         match outcome {
-            Outcome::Built { .. } | Outcome::Cached => st.done += 1,
+            Outcome::Built { .. } | Outcome::Cached | Outcome::Pulled | Outcome::NotNeeded => {
+                st.done += 1
+            }
             Outcome::Failed { .. } => st.failed += 1,
             Outcome::Skipped { .. } | Outcome::Cancelled => {}
         }
@@ -194,8 +196,16 @@ pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
         .max()
         .unwrap_or(0);
     let mut out = String::new();
-    let mut counts = [0usize; 5];
-    const KINDS: [&str; 5] = ["built", "cached", "failed", "skipped", "cancelled"];
+    let mut counts = [0usize; 7];
+    const KINDS: [&str; 7] = [
+        "built",
+        "cached",
+        "failed",
+        "skipped",
+        "cancelled",
+        "pulled",
+        "not needed",
+    ];
     for (kind, name) in KINDS.iter().enumerate() {
         for (i, outcome) in outcomes.iter().enumerate() {
             let this_kind = match outcome {
@@ -204,6 +214,8 @@ pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
                 Outcome::Failed { .. } => 2,
                 Outcome::Skipped { .. } => 3,
                 Outcome::Cancelled => 4,
+                Outcome::Pulled => 5,
+                Outcome::NotNeeded => 6,
             };
             if this_kind != kind {
                 continue;
@@ -214,7 +226,9 @@ pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
                 Outcome::Built { elapsed } => {
                     writeln!(out, "  {name:<9}  {l:<width$}  {:>8}", secs(*elapsed))
                 }
-                Outcome::Cached | Outcome::Cancelled => writeln!(out, "  {name:<9}  {l}"),
+                Outcome::Cached | Outcome::Cancelled | Outcome::Pulled | Outcome::NotNeeded => {
+                    writeln!(out, "  {name:<9}  {l}")
+                }
                 Outcome::Failed {
                     error,
                     log_tail,
@@ -244,7 +258,7 @@ pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
         format!("{} built", counts[0]),
         format!("{} cached", counts[1]),
     ];
-    for kind in 2..5 {
+    for kind in 2..KINDS.len() {
         if counts[kind] > 0 {
             parts.push(format!("{} {}", counts[kind], KINDS[kind]));
         }

@@ -82,12 +82,19 @@ pub enum Outcome {
     Skipped { because: usize },
     /// Not built (or stopped) because the run was cancelled.
     Cancelled,
+    /// Pulled from the cache registry (set by the caller, not the scheduler).
+    Pulled,
+    /// Not needed: a stage after it was here or pulled (set by the caller).
+    NotNeeded,
 }
 
 impl Outcome {
-    /// Whether the image is available (`Built` or `Cached`).
+    /// Whether the run has what it needs of this stage.
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Built { .. } | Outcome::Cached)
+        matches!(
+            self,
+            Outcome::Built { .. } | Outcome::Cached | Outcome::Pulled | Outcome::NotNeeded
+        )
     }
 }
 
@@ -358,7 +365,9 @@ enum Done {
 impl Done {
     fn of(outcome: &Outcome, job: usize) -> Self {
         match outcome {
-            Outcome::Built { .. } | Outcome::Cached => Done::Ok,
+            Outcome::Built { .. } | Outcome::Cached | Outcome::Pulled | Outcome::NotNeeded => {
+                Done::Ok
+            }
             Outcome::Failed { .. } => Done::Failed { root: job },
             Outcome::Skipped { because } => Done::Failed { root: *because },
             Outcome::Cancelled => Done::Cancelled,
@@ -825,6 +834,8 @@ mod tests {
             Outcome::Failed { .. } => "failed",
             Outcome::Skipped { .. } => "skipped",
             Outcome::Cancelled => "cancelled",
+            Outcome::Pulled => "pulled",
+            Outcome::NotNeeded => "not needed",
         }
     }
 

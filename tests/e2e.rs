@@ -117,6 +117,224 @@ fn e2e_real_podman() {
     scenario(Run::new(podman));
 }
 
+/// The fleet cache through a real registry (Debian's docker-registry, run
+/// here on 127.0.0.1) between two Docker daemons standing in for two CI
+/// machines: A (the first daemon) and B (scripts/fleet-up.sh's). Counts
+/// come from the engine calls the tool made.
+#[test]
+fn e2e_fleet_cache_through_a_real_registry() {
+    let Some(docker) = engine_or_skip("BUD_E2E_DOCKER", "docker") else {
+        return;
+    };
+    let host_b = std::env::var("BUD_DOCKER_B_HOST")
+        .unwrap_or_else(|_| "unix:///run/bud-docker-b/docker.sock".to_owned());
+    let b_answers = {
+        let mut cmd = Command::new(&docker);
+        cmd.args(["-H", &host_b, "info"]);
+        run_with_timeout(cmd, None, Duration::from_secs(30)).code == Some(0)
+    };
+    let registry_bin = find_program(Path::new("docker-registry"));
+    if !b_answers || registry_bin.is_none() {
+        let msg = format!(
+            "e2e fleet: machine B ({host_b}) answers: {b_answers}, docker-registry installed: {}; \
+             run `scripts/fleet-up.sh` first",
+            registry_bin.is_some()
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg} (CI=true: not skipping)");
+        }
+        eprintln!("{msg}; skipping");
+        return;
+    }
+    let run = Run::new(docker.clone());
+    let mut registry = LocalRegistry::start(registry_bin.as_deref().expect("checked"));
+    let reference = format!("127.0.0.1:{}/bud-fleet", registry.port);
+    let machine = |name: &str, host: Option<&str>| {
+        let wrapper = run._tmp.path().join(format!("docker-{name}"));
+        let log = run._tmp.path().join(format!("calls-{name}.log"));
+        write_wrapper(&wrapper, &docker, &log, host);
+        (wrapper, log)
+    };
+    let (a, a_log) = machine("a", None);
+    let (b, b_log) = machine("b", Some(&host_b));
+    let cache = ["--cache-registry", reference.as_str()];
+    let push = ["--cache-registry", reference.as_str(), "--cache-push"];
+    let every_stage = set(&[
+        "base",
+        "e2e-autoconflib",
+        "e2e-autogenlib",
+        "e2e-cmakelib",
+        "e2e-customlib",
+        "e2e-makelib",
+        "e2e-mesonlib",
+        "final",
+    ]);
+
+    // A, empty, pushing: builds every stage and pushes every one.
+    let a1 = run.build_with("fleet-a1", &a, &a_log, &push);
+    a1.assert_success();
+    assert_eq!(
+        a1.built_stages(),
+        every_stage,
+        "(A1) every stage built\n{}",
+        a1.context()
+    );
+    assert_eq!(
+        a1.pushes,
+        every_stage,
+        "(A1) every stage pushed\n{}",
+        a1.context()
+    );
+    assert!(a1.pulls.is_empty(), "(A1) nothing pulled\n{}", a1.context());
+    let tag = a1.final_tag(&run.image);
+
+    // B, empty, dry run: says the final image would be pulled, nothing else.
+    let dry = run.build_with("fleet-b0", &b, &b_log, &["--dry-run", cache[0], cache[1]]);
+    dry.assert_success();
+    let final_line = dry
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("final "))
+        .unwrap_or_default();
+    assert!(final_line.contains("would pull"), "(B0) {}", dry.stdout);
+    assert!(
+        dry.stdout
+            .contains("0 would build, 1 would pull, 7 not needed"),
+        "(B0) {}",
+        dry.stdout
+    );
+    assert!(dry.pulls.is_empty() && dry.builds.is_empty());
+
+    // B, empty: no build, exactly one pull (the final image), same tag.
+    let report = run._tmp.path().join("fleet-b1.json");
+    let report_arg = report.display().to_string();
+    let b1 = run.build_with(
+        "fleet-b1",
+        &b,
+        &b_log,
+        &[cache[0], cache[1], "--report", &report_arg],
+    );
+    b1.assert_success();
+    assert!(b1.builds.is_empty(), "(B1) nothing built\n{}", b1.context());
+    assert_eq!(b1.pulls, set(&["final"]), "(B1) one pull\n{}", b1.context());
+    assert_eq!(b1.final_tag(&run.image), tag, "(B1) the same final tag");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(
+        (json["pulled"].as_u64(), json["pushed"].as_u64()),
+        (Some(1), Some(0))
+    );
+    run.check_image_on(&tag, "1.0", Some(&host_b));
+    eprintln!(
+        "e2e fleet: cold build on A {:.1}s (with pushes); fresh machine B from the registry {:.1}s",
+        a1.seconds, b1.seconds
+    );
+
+    // A bump on B, pushing: builds exactly the stages whose tags changed,
+    // pulls what those builds need that B lacks, pushes what it built.
+    run.set_rev("e2e-makelib.toml", "1.0", "1.1");
+    run.make_tarballs();
+    let changed = set(&["e2e-autoconflib", "e2e-autogenlib", "e2e-makelib", "final"]);
+    let b2 = run.build_with("fleet-b2", &b, &b_log, &push);
+    b2.assert_success();
+    assert_eq!(b2.built_stages(), changed, "(B2) builds\n{}", b2.context());
+    assert_eq!(
+        b2.pulls,
+        set(&["base", "e2e-cmakelib", "e2e-customlib", "e2e-mesonlib"]),
+        "(B2) pulls\n{}",
+        b2.context()
+    );
+    assert_eq!(b2.pushes, changed, "(B2) pushes\n{}", b2.context());
+    let tag2 = b2.final_tag(&run.image);
+
+    // A after the same bump: no build, one pull.
+    let a2 = run.build_with("fleet-a2", &a, &a_log, &cache);
+    a2.assert_success();
+    assert!(a2.builds.is_empty(), "(A2) nothing built\n{}", a2.context());
+    assert_eq!(a2.pulls, set(&["final"]), "(A2) one pull\n{}", a2.context());
+    assert_eq!(a2.final_tag(&run.image), tag2);
+
+    // The registry stopped: B builds what it must, warns once, exit 0.
+    registry.stop();
+    run.set_rev("e2e-makelib.toml", "1.1", "1.2");
+    run.make_tarballs();
+    let b3 = run.build_with("fleet-b3", &b, &b_log, &push);
+    b3.assert_success();
+    assert_eq!(b3.built_stages(), changed, "(B3) builds\n{}", b3.context());
+    assert_eq!(
+        b3.stderr.matches("warning:").count(),
+        1,
+        "(B3) one warning\n{}",
+        b3.context()
+    );
+    assert!(b3.pushes.is_empty() && b3.pulls.is_empty());
+    run.check_image_on(&b3.final_tag(&run.image), "1.2", Some(&host_b));
+    // What A pulled under the registry's names goes with the run.
+    run.remove_images_named(&format!("127.0.0.1:{}/", registry.port));
+}
+
+/// Debian's docker-registry on a free port of 127.0.0.1, with a config of
+/// its own (filesystem storage in a temp dir); stopped on drop.
+struct LocalRegistry {
+    port: u16,
+    child: Option<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalRegistry {
+    fn start(program: &Path) -> LocalRegistry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write config");
+        let child = Command::new(program)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        LocalRegistry {
+            port,
+            child: Some(child),
+            _dir: dir,
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Cold build, no-op, bump, failure: (a) to (d) of the module comment.
 fn scenario(run: Run) {
     // (a) cold build: every stage is built once.
@@ -305,25 +523,11 @@ impl Run {
             std::fs::write(&manifest, text).expect("write manifest");
         }
 
-        // Logs each `build` invocation (one line, so concurrent builds do not
-        // interleave), then runs the real docker.
+        // Logs each build, pull and push with its exit status (one line,
+        // so concurrent calls do not interleave), around the real docker.
         let build_log = tmp.path().join("builds.log");
         let wrapper = tmp.path().join("docker-wrapper");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\n\
-                 if [ \"$1\" = build ]; then\n\
-                 \x20   line=\"$*\"\n\
-                 \x20   printf '%s\\n' \"$line\" >>'{log}'\n\
-                 fi\n\
-                 exec '{docker}' \"$@\"\n",
-                log = build_log.display(),
-                docker = docker.display(),
-            ),
-        )
-        .expect("write wrapper");
-        make_executable(&wrapper);
+        write_wrapper(&wrapper, &docker, &build_log, None);
 
         let run = Run {
             image: format!("bud-e2e-{}", std::process::id()),
@@ -351,14 +555,21 @@ impl Run {
 
     /// One `build` run, with the builds it made.
     fn build(&self, step: &str) -> BuildRun {
-        let _ = std::fs::remove_file(&self.build_log);
+        self.build_with(step, &self.wrapper, &self.build_log, &[])
+    }
+
+    /// One `build` run through `wrapper` (which logs to `log`), with `extra`
+    /// arguments; the builds, pulls and pushes it made.
+    fn build_with(&self, step: &str, wrapper: &Path, log: &Path, extra: &[&str]) -> BuildRun {
+        let _ = std::fs::remove_file(log);
         let mut cmd = Command::new(BIN);
         cmd.arg("--root")
             .arg(&self.root)
             .arg("build")
             .args(["--jobs", "2"])
+            .args(extra)
             .arg("--engine")
-            .arg(&self.wrapper)
+            .arg(wrapper)
             .arg("--log-dir")
             .arg(self.logs.join(step))
             .env("DOCKER_IMAGE_NAME", &self.image)
@@ -389,10 +600,30 @@ impl Run {
                 out.stdout, out.stderr
             );
         }
-        let log = std::fs::read_to_string(&self.build_log).unwrap_or_default();
+        let log = std::fs::read_to_string(log).unwrap_or_default();
         let mut builds = BTreeMap::new();
+        let mut pulls = BTreeSet::new();
+        let mut pushes = BTreeSet::new();
         for line in log.lines() {
+            let (rc, line) = line.split_once(' ').expect("rc and call");
             let args: Vec<&str> = line.split(' ').collect();
+            if args[0] == "pull" || args[0] == "push" {
+                // The last argument is REF/<local tag>.
+                let remote = args.last().expect("a reference");
+                let local = remote
+                    .find(&format!("/{}", self.image))
+                    .map(|i| &remote[i + 1..])
+                    .unwrap_or_else(|| panic!("({step}) {remote} is no stage of {}", self.image));
+                if rc == "0" {
+                    let set = if args[0] == "pull" {
+                        &mut pulls
+                    } else {
+                        &mut pushes
+                    };
+                    set.insert(stage_of(&self.image, local));
+                }
+                continue;
+            }
             let tag = args
                 .iter()
                 .position(|a| *a == "-t" || *a == "--tag")
@@ -417,12 +648,37 @@ impl Run {
             stdout: out.stdout,
             stderr: out.stderr,
             builds,
+            pulls,
+            pushes,
+            seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Removes the images on the first daemon whose names start with `prefix`.
+    fn remove_images_named(&self, prefix: &str) {
+        let mut cmd = Command::new(&self.docker);
+        cmd.args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let out = run_with_timeout(cmd, None, Duration::from_secs(120));
+        let ours: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|t| t.starts_with(prefix))
+            .collect();
+        if !ours.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(ours);
+            let _ = self.docker_ok(&args);
         }
     }
 
     /// Checks the final image: every package's files, the depcache, and a
     /// program linked against two packages (and through them all but one).
     fn check_image(&self, tag: &str, makelib_rev: &str) {
+        self.check_image_on(tag, makelib_rev, None);
+    }
+
+    /// As `check_image`, on the daemon at `host` (else the default one).
+    fn check_image_on(&self, tag: &str, makelib_rev: &str, host: Option<&str>) {
         let mut script = String::from("set -e\ncat >/tmp/main.cpp\nmissing=\n");
         for (_, files) in PACKAGES {
             for f in *files {
@@ -445,6 +701,9 @@ impl Run {
         let program =
             std::fs::read(fixture().join("prog/main.cpp")).expect("read tests/e2e/prog/main.cpp");
         let mut cmd = Command::new(&self.docker);
+        if let Some(host) = host {
+            cmd.args(["-H", host]);
+        }
         cmd.args(["run", "--rm", "-i"]);
         if self.is_podman() {
             // podman 4.3 asks for limits above this sandbox's hard ones.
@@ -604,6 +863,10 @@ struct BuildRun {
     stderr: String,
     /// stage -> tag of every `build` invocation.
     builds: BTreeMap<String, String>,
+    /// Stages pulled, and pushed, successfully.
+    pulls: BTreeSet<String>,
+    pushes: BTreeSet<String>,
+    seconds: f64,
 }
 
 impl BuildRun {
@@ -662,6 +925,28 @@ impl BuildRun {
             self.stdout
         )
     }
+}
+
+/// A docker wrapper that logs `<status> <arguments>` of every build, pull
+/// and push to `log`, talking to the daemon at `host` (else the default).
+fn write_wrapper(path: &Path, docker: &Path, log: &Path, host: Option<&str>) {
+    let host = host
+        .map(|h| format!("DOCKER_HOST='{h}'\nexport DOCKER_HOST\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        path,
+        format!(
+            "#!/bin/sh\n{host}\
+             '{docker}' \"$@\"\n\
+             rc=$?\n\
+             case \"$1\" in build|pull|push) line=\"$rc $*\"; printf '%s\\n' \"$line\" >>'{log}' ;; esac\n\
+             exit $rc\n",
+            log = log.display(),
+            docker = docker.display(),
+        ),
+    )
+    .expect("write wrapper");
+    make_executable(path);
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {

@@ -1,12 +1,15 @@
 //! `build` (and the bare command): render every stage, ask the engine once
 //! which tags exist, build the rest on the scheduler, print the final tag.
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::cli::BuildArgs;
-use crate::engine::{DockerCli, Engine};
+use crate::engine::{CancelToken, DockerCli, Engine, Registry};
 use crate::progress::{summary, StderrReporter};
+use crate::registry::{self, CachingEngine, Fate, Node, Pusher};
 use crate::render::Plan;
 use crate::scheduler::{self, Job, Options, Outcome};
 use crate::settings::Settings;
@@ -20,8 +23,14 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let cache = match cache_reference(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let engine = match DockerCli::detect(args.engine.clone()) {
-        Ok(e) => e.with_query_timeout(std::time::Duration::from_secs(args.engine_timeout.max(1))),
+        Ok(e) => e
+            .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)))
+            .with_registry_timeout(Duration::from_secs(args.cache_timeout.max(1))),
         Err(e) => {
             error(e);
             return FAILED;
@@ -29,10 +38,71 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
     };
     let jobs = jobs_of(&plan);
     if args.dry_run {
-        return dry_run(&engine, &jobs, &settings);
+        return dry_run(&engine, &jobs, &settings, cache.as_deref());
     }
 
     let cancel = crate::process::interrupted().clone();
+    // What is here, and (with a cache registry) what comes from it.
+    let local = if settings.force {
+        Default::default()
+    } else {
+        let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
+        match engine.existing_tags(&tags) {
+            Ok(found) => found,
+            Err(e) => {
+                error(e);
+                return FAILED;
+            }
+        }
+    };
+    let mut warnings = Vec::new();
+    let fates = match (&cache, settings.force) {
+        (Some(reference), false) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "cache: asking {reference} for the stages needed and missing here"
+            );
+            let walk = walk(&jobs, &local, &cancel, |tag| {
+                engine.pull(&registry::remote_name(reference, tag), tag)
+            });
+            let pulled = walk.fates.iter().filter(|f| **f == Fate::Pulled).count();
+            let _ = writeln!(std::io::stderr(), "cache: pulled {pulled} stage(s)");
+            warnings.extend(walk.warnings);
+            walk.fates
+        }
+        _ => jobs
+            .iter()
+            .map(|j| {
+                if local.contains(&j.tag) {
+                    Fate::Local
+                } else {
+                    Fate::Build
+                }
+            })
+            .collect(),
+    };
+    let done: HashSet<String> = jobs
+        .iter()
+        .zip(&fates)
+        .filter(|(_, f)| **f != Fate::Build)
+        .map(|(j, _)| j.tag.clone())
+        .collect();
+    // A registry that failed while pulling is not pushed to either.
+    let registry_failed = !warnings.is_empty();
+    if registry_failed && args.cache_push {
+        if let Some(w) = warnings.last_mut() {
+            w.push_str("; nothing is pushed in this run");
+        }
+    }
+    let pusher = match (&cache, args.cache_push && !registry_failed) {
+        (Some(reference), true) => Some(Pusher::new(&engine, reference)),
+        _ => None,
+    };
+    let caching = CachingEngine {
+        inner: &engine,
+        done,
+        pusher: pusher.as_ref(),
+    };
     let options = Options {
         jobs: args.jobs.map(usize::from),
         force: settings.force,
@@ -42,15 +112,40 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
     };
     let stderr = std::io::stderr();
     let reporter = StderrReporter::new(&jobs, stderr.is_terminal(), stderr);
-    let outcomes = scheduler::run(&jobs, &engine, &options, &reporter, &cancel);
+    // The scheduler sees stages that are here, pulled or not needed as
+    // existing (with --force: none); pushes run beside the builds.
+    let outcomes = crossbeam::scope(|scope| {
+        if let Some(p) = &pusher {
+            p.spawn(scope);
+        }
+        let outcomes = scheduler::run(&jobs, &caching, &options, &reporter, &cancel);
+        if let Some(p) = &pusher {
+            p.close();
+        }
+        outcomes
+    })
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     reporter.finish();
-    let outcomes = match outcomes {
+    let mut outcomes = match outcomes {
         Ok(o) => o,
         Err(e) => {
             error(e);
             return FAILED;
         }
     };
+    for (outcome, fate) in outcomes.iter_mut().zip(&fates) {
+        if *outcome == Outcome::Cached {
+            match fate {
+                Fate::Pulled => *outcome = Outcome::Pulled,
+                Fate::NotNeeded => *outcome = Outcome::NotNeeded,
+                _ => {}
+            }
+        }
+    }
+    let pushed: HashSet<String> = pusher
+        .as_ref()
+        .map(|p| p.pushed().into_iter().collect())
+        .unwrap_or_default();
 
     remember(&plan, &outcomes);
     let mut report = summary(&jobs, &outcomes);
@@ -58,6 +153,22 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         if let (Outcome::Failed { .. }, Some(url)) = (outcome, &stage.url) {
             report.push_str(&format!("{} failed; its source is {url}\n", stage.label));
         }
+    }
+    if let (Some(reference), Some(p)) = (&cache, &pusher) {
+        report.push_str(&format!(
+            "cache: pushed {} stage(s) to {reference}\n",
+            pushed.len()
+        ));
+        let failed = p.failed();
+        if let Some((tag, why)) = failed.iter().find(|(_, w)| !w.starts_with("not tried")) {
+            warnings.push(format!(
+                "{} stage(s) were not pushed to {reference}; the first failure, of {tag}: {why}",
+                failed.len()
+            ));
+        }
+    }
+    for w in &warnings {
+        report.push_str(&format!("warning: {w}\n"));
     }
     if let Some(dir) = &args.log_dir {
         report.push_str(&format!("full logs: {}\n", dir.display()));
@@ -81,7 +192,8 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         FAILED
     };
     if let Some(path) = &args.report {
-        let report = super::report::report(&plan, &outcomes, args.log_dir.as_deref(), code);
+        let report =
+            super::report::report(&plan, &outcomes, args.log_dir.as_deref(), &pushed, code);
         if let Err(e) = super::report::write(path, &report) {
             error(e);
             return FAILED.max(code);
@@ -118,7 +230,7 @@ fn build_args(settings: &Settings) -> Vec<String> {
     }
 }
 
-fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings) -> i32 {
+fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings, cache: Option<&str>) -> i32 {
     let existing = if settings.force {
         Default::default()
     } else {
@@ -131,25 +243,98 @@ fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings) -> i32 {
             }
         }
     };
+    let cancel = crate::process::interrupted();
+    let (fates, warnings) = match (cache, settings.force) {
+        (Some(reference), false) => {
+            let walk = walk(jobs, &existing, cancel, |tag| {
+                match engine.probe(&registry::remote_name(reference, tag)) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(crate::engine::RegistryError::NotFound),
+                    Err(e) => Err(e),
+                }
+            });
+            (walk.fates, walk.warnings)
+        }
+        _ => (
+            jobs.iter()
+                .map(|j| {
+                    if existing.contains(&j.tag) {
+                        Fate::Local
+                    } else {
+                        Fate::Build
+                    }
+                })
+                .collect(),
+            Vec::new(),
+        ),
+    };
     let width = jobs.iter().map(|j| j.stage.len()).max().unwrap_or(0);
     let mut out = String::new();
-    let mut to_build = 0;
-    for j in jobs {
-        let state = if existing.contains(&j.tag) {
-            "cached"
-        } else {
-            to_build += 1;
-            "would build"
+    let mut counts = [0usize; 4];
+    for (j, fate) in jobs.iter().zip(&fates) {
+        let (i, state) = match fate {
+            Fate::Local => (0, "cached"),
+            Fate::Pulled => (1, "would pull"),
+            Fate::Build => (2, "would build"),
+            Fate::NotNeeded => (3, "not needed"),
         };
+        counts[i] += 1;
         out.push_str(&format!("{:<width$}  {:<11}  {}\n", j.stage, state, j.tag));
     }
     out.push_str(&format!(
-        "{} stages: {} cached, {to_build} would build\n",
+        "{} stages: {} cached, {} would build",
         jobs.len(),
-        jobs.len() - to_build
+        counts[0],
+        counts[2]
     ));
+    if cache.is_some() {
+        out.push_str(&format!(
+            ", {} would pull, {} not needed",
+            counts[1], counts[3]
+        ));
+    }
+    out.push('\n');
     let _ = std::io::stdout().write_all(out.as_bytes());
+    for w in warnings {
+        error(format!("warning: {w}"));
+    }
     OK
+}
+
+/// The demand-driven walk over the plan's stages (the final stage last).
+fn walk(
+    jobs: &[Job],
+    local: &HashSet<String>,
+    cancel: &CancelToken,
+    fetch: impl Fn(&str) -> Result<(), crate::engine::RegistryError> + Sync,
+) -> registry::Walk {
+    let nodes: Vec<Node<'_>> = jobs
+        .iter()
+        .map(|j| Node {
+            tag: &j.tag,
+            deps: &j.deps,
+        })
+        .collect();
+    registry::walk(&nodes, jobs.len() - 1, local, fetch, cancel)
+}
+
+/// --cache-registry, checked (a usage error when it is no registry path).
+fn cache_reference(args: &BuildArgs) -> Result<Option<String>, i32> {
+    let Some(reference) = args.cache_registry.as_deref().filter(|r| !r.is_empty()) else {
+        if args.cache_push {
+            error("--cache-push needs --cache-registry (BUILD_UNIT_TEST_CACHE_REGISTRY)");
+            return Err(super::USAGE);
+        }
+        return Ok(None);
+    };
+    let reference = reference.trim_end_matches('/');
+    if let Err(why) = crate::shell::check_registry(reference) {
+        error(format!(
+            "BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}"
+        ));
+        return Err(super::USAGE);
+    }
+    Ok(Some(reference.to_owned()))
 }
 
 /// Keeps the Dockerfile of every stage that now exists here, for `explain`

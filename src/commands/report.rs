@@ -21,6 +21,10 @@ pub struct Report<'a> {
     pub final_tag: Option<&'a str>,
     /// The exit status the run ends with.
     pub exit_status: i32,
+    /// Stages pulled from the cache registry.
+    pub pulled: usize,
+    /// Stages pushed to the cache registry.
+    pub pushed: usize,
     pub stages: Vec<StageReport<'a>>,
 }
 
@@ -37,7 +41,7 @@ pub struct StageReport<'a> {
     /// The package name (`openbmc/sdbusplus`), `base` or `final`.
     pub label: &'a str,
     pub tag: &'a str,
-    /// built, cached, failed, skipped or cancelled.
+    /// built, cached, pulled, not-needed, failed, skipped or cancelled.
     pub outcome: &'static str,
     /// Build time (0 when not built).
     pub seconds: f64,
@@ -47,6 +51,8 @@ pub struct StageReport<'a> {
     pub error: Option<String>,
     /// For a skipped stage: the failed stage it waited on.
     pub skipped_because: Option<&'a str>,
+    /// Pushed to the cache registry in this run.
+    pub pushed: bool,
 }
 
 /// The report of a run.
@@ -54,6 +60,7 @@ pub fn report<'a>(
     plan: &'a Plan,
     outcomes: &[Outcome],
     log_dir: Option<&Path>,
+    pushed: &std::collections::HashSet<String>,
     exit_status: i32,
 ) -> Report<'a> {
     let secs = |d: &Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
@@ -75,6 +82,8 @@ pub fn report<'a>(
                     plan.stages.get(*because).map(|b| b.name.as_str()),
                 ),
                 Outcome::Cancelled => ("cancelled", 0.0, None, None),
+                Outcome::Pulled => ("pulled", 0.0, None, None),
+                Outcome::NotNeeded => ("not-needed", 0.0, None, None),
             };
             let log = log_dir
                 .filter(|_| matches!(o, Outcome::Built { .. } | Outcome::Failed { .. }))
@@ -88,6 +97,7 @@ pub fn report<'a>(
                 log,
                 error,
                 skipped_because: because,
+                pushed: pushed.contains(&s.tag),
             }
         })
         .collect();
@@ -102,6 +112,8 @@ pub fn report<'a>(
             .all(Outcome::is_success)
             .then(|| plan.final_stage().tag.as_str()),
         exit_status,
+        pulled: outcomes.iter().filter(|o| **o == Outcome::Pulled).count(),
+        pushed: pushed.len(),
         stages,
     }
 }
