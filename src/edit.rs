@@ -11,7 +11,6 @@
 //! against the schema, touch the network, or reformat anything it was not
 //! asked to change.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -186,27 +185,9 @@ fn string_repr(value: &str, style: QuoteStyle) -> String {
     }
 }
 
-/// `value` as a TOML basic string, quotes included.
+/// `value` as a TOML basic string, quotes included (toml_edit's escaping).
 fn basic_repr(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml_edit::Value::from(value).to_string().trim().to_owned()
 }
 
 /// Replaces the file at `path` with `contents`, keeping its owner, group
@@ -334,150 +315,23 @@ fn resolve_symlink(path: &Path) -> std::io::Result<PathBuf> {
     }
 }
 
-/// One line-level edit operation of the diff script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Keep(usize, usize),
-    Del(usize),
-    Add(usize),
-}
-
 /// Lines of context around each change in [`unified_diff`].
 const CONTEXT: usize = 3;
 
 /// Renders a unified diff of `old` → `new` (`--- a/<label>`, `+++ b/<label>`,
 /// `@@` hunks with up to 3 lines of context), or an empty string when the
-/// texts are equal. Uses a plain LCS over lines: meant for small files.
-/// A last line without a newline is marked `\ No newline at end of file`.
+/// texts are equal. A last line without a newline is marked
+/// `\ No newline at end of file`.
 pub fn unified_diff(path_label: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
-    let a = split_lines(old);
-    let b = split_lines(new);
-    let ops = diff_ops(&a, &b);
-
-    let mut out = format!("--- a/{path_label}\n+++ b/{path_label}\n");
-    let changed: Vec<usize> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, op)| !matches!(op, Op::Keep(..)))
-        .map(|(i, _)| i)
-        .collect();
-
-    // Group change positions into hunks whose context windows touch.
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    for &i in &changed {
-        let start = i.saturating_sub(CONTEXT);
-        let end = (i + CONTEXT + 1).min(ops.len());
-        match groups.last_mut() {
-            Some(last) if start <= last.1 => last.1 = end,
-            _ => groups.push((start, end)),
-        }
-    }
-
-    for (start, end) in groups {
-        let hunk = &ops[start..end];
-        // Line numbers (0-based) where the hunk starts in each file.
-        let (mut a_start, mut b_start) = position_before(&ops[..start]);
-        let a_count = hunk.iter().filter(|o| !matches!(o, Op::Add(_))).count();
-        let b_count = hunk.iter().filter(|o| !matches!(o, Op::Del(_))).count();
-        // Unified format: an empty range names the line *before* it.
-        if a_count > 0 {
-            a_start += 1;
-        }
-        if b_count > 0 {
-            b_start += 1;
-        }
-        let _ = writeln!(
-            out,
-            "@@ -{} +{} @@",
-            range(a_start, a_count),
-            range(b_start, b_count)
-        );
-        for op in hunk {
-            let (sign, line) = match *op {
-                Op::Keep(i, _) => (' ', a[i]),
-                Op::Del(i) => ('-', a[i]),
-                Op::Add(j) => ('+', b[j]),
-            };
-            out.push(sign);
-            out.push_str(line);
-            if !line.ends_with('\n') {
-                out.push_str("\n\\ No newline at end of file\n");
-            }
-        }
-    }
-    out
-}
-
-fn range(start: usize, count: usize) -> String {
-    if count == 1 {
-        start.to_string()
-    } else {
-        format!("{start},{count}")
-    }
-}
-
-/// Number of old and new lines consumed by `ops`.
-fn position_before(ops: &[Op]) -> (usize, usize) {
-    ops.iter().fold((0, 0), |(a, b), op| match op {
-        Op::Keep(..) => (a + 1, b + 1),
-        Op::Del(_) => (a + 1, b),
-        Op::Add(_) => (a, b + 1),
-    })
-}
-
-/// Splits into lines, each keeping its `\n` (the last may lack one).
-fn split_lines(s: &str) -> Vec<&str> {
-    s.split_inclusive('\n').collect()
-}
-
-/// LCS-based edit script turning `a` into `b` (deletions before additions
-/// within a change).
-fn diff_ops(a: &[&str], b: &[&str]) -> Vec<Op> {
-    // Trim common prefix/suffix so the quadratic table only covers changes.
-    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
-        .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (am, bm) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
-    let (n, m) = (am.len(), bm.len());
-
-    // lcs[i][j] = LCS length of am[i..] and bm[j..].
-    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if am[i] == bm[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-
-    let mut ops: Vec<Op> = (0..prefix).map(|i| Op::Keep(i, i)).collect();
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && am[i] == bm[j] {
-            ops.push(Op::Keep(prefix + i, prefix + j));
-            i += 1;
-            j += 1;
-        } else if j == m || (i < n && lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(Op::Del(prefix + i));
-            i += 1;
-        } else {
-            ops.push(Op::Add(prefix + j));
-            j += 1;
-        }
-    }
-    for k in 0..suffix {
-        ops.push(Op::Keep(prefix + n + k, prefix + m + k));
-    }
-    ops
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(CONTEXT)
+        .missing_newline_hint(true)
+        .header(&format!("a/{path_label}"), &format!("b/{path_label}"))
+        .to_string()
 }
 
 #[cfg(test)]
@@ -905,6 +759,10 @@ CC = "gcc"   # table value
             d,
             "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n"
         );
+    }
+
+    fn split_lines(s: &str) -> Vec<&str> {
+        s.split_inclusive('\n').collect()
     }
 
     /// Applies a unified diff produced above back onto `old`.

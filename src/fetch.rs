@@ -90,9 +90,5 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
     if total == 0 {
         return Err(format!("{url} served an empty file"));
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(format!("{:x}", hasher.finalize()))
 }

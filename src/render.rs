@@ -82,7 +82,8 @@ pub enum RenderError {
 /// `{image}[-{stage}]:{year}-W{week}-{first 16 hex of sha256(dockerfile)}`.
 pub fn tag(settings: &Settings, stage: Option<&str>, dockerfile: &str) -> String {
     let digest = Sha256::digest(dockerfile.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex = format!("{digest:x}");
+    let hex = &hex[..16];
     let stage = stage.map(|s| format!("-{s}")).unwrap_or_default();
     format!(
         "{}{stage}:{}-{hex}",

@@ -22,18 +22,15 @@
 //! BUD_E2E_DOCKER names another docker executable.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{copy_tree, make_executable, repo, BIN};
+use common::{copy_tree, make_executable, repo, FileServer, BIN};
 
 /// 2023-11-14: ISO week 2023-W46.
 const SOURCE_DATE_EPOCH: &str = "1700000000";
@@ -503,7 +500,7 @@ struct Run {
     logs: PathBuf,
     wrapper: PathBuf,
     build_log: PathBuf,
-    server: Server,
+    server: FileServer,
 }
 
 impl Run {
@@ -516,7 +513,7 @@ impl Run {
         std::fs::create_dir_all(&tarballs).expect("mkdir tarballs");
         std::fs::create_dir_all(&logs).expect("mkdir logs");
 
-        let server = Server::start(&tarballs);
+        let server = FileServer::start(&tarballs);
         for manifest in manifests(&root) {
             let text = std::fs::read_to_string(&manifest).expect("read manifest");
             let text = text.replace(FIXED_PORT_HOST, &format!("127.0.0.1:{}", server.port));
@@ -1046,130 +1043,4 @@ fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration)
         stdout,
         stderr,
     }
-}
-
-// ---------------------------------------------------------------------------
-// The tarball server
-
-/// A minimal HTTP/1.0 server on 127.0.0.1: GET /<file> answers the file of
-/// its directory, anything else 404. Stops when dropped.
-struct Server {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    /// (path, status) of every request.
-    log: Arc<Mutex<Vec<(String, u16)>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let dir = dir.to_path_buf();
-        let thread = {
-            let stop = Arc::clone(&stop);
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(conn) = conn {
-                        // Sequential: the tarballs are small and the build
-                        // runs at most two downloads at once.
-                        if let Some(entry) = serve(conn, &dir) {
-                            log.lock().expect("server log").push(entry);
-                        }
-                    }
-                }
-            })
-        };
-        Server {
-            port,
-            stop,
-            log,
-            thread: Some(thread),
-        }
-    }
-
-    fn requested(&self, path: &str, status: u16) -> bool {
-        self.log
-            .lock()
-            .expect("server log")
-            .iter()
-            .any(|(p, s)| p == path && *s == status)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Answers one request; returns (path, status).
-fn serve(conn: TcpStream, dir: &Path) -> Option<(String, u16)> {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line).ok()?;
-    // Read the headers up to the blank line.
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if line == "\r\n" || line == "\n" => break,
-            Ok(_) => {}
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let name = path.strip_prefix('/').unwrap_or_default();
-    let file = (method == "GET" || method == "HEAD")
-        && !name.is_empty()
-        && !name.contains('/')
-        && !name.contains("..");
-    let body = if file {
-        std::fs::read(dir.join(name)).ok()
-    } else {
-        None
-    };
-    let mut conn = conn;
-    let status = match body {
-        Some(bytes) => {
-            let head = format!(
-                "HTTP/1.0 200 OK\r\nContent-Type: application/gzip\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n",
-                bytes.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            if method == "GET" {
-                let _ = conn.write_all(&bytes);
-            }
-            200
-        }
-        None => {
-            let body = b"not found\n";
-            let head = format!(
-                "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(body);
-            404
-        }
-    };
-    let _ = conn.flush();
-    let _ = conn.shutdown(Shutdown::Write);
-    Some((path, status))
 }

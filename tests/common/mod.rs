@@ -176,72 +176,63 @@ pub fn golden_base_tag() -> String {
         .to_owned()
 }
 
-/// A minimal HTTP/1.0 file server on 127.0.0.1 for tests: serves the files
-/// of `dir` by name, 404 otherwise. Stops when dropped.
+/// A file server on 127.0.0.1 for tests (tiny_http): serves the files of
+/// `dir` by name, 404 otherwise, and logs (path, status) of every request.
+/// Stops when dropped.
 pub struct FileServer {
     pub port: u16,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    server: std::sync::Arc<tiny_http::Server>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FileServer {
     pub fn start(dir: &Path) -> FileServer {
-        use std::io::{BufRead, BufReader, Write};
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let (dir, flag) = (dir.to_path_buf(), stop.clone());
+        use std::sync::{Arc, Mutex};
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+        let port = server.server_addr().to_ip().expect("ip").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (srv, requests, dir) = (server.clone(), log.clone(), dir.to_path_buf());
         let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                    continue;
+            for request in srv.incoming_requests() {
+                let name = request.url().trim_start_matches('/').to_owned();
+                let file = (!name.is_empty() && !name.contains(".."))
+                    .then(|| std::fs::read(dir.join(&name)).ok())
+                    .flatten();
+                let status = if file.is_some() { 200 } else { 404 };
+                requests
+                    .lock()
+                    .expect("server log")
+                    .push((format!("/{name}"), status));
+                let _ = match file {
+                    Some(body) => request.respond(tiny_http::Response::from_data(body)),
+                    None => request.respond(
+                        tiny_http::Response::from_string("not found").with_status_code(404),
+                    ),
                 };
-                let _ = stream.set_nonblocking(false);
-                let mut reader = BufReader::new(&stream);
-                let mut request = String::new();
-                let _ = reader.read_line(&mut request);
-                let mut line = String::new();
-                while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
-                    line.clear();
-                }
-                let name = request
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .trim_start_matches('/')
-                    .to_owned();
-                let mut stream = &stream;
-                match std::fs::read(dir.join(&name)) {
-                    Ok(body) if !name.is_empty() && !name.contains("..") => {
-                        let _ = write!(
-                            stream,
-                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
-                            body.len()
-                        );
-                        let _ = stream.write_all(&body);
-                    }
-                    _ => {
-                        let _ = stream.write_all(
-                            b"HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found",
-                        );
-                    }
-                }
             }
         });
         FileServer {
             port,
-            stop,
+            server,
+            log,
             thread: Some(thread),
         }
+    }
+
+    /// Whether `path` was asked for and answered with `status`.
+    pub fn requested(&self, path: &str, status: u16) -> bool {
+        self.log
+            .lock()
+            .expect("server log")
+            .iter()
+            .any(|(p, s)| p == path && *s == status)
     }
 }
 
 impl Drop for FileServer {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.server.unblock();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
