@@ -10,16 +10,15 @@ use crate::validate::Project;
 
 /// Every package that (transitively) depends on `package`, in byte order.
 pub fn dependents(project: &Project, package: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let mut frontier = vec![package.to_owned()];
-    while let Some(p) = frontier.pop() {
-        for (name, pkg) in &project.packages {
-            if pkg.manifest.depends.contains(&p) && found.insert(name.clone()) {
-                frontier.push(name.clone());
-            }
-        }
-    }
-    found
+    let Some(i) = project.packages.get_index_of(package) else {
+        return BTreeSet::new();
+    };
+    project
+        .dag()
+        .transitive_dependents(i)
+        .into_iter()
+        .filter_map(|j| project.packages.get_index(j).map(|(n, _)| n.clone()))
+        .collect()
 }
 
 fn sorted_deps(project: &Project, name: &str) -> Vec<String> {

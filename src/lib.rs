@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod dag;
 pub mod diag;
 pub mod edit;
 pub mod engine;

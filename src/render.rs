@@ -282,39 +282,14 @@ pub fn render_base(project: &Project, settings: &Settings) -> Result<String, Ren
 /// Package indexes (in `project.packages`) in an order where dependencies
 /// come first.
 pub fn topological(project: &Project) -> Result<Vec<usize>, RenderError> {
-    let n = project.packages.len();
-    let mut indegree = vec![0usize; n];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, pkg) in project.packages.values().enumerate() {
-        for dep in &pkg.manifest.depends {
-            if let Some(j) = project.packages.get_index_of(dep) {
-                indegree[i] += 1;
-                dependents[j].push(i);
-            }
-        }
-    }
-    let mut ready: std::collections::VecDeque<usize> =
-        (0..n).filter(|&i| indegree[i] == 0).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(i) = ready.pop_front() {
-        order.push(i);
-        for &d in &dependents[i] {
-            indegree[d] -= 1;
-            if indegree[d] == 0 {
-                ready.push_back(d);
-            }
-        }
-    }
-    if order.len() != n {
-        let stuck = (0..n).find(|&i| indegree[i] > 0).unwrap_or(0);
-        let name = project
-            .packages
-            .get_index(stuck)
+    project.dag().order().map_err(|cycle| {
+        let name = cycle
+            .first()
+            .and_then(|&i| project.packages.get_index(i))
             .map(|(k, _)| k.clone())
             .unwrap_or_default();
-        return Err(RenderError::Cycle(name));
-    }
-    Ok(order)
+        RenderError::Cycle(name)
+    })
 }
 
 fn render_package(

@@ -18,7 +18,9 @@
 //! always points at a real failure.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::dag::Dag;
 use std::fs::File;
 use std::io::{self, LineWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -183,7 +185,7 @@ pub fn run(
     let ctx = Ctx {
         jobs,
         remaining: (0..n)
-            .map(|i| AtomicUsize::new(graph.deps[i].iter().filter(|&&d| !cached[d]).count()))
+            .map(|i| AtomicUsize::new(graph.dag.deps(i).iter().filter(|&&d| !cached[d]).count()))
             .collect(),
         finished: (0..n).map(|_| AtomicBool::new(false)).collect(),
         completions: cached
@@ -246,109 +248,37 @@ pub fn run(
         .collect())
 }
 
-/// The validated dependency graph.
+/// The jobs' graph, checked: every dependency in range, no cycle.
 struct Graph {
-    /// Deduplicated dependencies, in their original order.
-    deps: Vec<Vec<usize>>,
-    dependents: Vec<Vec<usize>>,
-    /// A topological order (dependencies first).
+    dag: Dag,
+    /// A build order (dependencies first).
     topo: Vec<usize>,
 }
 
 impl Graph {
     fn new(jobs: &[Job]) -> Result<Self, SchedulerError> {
         let n = jobs.len();
-        let mut deps = Vec::with_capacity(n);
         for job in jobs {
-            let mut seen = HashSet::new();
-            let mut list = Vec::with_capacity(job.deps.len());
-            for &d in &job.deps {
-                if d >= n {
-                    return Err(SchedulerError::DepOutOfRange {
-                        stage: job.stage.clone(),
-                        dep: d,
-                        len: n,
-                    });
-                }
-                if seen.insert(d) {
-                    list.push(d);
-                }
-            }
-            deps.push(list);
-        }
-        let mut dependents = vec![Vec::new(); n];
-        for (i, list) in deps.iter().enumerate() {
-            for &d in list {
-                dependents[d].push(i);
+            if let Some(&dep) = job.deps.iter().find(|&&d| d >= n) {
+                return Err(SchedulerError::DepOutOfRange {
+                    stage: job.stage.clone(),
+                    dep,
+                    len: n,
+                });
             }
         }
-        // Kahn's algorithm.
-        let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
-        let mut queue: VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-        let mut topo = Vec::with_capacity(n);
-        while let Some(i) = queue.pop_front() {
-            topo.push(i);
-            for &j in &dependents[i] {
-                indegree[j] -= 1;
-                if indegree[j] == 0 {
-                    queue.push_back(j);
-                }
-            }
-        }
-        if topo.len() < n {
-            return Err(SchedulerError::Cycle {
-                stages: find_cycle(&deps, &indegree)
-                    .into_iter()
-                    .map(|i| jobs[i].stage.clone())
-                    .collect(),
-            });
-        }
-        Ok(Self {
-            deps,
-            dependents,
-            topo,
-        })
+        let dag = Dag::new(jobs.iter().map(|j| j.deps.clone()).collect());
+        let topo = dag.order().map_err(|cycle| SchedulerError::Cycle {
+            stages: cycle.into_iter().map(|i| jobs[i].stage.clone()).collect(),
+        })?;
+        Ok(Self { dag, topo })
     }
 
     /// For each job, the number of jobs on the longest chain from it to a
     /// job nothing depends on, itself included.
     fn longest_remaining_paths(&self) -> Vec<usize> {
-        let mut len = vec![1; self.deps.len()];
-        for &i in self.topo.iter().rev() {
-            len[i] = 1 + self.dependents[i]
-                .iter()
-                .map(|&j| len[j])
-                .max()
-                .unwrap_or(0);
-        }
-        len
+        self.dag.longest_remaining(&self.topo)
     }
-}
-
-/// A cycle among the jobs Kahn's algorithm could not order (those with
-/// `indegree > 0`; each has a dependency that is also left over).
-fn find_cycle(deps: &[Vec<usize>], indegree: &[usize]) -> Vec<usize> {
-    let left = |i: usize| indegree[i] > 0;
-    let Some(start) = (0..deps.len()).find(|&i| left(i)) else {
-        return Vec::new();
-    };
-    let mut path = vec![start];
-    let mut on_path = vec![None; deps.len()];
-    on_path[start] = Some(0);
-    let mut cur = start;
-    while let Some(&next) = deps[cur].iter().find(|&&d| left(d)) {
-        if let Some(pos) = on_path[next] {
-            let mut cycle = path.split_off(pos);
-            cycle.push(next);
-            // `path` follows "depends on" edges; show it as build order.
-            cycle.reverse();
-            return cycle;
-        }
-        on_path[next] = Some(path.len());
-        path.push(next);
-        cur = next;
-    }
-    path
 }
 
 /// How a job ended, as far as its dependents care.
@@ -551,7 +481,7 @@ impl Ctx<'_> {
             return;
         }
         if done == Done::Ok {
-            for &j in &self.graph.dependents[job] {
+            for &j in self.graph.dag.dependents(job) {
                 if self.remaining[j].fetch_sub(1, Ordering::SeqCst) == 1 && !self.cached[j] {
                     self.slots
                         .mark_ready(j, || self.finished[j].load(Ordering::SeqCst));
@@ -600,7 +530,7 @@ fn job_thread(ctx: &Ctx<'_>, job: usize) {
 }
 
 fn run_job<'p>(ctx: &'p Ctx<'_>, job: usize, slot: &mut Option<Slot<'p>>) -> Outcome {
-    for &d in &ctx.graph.deps[job] {
+    for &d in ctx.graph.dag.deps(job) {
         match ctx.completions[d].wait() {
             Done::Ok => {}
             Done::Failed { root } => return Outcome::Skipped { because: root },
@@ -746,7 +676,7 @@ mod tests {
     use super::*;
     use crate::engine::fake::{FakeEngine, FakeResult};
     use proptest::prelude::*;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
     use std::sync::Arc;
 
     fn job(stage: &str, deps: &[usize]) -> Job {

@@ -45,6 +45,23 @@ impl Project {
     pub fn package(&self, name: &str) -> Option<&Package> {
         self.packages.get(name)
     }
+
+    /// The packages' dependency graph, by index in `packages` (dependencies
+    /// that name no package are left out).
+    pub fn dag(&self) -> crate::dag::Dag {
+        crate::dag::Dag::new(
+            self.packages
+                .values()
+                .map(|p| {
+                    p.manifest
+                        .depends
+                        .iter()
+                        .filter_map(|d| self.packages.get_index_of(d))
+                        .collect()
+                })
+                .collect(),
+        )
+    }
 }
 
 /// The outcome of checking a root: the project when there is no error, and
@@ -973,41 +990,14 @@ fn check_cycles(
                 .unwrap_or_default()
         })
         .collect();
-    // 0 = unvisited, 1 = on stack, 2 = done. Iterative DFS.
-    let mut state = vec![0u8; parsed.len()];
-    let mut in_cycle = vec![false; parsed.len()];
-    for start in 0..parsed.len() {
-        if state[start] != 0 {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            if let Some(&(to, _)) = edges[node].get(*next) {
-                *next += 1;
-                match state[to] {
-                    0 => {
-                        state[to] = 1;
-                        stack.push((to, 0));
-                    }
-                    1 => {
-                        let pos = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-                        let cycle: Vec<usize> = stack[pos..].iter().map(|(n, _)| *n).collect();
-                        if cycle.iter().any(|n| in_cycle[*n]) {
-                            continue;
-                        }
-                        for n in &cycle {
-                            in_cycle[*n] = true;
-                        }
-                        problems.push(cycle_problem(parsed, &edges, &cycle));
-                    }
-                    _ => {}
-                }
-            } else {
-                state[node] = 2;
-                stack.pop();
-            }
-        }
+    let dag = crate::dag::Dag::new(
+        edges
+            .iter()
+            .map(|e| e.iter().map(|&(to, _)| to).collect())
+            .collect(),
+    );
+    for cycle in dag.cycles() {
+        problems.push(cycle_problem(parsed, &edges, &cycle));
     }
 }
 
