@@ -1,30 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+// Data flows one way: files -> model -> check -> plan -> run; the
+// command line and the commands sit at the edge, the process layer under
+// everything that runs a child.
+pub mod check;
 pub mod cli;
 pub mod commands;
-pub mod dag;
-pub mod diag;
-pub mod edit;
-pub mod engine;
-pub mod fetch;
-pub mod gerrit;
-pub mod graph;
-pub mod history;
-pub mod lsremote;
-pub mod manifest;
+pub mod maintain;
+pub mod model;
+pub mod plan;
 pub mod process;
-pub mod progress;
-pub mod registry;
-pub mod render;
-pub mod revs;
-pub mod scheduler;
-pub mod settings;
-pub mod shell;
-pub mod source;
-pub mod suggest;
-pub mod template;
-pub mod validate;
-pub mod versions;
+pub mod run;
 
 use std::ffi::OsString;
 

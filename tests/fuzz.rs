@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use build_unit_test_docker::render::{self, Plan};
-use build_unit_test_docker::settings::{IsoWeek, Settings, User};
-use build_unit_test_docker::shell;
-use build_unit_test_docker::validate::{self, Overrides, Project};
+use build_unit_test_docker::check::shell;
+use build_unit_test_docker::check::{self as validate, Overrides, Project};
+use build_unit_test_docker::model::settings::{IsoWeek, Settings, User};
+use build_unit_test_docker::plan::render::{self, Plan};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::BuildArgs;
-use crate::engine::{CancelToken, DockerCli, Engine, Registry};
-use crate::progress::{summary, StderrReporter};
-use crate::registry::{self, CachingEngine, Fate, Node, Pusher};
-use crate::render::Plan;
-use crate::scheduler::{self, Job, Options, Outcome};
-use crate::settings::Settings;
+use crate::model::settings::Settings;
+use crate::plan::render::Plan;
+use crate::run::engine::{CancelToken, DockerCli, Engine, Registry};
+use crate::run::progress::{summary, StderrReporter};
+use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher};
+use crate::run::scheduler::{self, Job, Options, Outcome};
 
 use super::{error, FAILED, OK};
 
@@ -249,7 +249,7 @@ fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings, cache: Option<
             let walk = walk(jobs, &existing, cancel, |tag| {
                 match engine.probe(&registry::remote_name(reference, tag)) {
                     Ok(true) => Ok(()),
-                    Ok(false) => Err(crate::engine::RegistryError::NotFound),
+                    Ok(false) => Err(crate::run::engine::RegistryError::NotFound),
                     Err(e) => Err(e),
                 }
             });
@@ -306,7 +306,7 @@ fn walk(
     jobs: &[Job],
     local: &HashSet<String>,
     cancel: &CancelToken,
-    fetch: impl Fn(&str) -> Result<(), crate::engine::RegistryError> + Sync,
+    fetch: impl Fn(&str) -> Result<(), crate::run::engine::RegistryError> + Sync,
 ) -> registry::Walk {
     let nodes: Vec<Node<'_>> = jobs
         .iter()
@@ -328,7 +328,7 @@ fn cache_reference(args: &BuildArgs) -> Result<Option<String>, i32> {
         return Ok(None);
     };
     let reference = reference.trim_end_matches('/');
-    if let Err(why) = crate::shell::check_registry(reference) {
+    if let Err(why) = crate::check::shell::check_registry(reference) {
         error(format!(
             "BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}"
         ));
@@ -340,13 +340,13 @@ fn cache_reference(args: &BuildArgs) -> Result<Option<String>, i32> {
 /// Keeps the Dockerfile of every stage that now exists here, for `explain`
 /// (best effort: a cache folder that cannot be written changes nothing).
 fn remember(plan: &Plan, outcomes: &[Outcome]) {
-    let Some(cache) = crate::history::cache_dir(|k| std::env::var(k).ok()) else {
+    let Some(cache) = crate::run::history::cache_dir(|k| std::env::var(k).ok()) else {
         return;
     };
     for (stage, outcome) in plan.stages.iter().zip(outcomes) {
         if outcome.is_success() {
-            let _ = crate::history::record(&cache, &stage.name, &stage.tag, &stage.dockerfile);
+            let _ = crate::run::history::record(&cache, &stage.name, &stage.tag, &stage.dockerfile);
         }
     }
-    crate::history::prune(&cache);
+    crate::run::history::prune(&cache);
 }

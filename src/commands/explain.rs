@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::ExplainArgs;
-use crate::engine::{DockerCli, Engine};
-use crate::render::{Plan, Stage};
+use crate::plan::render::{Plan, Stage};
+use crate::run::engine::{DockerCli, Engine};
 
 use super::{error, FAILED, OK};
 
@@ -31,7 +31,7 @@ pub fn run(root: &Path, args: &ExplainArgs) -> i32 {
                 Some(s) => picked.push(s),
                 None => {
                     let names = plan.stages.iter().map(|s| s.name.as_str());
-                    let hint = crate::suggest::closest(name, names)
+                    let hint = crate::check::suggest::closest(name, names)
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_default();
                     error(format!("no stage `{name}`{hint}"));
@@ -56,7 +56,7 @@ pub fn run(root: &Path, args: &ExplainArgs) -> i32 {
             return FAILED;
         }
     };
-    let cache = crate::history::cache_dir(|k| std::env::var(k).ok());
+    let cache = crate::run::history::cache_dir(|k| std::env::var(k).ok());
     let mut out = String::new();
     let mut building = 0;
     for stage in wanted {
@@ -83,14 +83,14 @@ pub fn run(root: &Path, args: &ExplainArgs) -> i32 {
 /// The explanation of one stage that will build.
 fn explain_stage(plan: &Plan, stage: &Stage, cache: Option<&Path>) -> String {
     let mut out = format!("{}: will build {}\n", stage.name, stage.tag);
-    let Some((old_tag, old)) = cache.and_then(|c| crate::history::last(c, &stage.name)) else {
+    let Some((old_tag, old)) = cache.and_then(|c| crate::run::history::last(c, &stage.name)) else {
         out.push_str("  never built here\n");
         return out;
     };
     for cause in causes(plan, stage, &old) {
         out.push_str(&format!("  because {cause}\n"));
     }
-    let diff = crate::edit::unified_diff(&stage.name, &old, &stage.dockerfile);
+    let diff = crate::maintain::edit::unified_diff(&stage.name, &old, &stage.dockerfile);
     for (i, line) in diff.lines().enumerate() {
         match i {
             0 => out.push_str(&format!(

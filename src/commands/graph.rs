@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{GraphArgs, GraphFormat};
-use crate::graph;
+use crate::plan::graph;
 
 use super::{FAILED, OK};
 

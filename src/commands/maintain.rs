@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::check::suggest;
+use crate::check::{check_with, Overrides, Project, TEMPLATES_DIR};
 use crate::cli::{BumpArgs, OutdatedArgs, TableFormat, UpdateArgs};
-use crate::edit::{set_string, unified_diff, write_atomic};
-use crate::validate::{check_with, Overrides, Project, TEMPLATES_DIR};
-use crate::{fetch, graph, lsremote, manifest, revs, suggest, template, versions};
+use crate::maintain::edit::{set_string, unified_diff, write_atomic};
+use crate::maintain::versions;
+use crate::model::{manifest, template};
+use crate::plan::graph;
+use crate::run::{fetch, lsremote, revs};
 
 use super::{error, FAILED, OK, USAGE};
 
@@ -205,11 +209,11 @@ fn rebuild_line(project: &Project, edits: &[Edit], dry_run: bool) -> String {
 
 /// Takes the root's edit lock: the files are read, checked and written
 /// under it, so concurrent edits apply one after the other.
-fn lock_root(root: &Path) -> Result<Option<crate::edit::RootLock>, i32> {
+fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, i32> {
     if !root.is_dir() {
         return Ok(None); // Loading it says what is wrong.
     }
-    crate::edit::RootLock::acquire(
+    crate::maintain::edit::RootLock::acquire(
         root,
         Duration::from_secs(120),
         || {
@@ -280,12 +284,12 @@ fn checksum_for(
     rev: &str,
     timeout: std::time::Duration,
 ) -> Result<String, String> {
-    crate::shell::check_rev(rev).map_err(|why| format!("rev `{rev}` {why}"))?;
+    crate::check::shell::check_rev(rev).map_err(|why| format!("rev `{rev}` {why}"))?;
     let pkg = project
         .package(name)
         .ok_or_else(|| format!("no package `{name}`"))?;
     let prefix = project.templates.prefix();
-    let arch = crate::settings::machine();
+    let arch = crate::model::settings::machine();
     let ctx =
         serde_json::json!({ "name": name, "rev": rev, "prefix": prefix, "jobs": 1, "arch": arch });
     let url = project

@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
+use crate::check::diag::{self, Problem};
+use crate::check::Project;
 use crate::cli::{Cli, Command, RenderArgs};
-use crate::diag::{self, Problem};
-use crate::render::{Plan, RenderError};
-use crate::settings::{self, IsoWeek, Settings, User};
-use crate::validate::Project;
+use crate::model::settings::{self, IsoWeek, Settings, User};
+use crate::plan::render::{Plan, RenderError};
 
 /// Exit codes.
 pub const OK: i32 = 0;
@@ -65,7 +65,7 @@ pub(crate) fn print_problems(problems: &[Problem]) {
 /// Loads and validates the project; prints problems (warnings too) and
 /// returns None on any error. Invalid manifests never go further.
 pub(crate) fn load(root: &Path) -> Option<Project> {
-    let checked = crate::validate::check(root);
+    let checked = crate::check::check(root);
     print_problems(&checked.problems);
     if checked.project.is_none() {
         let errors = checked.problems.iter().filter(|p| p.is_error()).count();
@@ -80,7 +80,7 @@ pub(crate) fn load(root: &Path) -> Option<Project> {
 /// Loads the project for a view (`list`, `graph`): with problems, what
 /// parsed is still shown, after the problems and a warning.
 pub(crate) fn load_for_view(root: &Path) -> Option<Project> {
-    let checked = crate::validate::check(root);
+    let checked = crate::check::check(root);
     print_problems(&checked.problems);
     if let Some(project) = checked.project {
         return Some(project);
@@ -216,12 +216,13 @@ pub(crate) fn plan(
     force: bool,
 ) -> Result<(Project, Settings, Plan), i32> {
     let project = load(root).ok_or(FAILED)?;
-    let settings = settings(args, force, settings::CpuCount::of(&project)).map_err(|e| {
-        error(e);
-        USAGE
-    })?;
+    let settings =
+        settings(args, force, settings::CpuCount::of(&project.templates)).map_err(|e| {
+            error(e);
+            USAGE
+        })?;
     let resolved = resolve_revs(&project, &settings, &args.git.git_base_url)?;
-    match crate::render::render(&project, &resolved, &settings) {
+    match crate::plan::render::render(&project, &resolved, &settings) {
         Ok(plan) => Ok((project, settings, plan)),
         Err(e) => {
             report_render_error(&e);
@@ -235,7 +236,7 @@ pub(crate) fn resolve_revs(
     settings: &Settings,
     git_base: &str,
 ) -> Result<BTreeMap<String, String>, i32> {
-    let resolution = crate::revs::resolve(project, settings, git_base);
+    let resolution = crate::run::revs::resolve(project, settings, git_base);
     if crate::process::interrupted().is_cancelled() {
         error("interrupted while looking up revisions; every lookup was stopped");
         return Err(crate::process::INTERRUPTED);
@@ -255,10 +256,10 @@ pub(crate) fn resolve_revs(
 }
 
 /// Lookup failures, grouped by what git said, with what to do about them.
-fn report_lookup_failures(e: crate::revs::ResolveError, git_base: &str) {
+fn report_lookup_failures(e: crate::run::revs::ResolveError, git_base: &str) {
     let failures = match e {
-        crate::revs::ResolveError::Setting(why) => return error(why),
-        crate::revs::ResolveError::Lookups(failures) => failures,
+        crate::run::revs::ResolveError::Setting(why) => return error(why),
+        crate::run::revs::ResolveError::Lookups(failures) => failures,
     };
     let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
     error(format!(

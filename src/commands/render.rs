@@ -51,7 +51,7 @@ pub fn run(root: &Path, args: &RenderCmd) -> i32 {
             }
             for (name, text) in files {
                 let path = dir.join(&name);
-                if let Err(e) = crate::edit::write_atomic(&path, text) {
+                if let Err(e) = crate::maintain::edit::write_atomic(&path, text) {
                     error(format!("cannot write {}: {e}", path.display()));
                     return FAILED;
                 }

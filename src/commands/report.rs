@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::render::Plan;
-use crate::scheduler::Outcome;
+use crate::plan::render::Plan;
+use crate::run::scheduler::Outcome;
 
 /// Bumped when a field changes meaning or goes away (adding one does not).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -87,7 +87,11 @@ pub fn report<'a>(
             };
             let log = log_dir
                 .filter(|_| matches!(o, Outcome::Built { .. } | Outcome::Failed { .. }))
-                .map(|d| crate::scheduler::log_path(d, &s.name).display().to_string());
+                .map(|d| {
+                    crate::run::scheduler::log_path(d, &s.name)
+                        .display()
+                        .to_string()
+                });
             StageReport {
                 stage: &s.name,
                 label: &s.label,
@@ -122,6 +126,6 @@ pub fn report<'a>(
 pub fn write(path: &Path, report: &Report<'_>) -> Result<(), String> {
     let mut text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
     text.push('\n');
-    crate::edit::write_atomic(path, &text)
+    crate::maintain::edit::write_atomic(path, &text)
         .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
 }

@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::check::diag;
+use crate::check::{check, TEMPLATES_DIR};
 use crate::cli::{ProblemFormat, ValidateArgs};
-use crate::diag;
-use crate::template;
-use crate::validate::{check, TEMPLATES_DIR};
+use crate::model::template;
 
 use super::{FAILED, OK};
 
@@ -46,6 +46,6 @@ pub fn run(root: &Path, args: &ValidateArgs) -> i32 {
 /// Prints the manifest schema, its build-type enum taken from the root's templates.
 pub fn schema(root: &Path) -> i32 {
     let names = template::build_type_names(&root.join(TEMPLATES_DIR));
-    let _ = std::io::stdout().write_all(crate::manifest::schema_text(&names).as_bytes());
+    let _ = std::io::stdout().write_all(crate::model::manifest::schema_text(&names).as_bytes());
     OK
 }

@@ -13,8 +13,8 @@ use indexmap::IndexMap;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
-use crate::diag::Problem;
-use crate::source::TomlSource;
+use crate::check::diag::Problem;
+use crate::model::source::TomlSource;
 
 /// Variables the package stage template is given.
 pub const PACKAGE_VARS: &[&str] = &[
@@ -110,7 +110,9 @@ pub fn environment() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_keep_trailing_newline(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.add_filter("dirname", |path: String| crate::settings::dirname(&path));
+    env.add_filter("dirname", |path: String| {
+        crate::model::settings::dirname(&path)
+    });
     env
 }
 
@@ -388,7 +390,7 @@ fn unknown_variable(
 ) -> Problem {
     let mut known: Vec<&str> = allowed.to_vec();
     known.extend(extra.iter().map(String::as_str));
-    let help = match crate::suggest::closest(var, known.iter().copied()) {
+    let help = match crate::check::suggest::closest(var, known.iter().copied()) {
         Some(s) => format!("did you mean `{s}`? Variables here: {}", known.join(", ")),
         None => format!("variables here: {}", known.join(", ")),
     };
@@ -409,13 +411,13 @@ fn unknown_variable(
 /// values each takes, and what they mean.
 const RULE_KEYS: &[(&str, &[&str], &str)] = &[
     (
-        crate::revs::BRANCH_MATCH_KEY,
-        crate::revs::BranchMatch::NAMES,
+        crate::model::settings::BranchMatch::KEY,
+        crate::model::settings::BranchMatch::NAMES,
         "\"regex-suffix\" is OpenBMC's rule today, \"contains\" the 2021 script's",
     ),
     (
-        crate::settings::CpuCount::KEY,
-        crate::settings::CpuCount::NAMES,
+        crate::model::settings::CpuCount::KEY,
+        crate::model::settings::CpuCount::NAMES,
         "\"affinity\" is OpenBMC's rule today, \"nproc\" the 2021 script's",
     ),
 ];
@@ -470,9 +472,9 @@ fn load_base_vars(
             };
             if let Some(why) = strings
                 .iter()
-                .find_map(|s| crate::shell::check_plain(s).err())
+                .find_map(|s| crate::check::shell::check_plain(s).err())
             {
-                let pointer = crate::source::pointer_child("", key);
+                let pointer = crate::model::source::pointer_child("", key);
                 problems.push(
                     Problem::error("template::unsafe-base-var", path, format!("`{key}` {why}, which would break the base Dockerfile"))
                         .at(&text, source.value_span(&pointer), "unsafe in a RUN line")
@@ -481,7 +483,7 @@ fn load_base_vars(
             }
             if let Some((_, names, hint)) = RULE_KEYS.iter().find(|(k, _, _)| *k == key) {
                 if !value.as_str().is_some_and(|v| names.contains(&v)) {
-                    let pointer = crate::source::pointer_child("", key);
+                    let pointer = crate::model::source::pointer_child("", key);
                     problems.push(
                         Problem::error(
                             "template::unknown-rule",
@@ -494,7 +496,7 @@ fn load_base_vars(
                 }
             }
             if !ok {
-                let pointer = crate::source::pointer_child("", key);
+                let pointer = crate::model::source::pointer_child("", key);
                 problems.push(
                     Problem::error("template::base-var-type", path, format!("`{key}` must be a string or a list of strings"))
                         .at(&text, source.value_span(&pointer), "not a string or list of strings")

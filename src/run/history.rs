@@ -64,9 +64,9 @@ pub fn record(cache: &Path, stage: &str, tag: &str, dockerfile: &str) -> std::io
     std::fs::create_dir_all(&dir)?;
     let file = dir.join(file_of(tag));
     if std::fs::read_to_string(&file).ok().as_deref() != Some(dockerfile) {
-        crate::edit::write_atomic(&file, dockerfile)?;
+        crate::maintain::edit::write_atomic(&file, dockerfile)?;
     }
-    crate::edit::write_atomic(&dir.join("last"), &format!("{tag}\n"))?;
+    crate::maintain::edit::write_atomic(&dir.join("last"), &format!("{tag}\n"))?;
     prune_stage(&dir);
     Ok(())
 }

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{self, Manifest};
-use crate::settings::{dirname, Settings};
-use crate::shell;
-use crate::validate::Project;
+use crate::check::shell;
+use crate::check::Project;
+use crate::model::manifest::{self, Manifest};
+use crate::model::settings::{dirname, Settings};
 
 /// What a stage is.
 #[derive(Debug, Clone, PartialEq, Eq)]

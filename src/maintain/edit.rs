@@ -7,7 +7,7 @@
 //! the old or the new complete contents; rendering a unified diff.
 //!
 //! Must not: decide *what* to write (version choice lives in
-//! `crate::versions`, remote lookups in `crate::lsremote`), validate manifests
+//! `crate::maintain::versions`, remote lookups in `crate::run::lsremote`), validate manifests
 //! against the schema, touch the network, or reformat anything it was not
 //! asked to change.
 

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 
 use crossbeam::channel;
 
-use crate::engine::{BuildRequest, CancelToken, Engine, EngineError, Registry, RegistryError};
-use crate::lsremote::run_bounded;
+use crate::run::engine::{BuildRequest, CancelToken, Engine, EngineError, Registry, RegistryError};
+use crate::run::lsremote::run_bounded;
 
 /// Registry calls running at once (pulls while resolving, pushes beside
 /// the builds).

@@ -5,7 +5,7 @@
 //! suffix; ordering those; choosing the newest tag of the same scheme.
 //!
 //! Must not: run git or touch the network (tags come from
-//! `crate::lsremote`), edit files (`crate::edit`), or guess across naming
+//! `crate::run::lsremote`), edit files (`crate::maintain::edit`), or guess across naming
 //! schemes: a tag is only a candidate when its prefix matches the current
 //! rev's prefix (ASCII case-insensitively). So `1.75.0` is never bumped to
 //! `boost-1.84.0`, and `release-1.10.0` never to `v1.14.0`; a project that

@@ -7,7 +7,7 @@
 //! build), and a scriptable [`fake::FakeEngine`] for tests.
 //!
 //! Must not: decide what to build or in which order (that is
-//! `crate::scheduler`), compute Dockerfiles or tags, print anything (build
+//! `crate::run::scheduler`), compute Dockerfiles or tags, print anything (build
 //! output goes to the caller's `on_line` callback), panic, or leave a child
 //! process (or anything it started) running when it returns.
 

@@ -4,7 +4,7 @@
 //! Owns: the two queries OpenBMC's script makes (`/changes/?q=…` and
 //! `/changes/ID/revisions/current/commit`), stripping Gerrit's `)]}'`
 //! guard line and reading the JSON. Must not: decide what a package builds
-//! (that is `crate::revs`), or print.
+//! (that is `crate::run::revs`), or print.
 
 use std::process::Command;
 use std::time::Duration;

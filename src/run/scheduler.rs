@@ -1,4 +1,4 @@
-//! Runs a DAG of image builds on a [`crate::engine::Engine`]: one crossbeam
+//! Runs a DAG of image builds on a [`crate::run::engine::Engine`]: one crossbeam
 //! scoped thread per stage, a bounded pool of build slots handed out by
 //! priority (longest remaining chain first), cancellation, per-stage logs.
 //!
@@ -20,7 +20,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use crate::dag::Dag;
+use crate::plan::dag::Dag;
 use std::fs::File;
 use std::io::{self, LineWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::engine::{BuildRequest, CancelToken, Engine, EngineError};
+use crate::run::engine::{BuildRequest, CancelToken, Engine, EngineError};
 
 /// How many of a failed build's last output lines are kept.
 pub const LOG_TAIL_LINES: usize = 20;
@@ -674,7 +674,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::fake::{FakeEngine, FakeResult};
+    use crate::run::engine::fake::{FakeEngine, FakeResult};
     use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
     use std::sync::Arc;
@@ -1183,7 +1183,7 @@ mod tests {
                 }
                 Err(EngineError::Status {
                     command: "chatty build".to_owned(),
-                    exit: crate::engine::ExitDesc::Signal(9),
+                    exit: crate::run::engine::ExitDesc::Signal(9),
                 })
             }
         }

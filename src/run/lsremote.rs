@@ -6,7 +6,7 @@
 //! branch heads; `run_bounded`, the small parallel map used for look-ups.
 //!
 //! Must not: clone or fetch, write any file, pick versions (that is
-//! `crate::versions`), edit manifests (`crate::edit`), or print credentials:
+//! `crate::maintain::versions`), edit manifests (`crate::maintain::edit`), or print credentials:
 //! user info in URLs is masked in error messages.
 
 use std::path::{Path, PathBuf};
@@ -511,7 +511,7 @@ mod tests {
         assert_eq!(get("v1.2.0-rc1"), Some(fx.c2.as_str()));
         let names: Vec<&str> = t.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
-            crate::versions::newest_release("v1.0.0", &names, false),
+            crate::maintain::versions::newest_release("v1.0.0", &names, false),
             Some("v1.1.0")
         );
     }
@@ -523,10 +523,13 @@ mod tests {
         let refs = parse(&out);
         assert_eq!(refs.len(), 3, "{refs:?}");
         let heads = |branch: &str| {
-            crate::revs::BranchRule::new(crate::revs::BranchMatch::RegexSuffix, branch)
-                .expect("rule")
-                .pick(&out)
-                .map(str::to_owned)
+            crate::plan::revisions::BranchRule::new(
+                crate::model::settings::BranchMatch::RegexSuffix,
+                branch,
+            )
+            .expect("rule")
+            .pick(&out)
+            .map(str::to_owned)
         };
         assert_eq!(heads("feature").as_deref(), Some(fx.c3.as_str()));
         assert_eq!(

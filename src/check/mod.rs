@@ -6,6 +6,10 @@
 //! Owns: `Project` (the checked model the plan is made from) and the rules.
 //! Must not: run processes, spawn threads or print.
 
+pub mod diag;
+pub mod shell;
+pub mod suggest;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,12 +18,11 @@ use indexmap::IndexMap;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{json, Value};
 
-use crate::diag::Problem;
-use crate::manifest::{self, Manifest};
-use crate::shell;
-use crate::source::{pointer_child, TomlSource};
-use crate::suggest::closest;
-use crate::template::{self, Templates, MANIFEST_VARS};
+use crate::check::diag::Problem;
+use crate::check::suggest::closest;
+use crate::model::manifest::{self, Manifest};
+use crate::model::source::{pointer_child, TomlSource};
+use crate::model::template::{self, Templates, MANIFEST_VARS};
 
 /// The directory of manifests under a root.
 pub const PACKAGES_DIR: &str = "packages.d";
@@ -48,8 +51,8 @@ impl Project {
 
     /// The packages' dependency graph, by index in `packages` (dependencies
     /// that name no package are left out).
-    pub fn dag(&self) -> crate::dag::Dag {
-        crate::dag::Dag::new(
+    pub fn dag(&self) -> crate::plan::dag::Dag {
+        crate::plan::dag::Dag::new(
             self.packages
                 .values()
                 .map(|p| {
@@ -990,7 +993,7 @@ fn check_cycles(
                 .unwrap_or_default()
         })
         .collect();
-    let dag = crate::dag::Dag::new(
+    let dag = crate::plan::dag::Dag::new(
         edges
             .iter()
             .map(|e| e.iter().map(|&(to, _)| to).collect())

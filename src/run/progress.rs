@@ -6,7 +6,7 @@
 //! runs ([`StderrReporter`]) and of the final table ([`summary`]).
 //!
 //! Must not: decide anything about the build (it only observes
-//! `crate::scheduler` events), read the environment, or panic on a write
+//! `crate::run::scheduler` events), read the environment, or panic on a write
 //! error (a closed stderr is ignored). All writes go through one Mutex, so
 //! lines from parallel builds never interleave mid-line.
 
@@ -15,7 +15,7 @@ use std::io::Write;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::scheduler::{Job, Outcome, Reporter};
+use crate::run::scheduler::{Job, Outcome, Reporter};
 
 /// Clears the current terminal line.
 const CLEAR_LINE: &str = "\r\x1b[2K";

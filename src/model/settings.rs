@@ -86,7 +86,7 @@ impl Settings {
     /// Every value of the run that reaches a template or the engine,
     /// checked as base.toml's are: each problem names its variable and flag.
     pub fn check(&self) -> Result<(), Vec<String>> {
-        use crate::shell;
+        use crate::check::shell;
         let mut problems = Vec::new();
         let mut one = |what: &str, value: Option<&str>, rule: fn(&str) -> Result<(), String>| {
             if let Some(value) = value {
@@ -145,6 +145,41 @@ impl Settings {
     }
 }
 
+/// How BRANCH picks a line of `git ls-remote --heads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchMatch {
+    /// OpenBMC's script since 2023 (the default): the first line that
+    /// BRANCH, a regular expression, matches at its end; else the first line
+    /// naming `refs/heads/master` or `refs/heads/main`.
+    RegexSuffix,
+    /// The 2021 script: the last line containing `refs/heads/BRANCH`; else
+    /// the first naming `refs/heads/master`.
+    Contains,
+}
+
+impl BranchMatch {
+    /// The key of templates/base.toml that names the root's rule, and the
+    /// values it may take.
+    pub const KEY: &'static str = "branch_match";
+    pub const NAMES: &'static [&'static str] = &["regex-suffix", "contains"];
+
+    pub fn from_name(name: &str) -> Option<BranchMatch> {
+        match name {
+            "regex-suffix" => Some(BranchMatch::RegexSuffix),
+            "contains" => Some(BranchMatch::Contains),
+            _ => None,
+        }
+    }
+
+    /// The root's rule (the default when base.toml does not say).
+    pub fn of(templates: &crate::model::template::Templates) -> BranchMatch {
+        templates
+            .base_str(BranchMatch::KEY)
+            .and_then(BranchMatch::from_name)
+            .unwrap_or(BranchMatch::RegexSuffix)
+    }
+}
+
 /// How the default CPU count is found (`cpu_count` in templates/base.toml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuCount {
@@ -170,9 +205,8 @@ impl CpuCount {
     }
 
     /// The root's rule (the default when base.toml does not say).
-    pub fn of(project: &crate::validate::Project) -> CpuCount {
-        project
-            .templates
+    pub fn of(templates: &crate::model::template::Templates) -> CpuCount {
+        templates
             .base_str(CpuCount::KEY)
             .and_then(CpuCount::from_name)
             .unwrap_or(CpuCount::Affinity)

@@ -1,0 +1,17 @@
+//! The edge that runs things: revision lookups (git, Gerrit), the engine
+//! (docker or podman), the scheduler that builds the stages on threads, the
+//! registry cache, progress on the terminal, the local build history.
+//!
+//! Owns: every child process (through `crate::process`) and thread. Must
+//! not: decide what a stage contains (that is `plan`) or print outside
+//! the progress reporter (commands print).
+
+pub mod engine;
+pub mod fetch;
+pub mod gerrit;
+pub mod history;
+pub mod lsremote;
+pub mod progress;
+pub mod registry;
+pub mod revs;
+pub mod scheduler;
