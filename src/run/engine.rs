@@ -638,6 +638,7 @@ fn find_on_path(name: &OsStr, path_var: Option<&OsStr>) -> Option<PathBuf> {
 }
 
 /// A scriptable in-memory engine for tests: no processes, records calls.
+#[cfg(test)]
 pub mod fake {
     use super::{BuildRequest, CancelToken, Engine, EngineError, ExitDesc};
     use std::collections::{HashMap, HashSet};
