@@ -61,6 +61,12 @@ fn file_of(tag: &str) -> String {
 /// Records that `stage` exists here as `tag`, built from `dockerfile`.
 pub fn record(cache: &Path, stage: &str, tag: &str, dockerfile: &str) -> std::io::Result<()> {
     let dir = stage_dir(cache, stage);
+    // Already the last one recorded (every no-op run): nothing to write.
+    if std::fs::read_to_string(dir.join("last")).is_ok_and(|t| t.trim() == tag)
+        && dir.join(file_of(tag)).is_file()
+    {
+        return Ok(());
+    }
     std::fs::create_dir_all(&dir)?;
     let file = dir.join(file_of(tag));
     if std::fs::read_to_string(&file).ok().as_deref() != Some(dockerfile) {
