@@ -182,11 +182,13 @@ pub fn run(
     };
 
     let priority = graph.longest_remaining_paths();
+    let (startable, start_rx) = crossbeam::channel::unbounded();
+    let uncached_deps = |i: usize| graph.dag.deps(i).iter().filter(|&&d| !cached[d]).count();
     let ctx = Ctx {
         jobs,
-        remaining: (0..n)
-            .map(|i| AtomicUsize::new(graph.dag.deps(i).iter().filter(|&&d| !cached[d]).count()))
-            .collect(),
+        remaining: (0..n).map(|i| AtomicUsize::new(uncached_deps(i))).collect(),
+        unfinished: (0..n).map(|i| AtomicUsize::new(uncached_deps(i))).collect(),
+        startable,
         finished: (0..n).map(|_| AtomicBool::new(false)).collect(),
         completions: cached
             .iter()
@@ -215,23 +217,64 @@ pub fn run(
         }
     }
 
+    // Threads start when a job's dependencies have finished: the jobs
+    // without pending dependencies now, the others as the dispatcher below
+    // hears of them (a blocking receive, no polling).
+    for i in 0..n {
+        if !ctx.cached[i] && ctx.unfinished[i].load(Ordering::SeqCst) == 0 {
+            let _ = ctx.startable.send(i);
+        }
+    }
+    let to_start = (0..n).filter(|&i| !ctx.cached[i]).count();
+
     // A panicking stage thread is contained by `job_thread`; if one still
     // escaped, its outcome is filled in below, so the Err is not needed.
+    // Each thread is joined as soon as it ends, so that a finished stage
+    // holds no stack: 10,000 stages do not mean 10,000 threads' memory.
+    let (ended_tx, ended_rx) = crossbeam::channel::unbounded::<usize>();
     let _ = crossbeam::scope(|scope| {
-        for i in (0..n).filter(|&i| !ctx.cached[i]) {
-            let ctx = &ctx;
-            let spawned = scope
-                .builder()
-                .name(format!("stage {}", jobs[i].stage.replace('\0', "")))
-                .spawn(move |_| job_thread(ctx, i));
-            if let Err(e) = spawned {
-                let outcome = Outcome::Failed {
-                    error: format!("could not start a thread for this stage: {e}"),
-                    log_tail: Vec::new(),
-                    elapsed: Duration::ZERO,
-                };
-                ctx.conclude(i, outcome);
-                ctx.slots.forget(i);
+        let mut running = std::collections::HashMap::new();
+        let mut started = 0;
+        let never = crossbeam::channel::never();
+        while started < to_start || !running.is_empty() {
+            let starts = if started < to_start {
+                &start_rx
+            } else {
+                &never
+            };
+            crossbeam::channel::select! {
+                recv(starts) -> i => {
+                    let Ok(i) = i else { break };
+                    started += 1;
+                    let ctx = &ctx;
+                    let ended = EndedOnDrop(ended_tx.clone(), i);
+                    let spawned = scope
+                        .builder()
+                        .name(format!("stage {}", jobs[i].stage.replace('\0', "")))
+                        .spawn(move |_| {
+                            let _ended = ended;
+                            job_thread(ctx, i);
+                        });
+                    match spawned {
+                        Ok(handle) => {
+                            running.insert(i, handle);
+                        }
+                        Err(e) => {
+                            let outcome = Outcome::Failed {
+                                error: format!("could not start a thread for this stage: {e}"),
+                                log_tail: Vec::new(),
+                                elapsed: Duration::ZERO,
+                            };
+                            ctx.conclude(i, outcome);
+                            ctx.slots.forget(i);
+                        }
+                    }
+                },
+                recv(ended_rx) -> i => {
+                    if let Some(handle) = i.ok().and_then(|i| running.remove(&i)) {
+                        let _ = handle.join();
+                    }
+                },
             }
         }
     });
@@ -457,6 +500,12 @@ struct Ctx<'a> {
     cached: Vec<bool>,
     /// Dependencies not yet successfully done (cached ones never count).
     remaining: Vec<AtomicUsize>,
+    /// Dependencies not yet finished in any way (cached ones never count):
+    /// a job's thread starts when this reaches 0, so only the jobs that can
+    /// run (or conclude) hold a thread.
+    unfinished: Vec<AtomicUsize>,
+    /// Jobs whose thread may start now, for the dispatcher.
+    startable: crossbeam::channel::Sender<usize>,
     finished: Vec<AtomicBool>,
     completions: Vec<Completion>,
     outcomes: Vec<Mutex<Option<Outcome>>>,
@@ -489,6 +538,11 @@ impl Ctx<'_> {
             }
         }
         self.completions[job].set(done);
+        for &j in self.graph.dag.dependents(job) {
+            if !self.cached[j] && self.unfinished[j].fetch_sub(1, Ordering::SeqCst) == 1 {
+                let _ = self.startable.send(j);
+            }
+        }
     }
 
     /// Records and reports `outcome`, then releases dependents.
@@ -497,6 +551,15 @@ impl Ctx<'_> {
         *lock(&self.outcomes[job]) = Some(outcome.clone());
         self.report(|| self.events.finished(job, &outcome));
         self.finish(job, done);
+    }
+}
+
+/// Tells the dispatcher a stage thread has ended (also when it unwinds).
+struct EndedOnDrop(crossbeam::channel::Sender<usize>, usize);
+
+impl Drop for EndedOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(self.1);
     }
 }
 
