@@ -324,7 +324,8 @@ pub struct BuildArgs {
     pub force: bool,
 
     /// At most N engine builds at once (default: no limit). The ready stage
-    /// with the longest chain of stages after it starts first.
+    /// with the most work after it starts first (by the last build times
+    /// here, else by the number of stages after it).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 

@@ -109,6 +109,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         build_args: build_args(&settings),
         log_dir: args.log_dir.clone(),
         stage_timeout: args.stage_timeout.map(std::time::Duration::from_secs),
+        expected: expected_durations(&jobs),
     };
     let stderr = std::io::stderr();
     let reporter = StderrReporter::new(&jobs, stderr.is_terminal(), stderr);
@@ -337,6 +338,27 @@ fn cache_reference(args: &BuildArgs) -> Result<Option<String>, i32> {
     Ok(Some(reference.to_owned()))
 }
 
+/// How long each stage took when last built here (the mean of the known
+/// ones for the others), or None when nothing is known.
+fn expected_durations(jobs: &[Job]) -> Option<Vec<Duration>> {
+    let cache = crate::run::history::cache_dir(|k| std::env::var(k).ok())?;
+    let known: Vec<Option<f64>> = jobs
+        .iter()
+        .map(|j| crate::run::history::seconds(&cache, &j.stage))
+        .collect();
+    let values: Vec<f64> = known.iter().flatten().copied().collect();
+    if values.is_empty() {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    Some(
+        known
+            .into_iter()
+            .map(|k| Duration::from_secs_f64(k.unwrap_or(mean)))
+            .collect(),
+    )
+}
+
 /// Keeps the Dockerfile of every stage that now exists here, for `explain`
 /// (best effort: a cache folder that cannot be written changes nothing).
 fn remember(plan: &Plan, outcomes: &[Outcome]) {
@@ -346,6 +368,9 @@ fn remember(plan: &Plan, outcomes: &[Outcome]) {
     for (stage, outcome) in plan.stages.iter().zip(outcomes) {
         if outcome.is_success() {
             let _ = crate::run::history::record(&cache, &stage.name, &stage.tag, &stage.dockerfile);
+        }
+        if let Outcome::Built { elapsed } = outcome {
+            let _ = crate::run::history::record_seconds(&cache, &stage.name, elapsed.as_secs_f64());
         }
     }
     crate::run::history::prune(&cache);

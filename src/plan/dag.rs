@@ -167,6 +167,21 @@ impl Dag {
         len
     }
 
+    /// As [`longest_remaining`](Self::longest_remaining), with each node
+    /// weighing `weight[i]` instead of 1: the longest remaining work.
+    pub fn longest_remaining_weighted(&self, order: &[usize], weight: &[u64]) -> Vec<u64> {
+        let mut len = weight.to_vec();
+        for &i in order.iter().rev() {
+            len[i] = weight[i]
+                + self.dependents[i]
+                    .iter()
+                    .map(|&j| len[j])
+                    .max()
+                    .unwrap_or(0);
+        }
+        len
+    }
+
     /// Every node that depends on `i`, directly or not.
     pub fn transitive_dependents(&self, i: usize) -> BTreeSet<usize> {
         let mut found = BTreeSet::new();
@@ -224,6 +239,10 @@ mod tests {
         let g = diamond();
         let order = g.order().expect("acyclic");
         assert_eq!(g.longest_remaining(&order), vec![4, 3, 2, 2, 1]);
+        assert_eq!(
+            g.longest_remaining_weighted(&order, &[1, 1, 1, 10, 1]),
+            vec![12, 3, 2, 11, 1]
+        );
         assert_eq!(g.transitive_dependents(1), BTreeSet::from([2, 4]));
         assert_eq!(g.transitive_dependents(0), BTreeSet::from([1, 2, 3, 4]));
         assert!(g.transitive_dependents(4).is_empty());

@@ -77,6 +77,23 @@ pub fn record(cache: &Path, stage: &str, tag: &str, dockerfile: &str) -> std::io
     Ok(())
 }
 
+/// Records how long the last build of `stage` took.
+pub fn record_seconds(cache: &Path, stage: &str, seconds: f64) -> std::io::Result<()> {
+    let dir = stage_dir(cache, stage);
+    std::fs::create_dir_all(&dir)?;
+    crate::maintain::edit::write_atomic(&dir.join("seconds"), &format!("{seconds:.3}\n"))
+}
+
+/// How long the last build of `stage` here took, if it was recorded.
+pub fn seconds(cache: &Path, stage: &str) -> Option<f64> {
+    std::fs::read_to_string(stage_dir(cache, stage).join("seconds"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+}
+
 /// The last recorded tag and Dockerfile of `stage`.
 pub fn last(cache: &Path, stage: &str) -> Option<(String, String)> {
     let dir = stage_dir(cache, stage);

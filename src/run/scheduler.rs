@@ -63,6 +63,10 @@ pub struct Options {
     pub log_dir: Option<PathBuf>,
     /// Stop a build that runs longer than this (`--stage-timeout`).
     pub stage_timeout: Option<std::time::Duration>,
+    /// How long each job is expected to take (its last build's time), to
+    /// order the ready jobs by the longest remaining work instead of the
+    /// longest remaining chain of jobs.
+    pub expected: Option<Vec<Duration>>,
 }
 
 /// How one job ended.
@@ -181,7 +185,21 @@ pub fn run(
         jobs.iter().map(|j| existing.contains(&j.tag)).collect()
     };
 
-    let priority = graph.longest_remaining_paths();
+    let priority = match &opts.expected {
+        Some(expected) if expected.len() == n => {
+            let ms: Vec<u64> = expected
+                .iter()
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
+                .collect();
+            graph
+                .dag
+                .longest_remaining_weighted(&graph.topo, &ms)
+                .into_iter()
+                .map(|w| usize::try_from(w).unwrap_or(usize::MAX))
+                .collect()
+        }
+        _ => graph.longest_remaining_paths(),
+    };
     let (startable, start_rx) = crossbeam::channel::unbounded();
     let uncached_deps = |i: usize| graph.dag.deps(i).iter().filter(|&&d| !cached[d]).count();
     let ctx = Ctx {
@@ -750,6 +768,24 @@ mod tests {
             dockerfile: format!("FROM scratch # {stage}"),
             deps: deps.to_vec(),
         }
+    }
+
+    #[test]
+    fn known_durations_order_the_ready_jobs_by_remaining_work() {
+        // a is long and alone; b is short with a short dependent c. By
+        // chain length b goes first; by remaining work a does.
+        let jobs = vec![job("a", &[]), job("b", &[]), job("c", &[1])];
+        let ms = Duration::from_millis;
+        let engine = FakeEngine::new();
+        run_ok(&jobs, &engine, &opts(Some(1)));
+        assert_eq!(engine.build_order()[0], "b");
+        let engine = FakeEngine::new();
+        let o = Options {
+            expected: Some(vec![ms(500), ms(10), ms(10)]),
+            ..opts(Some(1))
+        };
+        run_ok(&jobs, &engine, &o);
+        assert_eq!(engine.build_order(), ["a", "b", "c"]);
     }
 
     #[derive(Debug, Clone, PartialEq, Eq)]
