@@ -111,14 +111,70 @@ fn non_empty(v: &Option<String>) -> Option<String> {
     v.clone().filter(|s| !s.is_empty())
 }
 
+/// What a run's settings read besides its flags: the environment, the
+/// clock, the machine and the process. Made from the real process by
+/// [`Inputs::of_process`]; tests make their own.
+pub(crate) struct Inputs {
+    /// Environment variables (only those the settings read).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Now, as seconds since the epoch.
+    pub now: i64,
+    /// The CPUs this process may run on (its affinity, as nproc counts).
+    pub available_cpus: usize,
+    /// `uname -m`.
+    pub machine: String,
+    /// The process's user and group ids.
+    pub ids: (u32, u32),
+}
+
+impl Inputs {
+    pub(crate) fn of_process() -> Result<Inputs, String> {
+        let env = ["SOURCE_DATE_EPOCH", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| "the system clock is before 1970".to_owned())?;
+        // What nproc counts: the CPUs this process may run on (its affinity).
+        let available_cpus = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .and_then(settings::count_cpu_list)
+            })
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Ok(Inputs {
+            env,
+            now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+            available_cpus,
+            machine: settings::machine(),
+            ids: process_ids(),
+        })
+    }
+}
+
 /// The settings of this run, from flags, the environment and the clock.
 pub(crate) fn settings(
     args: &RenderArgs,
     force: bool,
     cpu_rule: settings::CpuCount,
 ) -> Result<Settings, String> {
-    let week = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => {
+    settings_from(args, force, cpu_rule, &Inputs::of_process()?)
+}
+
+/// The settings from flags and `inputs`: pure, so tests run it in-process.
+pub(crate) fn settings_from(
+    args: &RenderArgs,
+    force: bool,
+    cpu_rule: settings::CpuCount,
+    inputs: &Inputs,
+) -> Result<Settings, String> {
+    let var = |k: &str| inputs.env.get(k).map(String::as_str);
+    let week = match var("SOURCE_DATE_EPOCH") {
+        Some(v) if !v.trim().is_empty() => {
             let secs: i64 = v
                 .trim()
                 .parse()
@@ -126,47 +182,31 @@ pub(crate) fn settings(
             IsoWeek::from_unix(secs)
                 .ok_or_else(|| format!("SOURCE_DATE_EPOCH `{v}` is out of range"))?
         }
-        _ => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|_| "the system clock is before 1970".to_owned())?;
-            IsoWeek::from_unix(now.as_secs() as i64)
-                .ok_or_else(|| "the system clock is out of range".to_owned())?
-        }
+        _ => IsoWeek::from_unix(inputs.now)
+            .ok_or_else(|| "the system clock is out of range".to_owned())?,
     };
-    let arch = match non_empty(&args.arch) {
-        Some(arch) => arch,
-        None => settings::machine(),
-    };
+    let arch = non_empty(&args.arch).unwrap_or_else(|| inputs.machine.clone());
     if !settings::is_arch_name(&arch) {
         return Err(format!(
             "--arch `{arch}` is not a machine name like x86_64, aarch64 or ppc64le"
         ));
     }
-    // What nproc counts: the CPUs this process may run on (its affinity).
-    let available = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .and_then(settings::count_cpu_list)
-        })
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let cpus = match args.cpus {
         Some(0) => return Err("--cpus must be at least 1".to_owned()),
         Some(n) => n,
         None => match cpu_rule {
-            settings::CpuCount::Affinity => available,
+            settings::CpuCount::Affinity => inputs.available_cpus,
             settings::CpuCount::Nproc => settings::nproc(
-                available,
-                std::env::var("OMP_NUM_THREADS").ok().as_deref(),
-                std::env::var("OMP_THREAD_LIMIT").ok().as_deref(),
+                inputs.available_cpus,
+                var("OMP_NUM_THREADS"),
+                var("OMP_THREAD_LIMIT"),
             ),
         },
     };
-    let (uid, gid) = process_ids();
-    let (uid, gid) = (args.uid.unwrap_or(uid), args.gid.unwrap_or(gid));
+    let (uid, gid) = (
+        args.uid.unwrap_or(inputs.ids.0),
+        args.gid.unwrap_or(inputs.ids.1),
+    );
     let http_proxy = non_empty(&args.http_proxy);
     let settings = Settings {
         image_name: non_empty(&args.image_name)
@@ -312,4 +352,75 @@ fn report_render_error(e: &RenderError) {
         source = s.source();
     }
     error(message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::CpuCount;
+
+    fn inputs(env: &[(&str, &str)]) -> Inputs {
+        Inputs {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            now: 1_613_131_200,
+            available_cpus: 4,
+            machine: "aarch64".to_owned(),
+            ids: (1000, 1001),
+        }
+    }
+
+    fn args() -> RenderArgs {
+        RenderArgs {
+            gerrit_url: "https://gerrit.openbmc.org".to_owned(),
+            gerrit_timeout: 30,
+            ..RenderArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_come_from_the_inputs() {
+        let s = settings_from(&args(), false, CpuCount::Affinity, &inputs(&[])).expect("ok");
+        assert_eq!(s.week.stamp(), "2021-W06");
+        assert_eq!((s.cpus, s.arch.as_str()), (4, "aarch64"));
+        assert_eq!((s.user.uid, s.user.gid), (1000, 1001));
+        assert_eq!(s.user.name, "root");
+        assert_eq!(s.image_name, "openbmc/ubuntu-unit-test");
+        assert_eq!(s.branch, "master");
+    }
+
+    #[test]
+    fn source_date_epoch_and_omp_as_the_rules_say() {
+        let i = inputs(&[
+            ("SOURCE_DATE_EPOCH", "1767225600"),
+            ("OMP_NUM_THREADS", "7"),
+        ]);
+        let s = settings_from(&args(), false, CpuCount::Nproc, &i).expect("ok");
+        assert_eq!(s.week.stamp(), "2026-W01");
+        assert_eq!(s.cpus, 7, "nproc follows OMP_NUM_THREADS");
+        let s = settings_from(&args(), false, CpuCount::Affinity, &i).expect("ok");
+        assert_eq!(s.cpus, 4, "the 2026 rule does not");
+        let bad = inputs(&[("SOURCE_DATE_EPOCH", "soon")]);
+        let e = settings_from(&args(), false, CpuCount::Affinity, &bad).expect_err("bad");
+        assert!(e.contains("SOURCE_DATE_EPOCH"), "{e}");
+    }
+
+    #[test]
+    fn flags_win_and_bad_values_are_refused() {
+        let mut a = args();
+        a.cpus = Some(9);
+        a.arch = Some("ppc64le".to_owned());
+        a.http_proxy = Some("http://p:3128".to_owned());
+        let s = settings_from(&a, true, CpuCount::Affinity, &inputs(&[])).expect("ok");
+        assert_eq!((s.cpus, s.arch.as_str(), s.force), (9, "ppc64le", true));
+        assert_eq!(s.https_proxy.as_deref(), Some("http://p:3128"));
+        a.distro = Some("ubuntu:x\nRUN touch /pwn".to_owned());
+        let e = settings_from(&a, false, CpuCount::Affinity, &inputs(&[])).expect_err("bad");
+        assert!(e.contains("DISTRO"), "{e}");
+        a.distro = None;
+        a.cpus = Some(0);
+        assert!(settings_from(&a, false, CpuCount::Affinity, &inputs(&[])).is_err());
+    }
 }
