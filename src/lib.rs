@@ -4,13 +4,13 @@
 // command line and the commands sit at the edge, the process layer under
 // everything that runs a child.
 pub mod check;
-pub mod cli;
-pub mod commands;
-pub mod maintain;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod maintain;
 pub mod model;
 pub mod plan;
-pub mod process;
-pub mod run;
+pub(crate) mod process;
+pub(crate) mod run;
 
 use std::ffi::OsString;
 

@@ -36,10 +36,9 @@ pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// One image build: everything the engine needs, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildRequest<'a> {
-    /// Stage name, e.g. `openbmc-sdbusplus`, `base`, `final`.
+    /// Stage name, e.g. `openbmc-sdbusplus`, `base`, `final` (the engine
+    /// names the stage in its errors).
     pub stage: &'a str,
-    /// What log lines are prefixed with: `openbmc/sdbusplus`, `base`, `final`.
-    pub label: &'a str,
     /// The image tag to build.
     pub tag: &'a str,
     /// The Dockerfile text, fed on the engine's stdin.
@@ -329,7 +328,10 @@ impl Engine for DockerCli {
         // `on_line`.
         let registered = cancel.register(&child);
         let io_err = |what: &str, error| EngineError::Io {
-            what: format!("`{program} build` of {}: {what}", req.tag),
+            what: format!(
+                "`{program} build` of stage {} ({}): {what}",
+                req.stage, req.tag
+            ),
             error,
         };
 
@@ -659,11 +661,8 @@ pub mod fake {
     #[derive(Debug, Clone)]
     pub struct BuildRecord {
         pub stage: String,
-        pub label: String,
-        pub tag: String,
         pub no_cache: bool,
         pub build_args: Vec<String>,
-        pub start: Instant,
         pub end: Option<Instant>,
         /// Position of the start in the engine's global event sequence.
         pub start_seq: u64,
@@ -787,11 +786,8 @@ pub mod fake {
                 let seq = st.seq;
                 st.builds.push(BuildRecord {
                     stage: req.stage.to_owned(),
-                    label: req.label.to_owned(),
-                    tag: req.tag.to_owned(),
                     no_cache: req.no_cache,
                     build_args: req.build_args.to_vec(),
-                    start: Instant::now(),
                     end: None,
                     start_seq: seq,
                     end_seq: None,
@@ -877,7 +873,6 @@ mod tests {
     fn request<'a>(args: &'a [String], no_cache: bool) -> BuildRequest<'a> {
         BuildRequest {
             stage: "openbmc-sdbusplus",
-            label: "openbmc/sdbusplus",
             tag: "openbmc/ubuntu-unit-test-sdbusplus:2024-W01-abc",
             dockerfile: "FROM ubuntu:noble\nRUN echo hi\n",
             no_cache,

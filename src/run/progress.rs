@@ -72,6 +72,7 @@ impl<W: Write + Send> StderrReporter<W> {
     }
 
     /// Clears the status line and gives back the writer.
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.finish();
         self.state

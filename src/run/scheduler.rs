@@ -120,9 +120,11 @@ pub trait Reporter: Sync {
 }
 
 /// A [`Reporter`] that ignores everything.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NullReporter;
 
+#[cfg(test)]
 impl Reporter for NullReporter {
     fn cached(&self, _: usize) {}
     fn started(&self, _: usize) {}
@@ -651,7 +653,6 @@ fn build_one(ctx: &Ctx<'_>, job: usize) -> Outcome {
     let mut tail: VecDeque<String> = VecDeque::with_capacity(LOG_TAIL_LINES + 1);
     let req = BuildRequest {
         stage: &spec.stage,
-        label: &spec.label,
         tag: &spec.tag,
         dockerfile: &spec.dockerfile,
         no_cache: ctx.opts.force,
