@@ -1031,3 +1031,59 @@ fn cycle_problem(
         .at(&source.text, source.value_span(&format!("/depends/{dep_index}")), "this dependency closes a cycle")
         .help("packages are built in dependency order, so a cycle can never start: remove one of these dependencies")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's default root with `file` in packages.d/ reading `text`.
+    fn check_one(file: &str, text: &str) -> Checked {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut overrides = Overrides::new();
+        overrides.insert(root.join("packages.d").join(file), text.to_owned());
+        check_with(root, &overrides)
+    }
+
+    fn codes(checked: &Checked) -> Vec<String> {
+        checked
+            .problems
+            .iter()
+            .map(|p| p.code.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_default_root_is_valid() {
+        let checked = check(Path::new(env!("CARGO_MANIFEST_DIR")));
+        assert!(checked.project.is_some(), "{:?}", codes(&checked));
+        assert_eq!(checked.project.map(|p| p.packages.len()), Some(25));
+    }
+
+    #[test]
+    fn a_rule_failure_names_its_code_and_keeps_a_partial_view() {
+        let checked = check_one(
+            "fmtlib-fmt.toml",
+            "name = \"fmtlib/fmt\"\nrev = \"1 2\"\nbuild_type = \"cmake\"\n",
+        );
+        assert!(checked.project.is_none());
+        assert!(
+            codes(&checked).iter().any(|c| c.contains("rev")),
+            "{:?}",
+            codes(&checked)
+        );
+        assert!(checked.partial.is_some(), "views can still show the tree");
+    }
+
+    #[test]
+    fn a_cycle_is_reported_once() {
+        let checked = check_one(
+            "openbmc-sdbusplus.toml",
+            "name = \"openbmc/sdbusplus\"\ndepends = [\"openbmc/phosphor-logging\"]\nbuild_type = \"meson\"\n",
+        );
+        let cycles: Vec<String> = codes(&checked)
+            .into_iter()
+            .filter(|c| c.contains("cycle"))
+            .collect();
+        assert_eq!(cycles.len(), 1, "{:?}", codes(&checked));
+    }
+}

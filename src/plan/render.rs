@@ -378,3 +378,118 @@ fn render_package(
         .map_err(|e| template_error("package.Dockerfile.j2", &format!("`{}`", m.name), e))?;
     Ok((dockerfile, url))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::{IsoWeek, User};
+    use std::time::Duration;
+
+    fn settings() -> Settings {
+        Settings {
+            image_name: "openbmc/ubuntu-unit-test".to_owned(),
+            force: false,
+            ci_build: false,
+            distro: None,
+            branch: "master".to_owned(),
+            ubuntu_mirror: None,
+            http_proxy: None,
+            https_proxy: None,
+            docker_reg: None,
+            gerrit_project: None,
+            gerrit_rev: None,
+            gerrit_topic: None,
+            gerrit_url: String::new(),
+            gerrit_timeout: Duration::from_secs(1),
+            cpus: 2,
+            user: User {
+                name: "root".to_owned(),
+                home: "/root".to_owned(),
+                uid: 0,
+                gid: 0,
+            },
+            arch: "x86_64".to_owned(),
+            week: IsoWeek {
+                year: 2021,
+                week: 6,
+            },
+            base_image: None,
+        }
+    }
+
+    /// The repository's default root, checked.
+    fn project() -> Project {
+        crate::check::check(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+            .project
+            .expect("the default root is valid")
+    }
+
+    fn heads(project: &Project) -> BTreeMap<String, String> {
+        project
+            .packages
+            .iter()
+            .filter(|(_, p)| p.manifest.rev.is_none())
+            .map(|(n, _)| (n.clone(), "a".repeat(40)))
+            .collect()
+    }
+
+    #[test]
+    fn tags_hash_the_dockerfile_under_the_week() {
+        let s = settings();
+        let t = tag(&s, Some("boost"), "FROM x\n");
+        assert!(
+            t.starts_with("openbmc/ubuntu-unit-test-boost:2021-W06-"),
+            "{t}"
+        );
+        assert_eq!(
+            t.len(),
+            "openbmc/ubuntu-unit-test-boost:2021-W06-".len() + 16
+        );
+        assert_ne!(t, tag(&s, Some("boost"), "FROM y\n"));
+        assert!(tag(&s, None, "x").starts_with("openbmc/ubuntu-unit-test:2021-W06-"));
+    }
+
+    #[test]
+    fn the_run_s_values_override_base_toml_only_when_given() {
+        let p = project();
+        let base = render_base(&p, &settings()).expect("renders");
+        assert!(
+            base.contains("\nFROM public.ecr.aws/ubuntu/ubuntu:resolute\n"),
+            "{base}"
+        );
+        let mut s = settings();
+        s.distro = Some("ubuntu:noble".to_owned());
+        s.docker_reg = Some("docker.io".to_owned());
+        let base = render_base(&p, &s).expect("renders");
+        assert!(base.contains("\nFROM docker.io/ubuntu:noble\n"), "{base}");
+    }
+
+    #[test]
+    fn stages_come_base_packages_final_with_their_dependencies() {
+        let p = project();
+        let plan = render(&p, &heads(&p), &settings()).expect("renders");
+        assert_eq!(plan.stages.first().map(|s| s.name.as_str()), Some("base"));
+        assert_eq!(plan.final_stage().name, "final");
+        assert_eq!(plan.stages.len(), p.packages.len() + 2);
+        let logging = plan
+            .stages
+            .iter()
+            .find(|s| s.name == "openbmc-phosphor-logging")
+            .expect("stage");
+        // base and its four dependencies, by index.
+        assert_eq!(logging.deps.len(), 5);
+        for &d in &logging.deps[1..] {
+            assert!(logging
+                .dockerfile
+                .contains(&format!("COPY --from={} ", plan.stages[d].tag)));
+        }
+        assert_eq!(plan.final_stage().deps.len(), plan.stages.len() - 1);
+    }
+
+    #[test]
+    fn a_missing_revision_is_an_error_not_a_panic() {
+        let p = project();
+        let e = render(&p, &BTreeMap::new(), &settings()).expect_err("unresolved");
+        assert!(matches!(e, RenderError::MissingRev(_)), "{e}");
+    }
+}
