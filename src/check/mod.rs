@@ -3,12 +3,15 @@
 //! shell safety, template variables, dependencies, cycles), reporting every
 //! problem in one pass.
 //!
-//! Owns: `Project` (the checked model the plan is made from) and the rules.
+//! Owns: the rules, and building the `Project` (the checked model the plan
+//! is made from) when they all hold.
 //! Must not: run processes, spawn threads or print.
 
 pub mod diag;
 pub mod shell;
 pub mod suggest;
+
+pub use crate::model::project::{Package, Project};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,44 +31,6 @@ use crate::model::template::{self, Templates, MANIFEST_VARS};
 pub const PACKAGES_DIR: &str = "packages.d";
 /// The directory of templates under a root.
 pub const TEMPLATES_DIR: &str = "templates";
-
-/// One checked package.
-#[derive(Debug, Clone)]
-pub struct Package {
-    pub manifest: Manifest,
-    pub source: TomlSource,
-}
-
-/// A checked project: templates and packages, sorted by name (byte order).
-#[derive(Debug)]
-pub struct Project {
-    pub root: PathBuf,
-    pub templates: Templates,
-    pub packages: IndexMap<String, Package>,
-}
-
-impl Project {
-    pub fn package(&self, name: &str) -> Option<&Package> {
-        self.packages.get(name)
-    }
-
-    /// The packages' dependency graph, by index in `packages` (dependencies
-    /// that name no package are left out).
-    pub fn dag(&self) -> crate::plan::dag::Dag {
-        crate::plan::dag::Dag::new(
-            self.packages
-                .values()
-                .map(|p| {
-                    p.manifest
-                        .depends
-                        .iter()
-                        .filter_map(|d| self.packages.get_index_of(d))
-                        .collect()
-                })
-                .collect(),
-        )
-    }
-}
 
 /// The outcome of checking a root: the project when there is no error, and
 /// every problem found (warnings included).

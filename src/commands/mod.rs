@@ -19,8 +19,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::check::diag::{self, Problem};
-use crate::check::Project;
 use crate::cli::{Cli, Command, RenderArgs};
+use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
 use crate::plan::render::{Plan, RenderError};
 

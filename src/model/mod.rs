@@ -6,6 +6,7 @@
 //! them (that is `check`), render, or run anything.
 
 pub mod manifest;
+pub mod project;
 pub mod settings;
 pub mod source;
 pub mod template;

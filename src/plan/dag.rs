@@ -197,6 +197,25 @@ impl Dag {
     }
 }
 
+impl crate::model::project::Project {
+    /// The packages' dependency graph, by index in `packages` (dependencies
+    /// that name no package are left out).
+    pub fn dag(&self) -> Dag {
+        Dag::new(
+            self.packages
+                .values()
+                .map(|p| {
+                    p.manifest
+                        .depends
+                        .iter()
+                        .filter_map(|d| self.packages.get_index_of(d))
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::check::Project;
 use crate::model::manifest::stage_name;
+use crate::model::project::Project;
 
 /// Every package that (transitively) depends on `package`, in byte order.
 pub fn dependents(project: &Project, package: &str) -> BTreeSet<String> {

@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::check::shell;
-use crate::check::Project;
 use crate::model::manifest::{self, Manifest};
+use crate::model::project::Project;
 use crate::model::settings::{dirname, Settings};
 
 /// What a stage is.

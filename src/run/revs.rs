@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::check::Project;
+use crate::model::project::Project;
 use crate::model::settings::BranchMatch;
 use crate::model::settings::Settings;
 use crate::plan::revisions::BranchRule;

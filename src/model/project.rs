@@ -1,0 +1,32 @@
+//! A checked project: the templates and the packages of a root, by name
+//! in byte order. Only `check` makes one, and only when every rule holds
+//! (or, for views, from what parsed).
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use crate::model::manifest::Manifest;
+use crate::model::source::TomlSource;
+use crate::model::template::Templates;
+
+/// One checked package: its manifest and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub manifest: Manifest,
+    pub source: TomlSource,
+}
+
+/// A checked project: templates and packages, sorted by name (byte order).
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub templates: Templates,
+    pub packages: IndexMap<String, Package>,
+}
+
+impl Project {
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.packages.get(name)
+    }
+}
