@@ -401,8 +401,7 @@ fn accepted_settings_keep_the_base_and_final_structure() {
                 s.user.home = h;
             }
             let revs = heads(project);
-            let ours = s
-                .check()
+            let ours = build_unit_test_docker::check::settings::check(&s)
                 .ok()
                 .and_then(|()| render::render(project, &revs, &s).ok());
             tally.case(ours.is_some());

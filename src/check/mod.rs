@@ -8,6 +8,7 @@
 //! Must not: run processes, spawn threads or print.
 
 pub mod diag;
+pub mod settings;
 pub mod shell;
 pub mod suggest;
 

@@ -235,9 +235,7 @@ pub(crate) fn settings_from(
         week,
         base_image: non_empty(&args.base_image),
     };
-    settings
-        .check()
-        .map_err(|problems| problems.join("\nerror: "))?;
+    crate::check::settings::check(&settings).map_err(|problems| problems.join("\nerror: "))?;
     Ok(settings)
 }
 

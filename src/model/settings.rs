@@ -82,69 +82,6 @@ pub const DEFAULT_IMAGE_NAME: &str = "openbmc/ubuntu-unit-test";
 /// The Gerrit server GERRIT_TOPIC is looked up on.
 pub const DEFAULT_GERRIT_URL: &str = "https://gerrit.openbmc.org";
 
-impl Settings {
-    /// Every value of the run that reaches a template or the engine,
-    /// checked as base.toml's are: each problem names its variable and flag.
-    pub fn check(&self) -> Result<(), Vec<String>> {
-        use crate::check::shell;
-        let mut problems = Vec::new();
-        let mut one = |what: &str, value: Option<&str>, rule: fn(&str) -> Result<(), String>| {
-            if let Some(value) = value {
-                if let Err(why) = rule(value) {
-                    problems.push(format!("{what} {value:?} {why}"));
-                }
-            }
-        };
-        one(
-            "DOCKER_IMAGE_NAME (--image-name)",
-            Some(&self.image_name),
-            shell::check_image_name,
-        );
-        one(
-            "DISTRO (--distro)",
-            self.distro.as_deref(),
-            shell::check_image_ref,
-        );
-        one(
-            "--base-image",
-            self.base_image.as_deref(),
-            shell::check_image_ref,
-        );
-        one(
-            "DOCKER_REG (--docker-reg)",
-            self.docker_reg.as_deref(),
-            shell::check_registry,
-        );
-        one(
-            "UBUNTU_MIRROR (--ubuntu-mirror)",
-            self.ubuntu_mirror.as_deref(),
-            shell::check_http_url,
-        );
-        one(
-            "http_proxy (--http-proxy)",
-            self.http_proxy.as_deref(),
-            shell::check_plain,
-        );
-        one(
-            "https_proxy (--https-proxy)",
-            self.https_proxy.as_deref(),
-            shell::check_plain,
-        );
-        one("USER (--user)", Some(&self.user.name), shell::check_plain);
-        one("HOME (--home)", Some(&self.user.home), shell::check_plain);
-        one(
-            "BUILD_UNIT_TEST_GERRIT_URL (--gerrit-url)",
-            self.gerrit_topic.as_ref().map(|_| self.gerrit_url.as_str()),
-            shell::check_http_url,
-        );
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
-    }
-}
-
 /// How BRANCH picks a line of `git ls-remote --heads`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BranchMatch {
