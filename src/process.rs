@@ -37,6 +37,8 @@ struct Inner {
     cancelled: AtomicBool,
     /// Process group ids of the running children.
     groups: Mutex<HashSet<i32>>,
+    /// Tokens made with [`CancelToken::child`]: cancelled with this one.
+    children: Mutex<Vec<std::sync::Weak<Inner>>>,
 }
 
 impl CancelToken {
@@ -45,11 +47,47 @@ impl CancelToken {
         Self::default()
     }
 
-    /// Sets the token: TERM to every registered group now, KILL to those
-    /// still registered after [`GRACE`].
+    /// A token that is cancelled when this one is, and can also be
+    /// cancelled alone: one part of the run (a build whose revisions could
+    /// not be looked up) stops without the whole process counting as
+    /// interrupted.
+    pub fn child(&self) -> Self {
+        let child = Self::new();
+        self.children().push(Arc::downgrade(&child.0));
+        // Checked after registering: a `cancel` racing with this call
+        // either sees the child or has set the flag read here.
+        if self.is_cancelled() {
+            child.cancel();
+        }
+        child
+    }
+
+    fn children(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<Inner>>> {
+        self.0
+            .children
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live children, dropping the references to those gone.
+    fn live_children(&self) -> Vec<CancelToken> {
+        let mut children = self.children();
+        children.retain(|c| c.strong_count() > 0);
+        children
+            .iter()
+            .filter_map(|c| c.upgrade())
+            .map(CancelToken)
+            .collect()
+    }
+
+    /// Sets the token (and its children's): TERM to every registered group
+    /// now, KILL to those still registered after [`GRACE`].
     pub fn cancel(&self) {
         if self.0.cancelled.swap(true, Ordering::SeqCst) {
             return;
+        }
+        for child in self.live_children() {
+            child.cancel();
         }
         self.signal_all(Signal::TERM);
         let me = self.clone();
@@ -66,13 +104,18 @@ impl CancelToken {
         self.0.cancelled.load(Ordering::SeqCst)
     }
 
-    /// Sends `sig` to every registered group.
+    /// Sends `sig` to every registered group, its children's too.
     pub fn signal_all(&self, sig: Signal) {
-        let groups = self.0.groups.lock().unwrap_or_else(PoisonError::into_inner);
-        for &pg in groups.iter() {
-            if let Some(pid) = Pid::from_raw(pg) {
-                let _ = kill_process_group(pid, sig);
+        {
+            let groups = self.0.groups.lock().unwrap_or_else(PoisonError::into_inner);
+            for &pg in groups.iter() {
+                if let Some(pid) = Pid::from_raw(pg) {
+                    let _ = kill_process_group(pid, sig);
+                }
             }
+        }
+        for child in self.live_children() {
+            child.signal_all(sig);
         }
     }
 
@@ -433,5 +476,30 @@ mod tests {
         )
         .expect_err("fails");
         assert!(matches!(e, ProcessError::Spawn(_)));
+    }
+
+    #[test]
+    fn a_child_token_stops_with_its_parent_and_alone() {
+        let parent = CancelToken::new();
+        let child = parent.child();
+        let started = Instant::now();
+        let c = child.clone();
+        let sleeper =
+            std::thread::spawn(move || run_with(sh("sleep 60"), Duration::from_secs(60), 10, &c));
+        std::thread::sleep(Duration::from_millis(200));
+        parent.cancel();
+        let e = sleeper.join().expect("join").expect_err("cancelled");
+        assert!(matches!(e, ProcessError::Cancelled), "{e}");
+        assert!(child.is_cancelled() && started.elapsed() < Duration::from_secs(5));
+        assert!(
+            parent.child().is_cancelled(),
+            "born cancelled after the parent"
+        );
+
+        // Cancelling a child leaves the parent and its siblings running.
+        let parent = CancelToken::new();
+        let (a, b) = (parent.child(), parent.child());
+        a.cancel();
+        assert!(!parent.is_cancelled() && !b.is_cancelled());
     }
 }

@@ -421,3 +421,91 @@ fn sigterm_stops_running_builds_prints_the_summary_and_leaves_no_child() {
         );
     }
 }
+
+/// Replaces the fake git with one that first waits (up to 20 s) until the
+/// base stage's build has started, then runs `then`.
+fn git_after_the_base_starts(fake: &Fake, then: &str) {
+    let git = fake.git.path().join("git");
+    let original = fake.git.path().join("git-heads");
+    std::fs::rename(&git, &original).expect("rename");
+    let script = format!(
+        "#!/bin/sh\ni=0\nuntil [ -e \"$FAKE_DOCKER_DIR/base-started\" ]; do\n\
+         i=$((i+1)); if [ $i -gt 400 ]; then echo 'the base never started' >&2; exit 1; fi\n\
+         sleep 0.05\ndone\n{then}\n",
+    );
+    std::fs::write(&git, script).expect("write");
+    make_executable(&git);
+    // The fake engine says when the base's build starts.
+    let docker = fake.bin.path().join("docker");
+    let engine = std::fs::read_to_string(&docker).expect("read");
+    let engine = engine.replacen(
+        "    cat > \"$f.Dockerfile\"\n",
+        "    cat > \"$f.Dockerfile\"\n    case \"$tag\" in *-base:*) : > \"$dir/base-started\" ;; esac\n",
+        1,
+    );
+    std::fs::write(&docker, engine).expect("write");
+}
+
+#[test]
+fn the_base_builds_while_the_revisions_are_looked_up() {
+    let fake = Fake::new("docker");
+    let (_, tags) = render_tags(&fake, &[]);
+    // Every lookup waits for the base build to start: a tool that looked
+    // the revisions up first would wait 20 s and fail.
+    git_after_the_base_starts(&fake, "exec \"${0%/*}/git-heads\" \"$@\"");
+    let start = std::time::Instant::now();
+    let out = fake.command(&["build"]).output().expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(15),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", tags["final"]),
+        "the same image as when the revisions are known first"
+    );
+    let built = fake.built();
+    assert_eq!(built.len(), tags.len(), "{stderr}");
+    for tag in tags.values() {
+        assert!(built.contains_key(tag), "{tag} not built: {stderr}");
+    }
+    let calls = std::fs::read_to_string(fake.data.path().join("image-ls.calls")).expect("calls");
+    assert_eq!(calls.lines().count(), 1, "one `image ls` still");
+}
+
+#[test]
+fn a_failed_lookup_stops_the_base_build_and_says_why() {
+    let fake = Fake::new("docker");
+    git_after_the_base_starts(
+        &fake,
+        "echo 'fatal: unable to access the server' >&2\nexit 128",
+    );
+    let start = std::time::Instant::now();
+    let out = fake
+        .command(&["build"])
+        .env("FAKE_DOCKER_SLEEP", "60")
+        .output()
+        .expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(15),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot resolve the revision of")
+            && stderr.contains("fatal: unable to access the server"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("interrupted"), "not a signal: {stderr}");
+    let sleepers = std::fs::read_to_string(fake.data.path().join("sleepers")).expect("pids");
+    for pid in sleepers.lines() {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "engine process {pid} left behind"
+        );
+    }
+}

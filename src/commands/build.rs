@@ -7,19 +7,20 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::BuildArgs;
+use crate::model::project::Project;
 use crate::model::settings::Settings;
 use crate::plan::render::Plan;
 use crate::run::engine::{CancelToken, DockerCli, Engine, Registry};
 use crate::run::progress::{summary, StderrReporter};
 use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher};
-use crate::run::scheduler::{self, Job, Options, Outcome};
+use crate::run::scheduler::{self, Job, Late, Options, Outcome, Spec};
 
 use super::{error, FAILED, OK};
 
 use crate::process::INTERRUPTED;
 
 pub fn run(root: &Path, args: &BuildArgs) -> i32 {
-    let (_, settings, plan) = match super::plan(root, &args.render, args.force) {
+    let (project, settings) = match super::prepare(root, &args.render, args.force) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -27,14 +28,29 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let engine = match DockerCli::detect(args.engine.clone()) {
-        Ok(e) => e
-            .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)))
-            .with_registry_timeout(Duration::from_secs(args.cache_timeout.max(1))),
+    // The base and the pinned packages build while the other revisions are
+    // looked up, unless every tag is needed first: by a cache registry's
+    // walk, or to say what would happen (--dry-run).
+    if cache.is_none() && !args.dry_run && project.unpinned().next().is_some() {
+        return match engine_of(args) {
+            Ok(engine) => build_ahead(&project, &settings, args, &engine),
+            Err(code) => code,
+        };
+    }
+    let revs = match super::resolve_revs(&project, &settings, &args.render.git.git_base_url) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let plan = match crate::plan::render::render(&project, &revs, &settings) {
+        Ok(plan) => plan,
         Err(e) => {
-            error(e);
+            super::report_render_error(&e);
             return FAILED;
         }
+    };
+    let engine = match engine_of(args) {
+        Ok(e) => e,
+        Err(code) => return code,
     };
     let jobs = jobs_of(&plan);
     if args.dry_run {
@@ -103,14 +119,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         done,
         pusher: pusher.as_ref(),
     };
-    let options = Options {
-        jobs: args.jobs.map(usize::from),
-        force: settings.force,
-        build_args: build_args(&settings),
-        log_dir: args.log_dir.clone(),
-        stage_timeout: args.stage_timeout.map(std::time::Duration::from_secs),
-        expected: expected_durations(&jobs),
-    };
+    let options = options(args, &settings, &jobs);
     let stderr = std::io::stderr();
     let reporter = StderrReporter::new(&jobs, stderr.is_terminal(), stderr);
     // The scheduler sees stages that are here, pulled or not needed as
@@ -127,6 +136,165 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
     })
     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     reporter.finish();
+    conclude(
+        &plan,
+        outcomes,
+        &fates,
+        pusher.as_ref(),
+        cache.as_deref(),
+        warnings,
+        args,
+    )
+}
+
+/// The container engine of this run, with its deadlines.
+fn engine_of(args: &BuildArgs) -> Result<DockerCli, i32> {
+    match DockerCli::detect(args.engine.clone()) {
+        Ok(e) => Ok(e
+            .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)))
+            .with_registry_timeout(Duration::from_secs(args.cache_timeout.max(1)))),
+        Err(e) => {
+            error(e);
+            Err(FAILED)
+        }
+    }
+}
+
+/// Builds while the unpinned packages' revisions are looked up: the stages
+/// that need no lookup (the base first) start at once, each of the others
+/// when its dependencies are built and the revisions are in. One engine
+/// call lists the images here; a failed lookup stops the builds.
+fn build_ahead(
+    project: &Project,
+    settings: &Settings,
+    args: &BuildArgs,
+    engine: &DockerCli,
+) -> i32 {
+    let (ahead, waits) = match crate::plan::render::render_ahead(project, settings) {
+        Ok(a) => a,
+        Err(e) => {
+            super::report_render_error(&e);
+            return FAILED;
+        }
+    };
+    let jobs = jobs_of(&ahead);
+    let local = if settings.force {
+        HashSet::new()
+    } else {
+        match engine.local_tags() {
+            Ok(tags) => tags,
+            Err(e) => {
+                error(e);
+                return FAILED;
+            }
+        }
+    };
+    let caching = CachingEngine {
+        inner: engine,
+        done: local,
+        pusher: None,
+    };
+    let options = options(args, settings, &jobs);
+    let stderr = std::io::stderr();
+    let reporter = StderrReporter::new(&jobs, stderr.is_terminal(), stderr);
+    // Cancelled on a signal, or alone when the lookups fail.
+    let cancel = crate::process::interrupted().child();
+    let git_base = args.render.git.git_base_url.as_str();
+    let (specs_tx, specs) = crossbeam::channel::bounded(1);
+    let late = Late {
+        pending: waits.clone(),
+        specs,
+    };
+    let (outcomes, looked_up) = crossbeam::scope(|scope| {
+        let cancel_on_failure = cancel.clone();
+        let lookups = scope.spawn(move |_| {
+            let resolution = crate::run::revs::resolve(project, settings, git_base);
+            let looked_up = resolution.map_err(Ahead::Lookup).and_then(|resolution| {
+                crate::plan::render::render(project, &resolution.revs, settings)
+                    .map(|plan| (resolution, plan))
+                    .map_err(Ahead::Render)
+            });
+            let message = match &looked_up {
+                Ok((_, plan)) => Ok(waits
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| **w)
+                    .map(|(job, _)| Spec {
+                        job,
+                        tag: plan.stages[job].tag.clone(),
+                        dockerfile: plan.stages[job].dockerfile.clone(),
+                    })
+                    .collect()),
+                Err(_) => {
+                    cancel_on_failure.cancel();
+                    Err("its revision could not be looked up".to_owned())
+                }
+            };
+            let _ = specs_tx.send(message);
+            looked_up
+        });
+        let outcomes =
+            scheduler::run_late(&jobs, Some(late), &caching, &options, &reporter, &cancel);
+        (outcomes, lookups.join())
+    })
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let looked_up = looked_up.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    reporter.finish();
+    let interrupted = crate::process::interrupted().is_cancelled();
+    let plan = match looked_up {
+        Ok((resolution, plan)) => {
+            super::report_resolution(&resolution);
+            plan
+        }
+        // Stopped by a signal: the summary of what ran, as in any phase.
+        Err(_) if interrupted => ahead,
+        Err(Ahead::Lookup(e)) => {
+            return match super::resolution_or_report(Err(e), git_base) {
+                Err(code) => code,
+                Ok(_) => FAILED,
+            }
+        }
+        Err(Ahead::Render(e)) => {
+            super::report_render_error(&e);
+            return FAILED;
+        }
+    };
+    let fates = vec![Fate::Local; plan.stages.len()];
+    conclude(&plan, outcomes, &fates, None, None, Vec::new(), args)
+}
+
+/// Why the stages that wait for the lookups cannot be rendered.
+enum Ahead {
+    Lookup(crate::run::revs::ResolveError),
+    Render(crate::plan::render::RenderError),
+}
+
+/// How the scheduler runs this build.
+fn options(args: &BuildArgs, settings: &Settings, jobs: &[Job]) -> Options {
+    Options {
+        jobs: args.jobs.map(usize::from),
+        force: settings.force,
+        build_args: build_args(settings),
+        log_dir: args.log_dir.clone(),
+        stage_timeout: args.stage_timeout.map(std::time::Duration::from_secs),
+        expected: expected_durations(jobs),
+    }
+}
+
+/// After the builds: the summary, the cache's counts, the report, the
+/// history kept for `explain`, and the final tag on stdout when all went
+/// well. Returns the exit status.
+fn conclude(
+    plan: &Plan,
+    outcomes: Result<Vec<Outcome>, scheduler::SchedulerError>,
+    fates: &[Fate],
+    pusher: Option<&Pusher<'_>>,
+    cache: Option<&str>,
+    mut warnings: Vec<String>,
+    args: &BuildArgs,
+) -> i32 {
+    let cancel = crate::process::interrupted();
+    let jobs = jobs_of(plan);
     let mut outcomes = match outcomes {
         Ok(o) => o,
         Err(e) => {
@@ -134,7 +302,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
             return FAILED;
         }
     };
-    for (outcome, fate) in outcomes.iter_mut().zip(&fates) {
+    for (outcome, fate) in outcomes.iter_mut().zip(fates) {
         if *outcome == Outcome::Cached {
             match fate {
                 Fate::Pulled => *outcome = Outcome::Pulled,
@@ -144,18 +312,17 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         }
     }
     let pushed: HashSet<String> = pusher
-        .as_ref()
         .map(|p| p.pushed().into_iter().collect())
         .unwrap_or_default();
 
-    remember(&plan, &outcomes);
+    remember(plan, &outcomes);
     let mut report = summary(&jobs, &outcomes);
     for (stage, outcome) in plan.stages.iter().zip(&outcomes) {
         if let (Outcome::Failed { .. }, Some(url)) = (outcome, &stage.url) {
             report.push_str(&format!("{} failed; its source is {url}\n", stage.label));
         }
     }
-    if let (Some(reference), Some(p)) = (&cache, &pusher) {
+    if let (Some(reference), Some(p)) = (cache, pusher) {
         report.push_str(&format!(
             "cache: pushed {} stage(s) to {reference}\n",
             pushed.len()
@@ -193,8 +360,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         FAILED
     };
     if let Some(path) = &args.report {
-        let report =
-            super::report::report(&plan, &outcomes, args.log_dir.as_deref(), &pushed, code);
+        let report = super::report::report(plan, &outcomes, args.log_dir.as_deref(), &pushed, code);
         if let Err(e) = super::report::write(path, &report) {
             error(e);
             return FAILED.max(code);

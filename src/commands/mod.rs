@@ -247,18 +247,29 @@ fn process_ids() -> (u32, u32) {
     )
 }
 
-/// Loads, resolves revisions and renders: what render and build share.
-pub(crate) fn plan(
+/// Loads the project and makes the run's settings: what every command that
+/// renders starts with.
+pub(crate) fn prepare(
     root: &Path,
     args: &RenderArgs,
     force: bool,
-) -> Result<(Project, Settings, Plan), i32> {
+) -> Result<(Project, Settings), i32> {
     let project = load(root).ok_or(FAILED)?;
     let settings =
         settings(args, force, settings::CpuCount::of(&project.templates)).map_err(|e| {
             error(e);
             USAGE
         })?;
+    Ok((project, settings))
+}
+
+/// Loads, resolves revisions and renders: what render and build share.
+pub(crate) fn plan(
+    root: &Path,
+    args: &RenderArgs,
+    force: bool,
+) -> Result<(Project, Settings, Plan), i32> {
+    let (project, settings) = prepare(root, args, force)?;
     let resolved = resolve_revs(&project, &settings, &args.git.git_base_url)?;
     match crate::plan::render::render(&project, &resolved, &settings) {
         Ok(plan) => Ok((project, settings, plan)),
@@ -275,14 +286,30 @@ pub(crate) fn resolve_revs(
     git_base: &str,
 ) -> Result<BTreeMap<String, String>, i32> {
     let resolution = crate::run::revs::resolve(project, settings, git_base);
+    let resolution = resolution_or_report(resolution, git_base)?;
+    report_resolution(&resolution);
+    Ok(resolution.revs)
+}
+
+/// The resolution, or (reported) why there is none: interrupted, or the
+/// failed lookups grouped by cause.
+pub(crate) fn resolution_or_report(
+    resolution: Result<crate::run::revs::Resolution, crate::run::revs::ResolveError>,
+    git_base: &str,
+) -> Result<crate::run::revs::Resolution, i32> {
     if crate::process::interrupted().is_cancelled() {
         error("interrupted while looking up revisions; every lookup was stopped");
         return Err(crate::process::INTERRUPTED);
     }
-    let resolution = resolution.map_err(|e| {
+    resolution.map_err(|e| {
         report_lookup_failures(e, git_base);
         FAILED
-    })?;
+    })
+}
+
+/// Where the revisions came from, when not the branch heads, and the
+/// lookups that failed without failing the run.
+pub(crate) fn report_resolution(resolution: &crate::run::revs::Resolution) {
     let mut stderr = std::io::stderr().lock();
     for note in &resolution.notes {
         let _ = writeln!(stderr, "{note}");
@@ -290,7 +317,6 @@ pub(crate) fn resolve_revs(
     for warning in &resolution.warnings {
         let _ = writeln!(stderr, "warning: {warning}");
     }
-    Ok(resolution.revs)
 }
 
 /// Lookup failures, grouped by what git said, with what to do about them.
@@ -342,7 +368,7 @@ fn report_lookup_failures(e: crate::run::revs::ResolveError, git_base: &str) {
     );
 }
 
-fn report_render_error(e: &RenderError) {
+pub(crate) fn report_render_error(e: &RenderError) {
     let mut message = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -29,4 +29,13 @@ impl Project {
     pub fn package(&self, name: &str) -> Option<&Package> {
         self.packages.get(name)
     }
+
+    /// The packages without a `rev`: their revision is looked up at run
+    /// time (branch head, Gerrit), in byte order of name.
+    pub fn unpinned(&self) -> impl Iterator<Item = &str> {
+        self.packages
+            .iter()
+            .filter(|(_, p)| p.manifest.rev.is_none())
+            .map(|(name, _)| name.as_str())
+    }
 }

@@ -239,6 +239,37 @@ pub fn render(
     Ok(Plan { stages, base_image })
 }
 
+/// The revision an unpinned package stands in with in [`render_ahead`].
+const LOOKED_UP_LATER: &str = "0000000000000000000000000000000000000000";
+
+/// What can be built before the unpinned packages' revisions are looked
+/// up: the plan rendered with a stand-in revision for each of them, and per
+/// stage whether its text waits for the lookups — an unpinned package,
+/// every stage built on one, and the final stage. The other stages' texts
+/// and tags are already the real ones, since a package stage's text
+/// depends only on its own revision and its dependencies' tags.
+pub fn render_ahead(
+    project: &Project,
+    settings: &Settings,
+) -> Result<(Plan, Vec<bool>), RenderError> {
+    let stand_ins: BTreeMap<String, String> = project
+        .unpinned()
+        .map(|name| (name.to_owned(), LOOKED_UP_LATER.to_owned()))
+        .collect();
+    let plan = render(project, &stand_ins, settings)?;
+    let dag = crate::plan::dag::Dag::new(plan.stages.iter().map(|s| s.deps.clone()).collect());
+    let mut waits = vec![false; plan.stages.len()];
+    for (i, stage) in plan.stages.iter().enumerate() {
+        if matches!(&stage.kind, StageKind::Package(name) if stand_ins.contains_key(name)) {
+            waits[i] = true;
+            for j in dag.transitive_dependents(i) {
+                waits[j] = true;
+            }
+        }
+    }
+    Ok((plan, waits))
+}
+
 fn template_error(template: &str, what: &str, source: minijinja::Error) -> RenderError {
     RenderError::Template {
         template: template.to_owned(),
@@ -426,10 +457,8 @@ mod tests {
 
     fn heads(project: &Project) -> BTreeMap<String, String> {
         project
-            .packages
-            .iter()
-            .filter(|(_, p)| p.manifest.rev.is_none())
-            .map(|(n, _)| (n.clone(), "a".repeat(40)))
+            .unpinned()
+            .map(|n| (n.to_owned(), "a".repeat(40)))
             .collect()
     }
 
@@ -491,5 +520,44 @@ mod tests {
         let p = project();
         let e = render(&p, &BTreeMap::new(), &settings()).expect_err("unresolved");
         assert!(matches!(e, RenderError::MissingRev(_)), "{e}");
+    }
+
+    #[test]
+    fn ahead_of_the_lookups_only_what_needs_none_is_final() {
+        let p = project();
+        let s = settings();
+        let (ahead, waits) = render_ahead(&p, &s).expect("renders");
+        let real = render(&p, &heads(&p), &s).expect("renders");
+        assert_eq!(ahead.stages.len(), real.stages.len());
+        let unpinned: Vec<&str> = p.unpinned().collect();
+        assert!(
+            !unpinned.is_empty(),
+            "the default root looks some revisions up"
+        );
+        assert!(!waits[0], "the base waits for no lookup");
+        assert!(waits[waits.len() - 1], "the final stage waits for all");
+        for ((early, late), &wait) in ahead.stages.iter().zip(&real.stages).zip(&waits) {
+            assert_eq!(early.deps, late.deps);
+            if let StageKind::Package(name) = &early.kind {
+                let deps_wait = early.deps.iter().any(|&d| waits[d]);
+                assert_eq!(
+                    wait,
+                    unpinned.contains(&name.as_str()) || deps_wait,
+                    "{name}"
+                );
+            }
+            if !wait {
+                assert_eq!(
+                    (&early.tag, &early.dockerfile),
+                    (&late.tag, &late.dockerfile)
+                );
+            } else if early.kind != StageKind::Base {
+                assert_ne!(early.tag, late.tag, "{} has a stand-in", early.name);
+            }
+        }
+        assert!(
+            waits.iter().filter(|w| !**w).count() > 1,
+            "some packages build early"
+        );
     }
 }

@@ -241,11 +241,12 @@ impl DockerCli {
 /// The `--format` argument of `image ls` (one argv element, no quotes).
 pub const IMAGE_LS_FORMAT: &str = "{{.Repository}}:{{.Tag}}";
 
-impl Engine for DockerCli {
-    fn existing_tags(&self, tags: &[&str]) -> Result<HashSet<String>, EngineError> {
-        if tags.is_empty() {
-            return Ok(HashSet::new());
-        }
+impl DockerCli {
+    /// Every `repository:tag` here, as `image ls` lists it and without a
+    /// default registry prefix (`docker.io/`, `localhost/`): one engine
+    /// process. A run that learns some tags late asks this set, not the
+    /// engine again.
+    pub fn local_tags(&self) -> Result<HashSet<String>, EngineError> {
         let command = format!(
             "{} image ls --format {IMAGE_LS_FORMAT}",
             self.program_name()
@@ -288,17 +289,30 @@ impl Engine for DockerCli {
                 error: io::Error::other("it printed more than 64 MiB; not a list of images"),
             });
         }
-        let wanted: HashSet<&str> = tags.iter().copied().collect();
         let mut found = HashSet::new();
         for entry in String::from_utf8_lossy(&output.stdout).lines() {
             let entry = entry.trim();
-            for candidate in [entry, strip_registry(entry)] {
-                if let Some(tag) = wanted.get(candidate) {
-                    found.insert((*tag).to_owned());
-                }
+            if entry.is_empty() {
+                continue;
             }
+            found.insert(entry.to_owned());
+            found.insert(strip_registry(entry).to_owned());
         }
         Ok(found)
+    }
+}
+
+impl Engine for DockerCli {
+    fn existing_tags(&self, tags: &[&str]) -> Result<HashSet<String>, EngineError> {
+        if tags.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let local = self.local_tags()?;
+        Ok(tags
+            .iter()
+            .filter(|t| local.contains(**t))
+            .map(|t| (*t).to_owned())
+            .collect())
     }
 
     fn build(
@@ -661,6 +675,7 @@ pub mod fake {
     #[derive(Debug, Clone)]
     pub struct BuildRecord {
         pub stage: String,
+        pub tag: String,
         pub no_cache: bool,
         pub build_args: Vec<String>,
         pub end: Option<Instant>,
@@ -786,6 +801,7 @@ pub mod fake {
                 let seq = st.seq;
                 st.builds.push(BuildRecord {
                     stage: req.stage.to_owned(),
+                    tag: req.tag.to_owned(),
                     no_cache: req.no_cache,
                     build_args: req.build_args.to_vec(),
                     end: None,

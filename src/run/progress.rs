@@ -28,7 +28,6 @@ const STATUS_WIDTH: usize = 100;
 /// A [`Reporter`] writing to stderr (or any writer, for tests).
 pub struct StderrReporter<W: Write + Send> {
     labels: Vec<String>,
-    tags: Vec<String>,
     tty: bool,
     state: Mutex<State<W>>,
 }
@@ -48,7 +47,6 @@ impl<W: Write + Send> StderrReporter<W> {
     pub fn new(jobs: &[Job], tty: bool, stderr: W) -> Self {
         Self {
             labels: jobs.iter().map(|j| j.label.clone()).collect(),
-            tags: jobs.iter().map(|j| j.tag.clone()).collect(),
             tty,
             state: Mutex::new(State {
                 out: stderr,
@@ -143,8 +141,7 @@ impl<W: Write + Send> StderrReporter<W> {
 }
 
 impl<W: Write + Send> Reporter for StderrReporter<W> {
-    fn cached(&self, job: usize) {
-        let tag = self.tags.get(job).map_or("?", String::as_str);
+    fn cached(&self, _job: usize, tag: &str) {
         let mut st = self.lock();
         st.done += 1;
         self.emit(
@@ -302,7 +299,7 @@ mod tests {
     fn plain_output_has_prefixed_lines_and_no_escapes() {
         let jobs = jobs();
         let r = StderrReporter::new(&jobs, false, Vec::new());
-        r.cached(0);
+        r.cached(0, "img:base");
         r.started(1);
         r.line(1, "Step 1/3 : FROM ubuntu");
         r.started(2);
@@ -325,7 +322,7 @@ mod tests {
     fn tty_output_redraws_a_status_line() {
         let jobs = jobs();
         let r = StderrReporter::new(&jobs, true, Vec::new());
-        r.cached(0);
+        r.cached(0, "img:base");
         r.started(1);
         r.started(2);
         r.line(1, "compiling");

@@ -86,20 +86,17 @@ pub fn resolve(
         }
     }
     let mut jobs = Vec::new();
-    for (name, pkg) in &project.packages {
-        if pkg.manifest.rev.is_some() {
-            continue;
-        }
-        if let Some((_, rev)) = gerrit_pin.filter(|(p, _)| *p == name.as_str()) {
+    for name in project.unpinned() {
+        if let Some((_, rev)) = gerrit_pin.filter(|(p, _)| *p == name) {
             out.notes
                 .push(format!("Found Gerrit revision for {name}: {rev}"));
-            out.revs.insert(name.clone(), rev.to_owned());
+            out.revs.insert(name.to_owned(), rev.to_owned());
             continue;
         }
         if settings.gerrit_topic.is_some() && name.starts_with("openbmc/") {
-            jobs.push(Job::Topic(name.clone()));
+            jobs.push(Job::Topic(name.to_owned()));
         }
-        jobs.push(Job::Head(name.clone()));
+        jobs.push(Job::Head(name.to_owned()));
     }
     if jobs.is_empty() {
         return Ok(out);

@@ -26,7 +26,7 @@ use std::io::{self, LineWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::run::engine::{BuildRequest, CancelToken, Engine, EngineError};
@@ -69,6 +69,27 @@ pub struct Options {
     pub expected: Option<Vec<Duration>>,
 }
 
+/// Jobs whose tag and Dockerfile are not known when the run starts, because
+/// their revision (or a dependency's) is still being looked up. Each waits
+/// for its dependencies and for the specs, no more: the other stages (the
+/// base first) build meanwhile.
+pub struct Late {
+    /// Per job: whether its [`Spec`] comes later (its `tag` and
+    /// `dockerfile` in the job list are placeholders, never used).
+    pub pending: Vec<bool>,
+    /// One message: every pending job's spec, or why there are none. A
+    /// dropped sender counts as the latter.
+    pub specs: crossbeam::channel::Receiver<Result<Vec<Spec>, String>>,
+}
+
+/// A pending job's tag and Dockerfile, once known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub job: usize,
+    pub tag: String,
+    pub dockerfile: String,
+}
+
 /// How one job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -109,8 +130,8 @@ impl Outcome {
 /// [`finished`](Self::finished) exactly once, preceded by
 /// [`started`](Self::started) and [`line`](Self::line)s if it was built.
 pub trait Reporter: Sync {
-    /// Job `job`'s image exists already.
-    fn cached(&self, job: usize);
+    /// Job `job`'s image, `tag`, exists already.
+    fn cached(&self, job: usize, tag: &str);
     /// Job `job` got a build slot and its build starts now.
     fn started(&self, job: usize);
     /// One output line of job `job`'s build.
@@ -126,7 +147,7 @@ pub struct NullReporter;
 
 #[cfg(test)]
 impl Reporter for NullReporter {
-    fn cached(&self, _: usize) {}
+    fn cached(&self, _: usize, _: &str) {}
     fn started(&self, _: usize) {}
     fn line(&self, _: usize, _: &str) {}
     fn finished(&self, _: usize, _: &Outcome) {}
@@ -149,6 +170,8 @@ pub enum SchedulerError {
     ExistingTags(EngineError),
     #[error("could not create log directory `{}`: {error}", path.display())]
     LogDir { path: PathBuf, error: io::Error },
+    #[error("{pending} pending flags for {len} jobs")]
+    LateLength { pending: usize, len: usize },
 }
 
 /// Build `jobs` on `engine`; returns one [`Outcome`] per job, in order.
@@ -163,11 +186,37 @@ pub fn run(
     events: &dyn Reporter,
     cancel: &CancelToken,
 ) -> Result<Vec<Outcome>, SchedulerError> {
+    run_late(jobs, None, engine, opts, events, cancel)
+}
+
+/// [`run`], with some jobs' specs arriving while the others build: a
+/// pending job waits for its dependencies and for `late.specs`; when they
+/// come, the pending jobs whose tags exist are cached (one more
+/// `existing_tags` call), the others build. When the specs cannot come,
+/// the pending jobs fail with the reason (or are cancelled, if the run is).
+pub fn run_late(
+    jobs: &[Job],
+    late: Option<Late>,
+    engine: &dyn Engine,
+    opts: &Options,
+    events: &dyn Reporter,
+    cancel: &CancelToken,
+) -> Result<Vec<Outcome>, SchedulerError> {
     let graph = Graph::new(jobs)?;
     if opts.jobs == Some(0) {
         return Err(SchedulerError::ZeroJobs);
     }
     let n = jobs.len();
+    let (pending, specs_rx) = match late {
+        Some(late) if late.pending.len() != n => {
+            return Err(SchedulerError::LateLength {
+                pending: late.pending.len(),
+                len: n,
+            })
+        }
+        Some(late) => (late.pending, late.specs),
+        None => (vec![false; n], crossbeam::channel::never()),
+    };
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -180,11 +229,14 @@ pub fn run(
     let cached: Vec<bool> = if opts.force {
         vec![false; n]
     } else {
-        let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
+        let known = || (0..n).filter(|&i| !pending[i]);
+        let tags: Vec<&str> = known().map(|i| jobs[i].tag.as_str()).collect();
         let existing = engine
             .existing_tags(&tags)
             .map_err(SchedulerError::ExistingTags)?;
-        jobs.iter().map(|j| existing.contains(&j.tag)).collect()
+        (0..n)
+            .map(|i| !pending[i] && existing.contains(&jobs[i].tag))
+            .collect()
     };
 
     let priority = match &opts.expected {
@@ -221,13 +273,16 @@ pub fn run(
         slots: SlotPool::new(opts.jobs.unwrap_or(usize::MAX), priority),
         graph,
         cached,
+        specs: (0..n).map(|_| OnceLock::new()).collect(),
+        gate: Completion::new(pending.iter().all(|p| !p).then_some(Ok(()))),
+        pending,
         engine,
         opts,
         events,
         cancel,
     };
     for i in (0..n).filter(|&i| ctx.cached[i]) {
-        ctx.report(|| events.cached(i));
+        ctx.report(|| events.cached(i, &jobs[i].tag));
     }
     // Jobs ready from the start are queued before any thread runs, so the
     // first slots go by priority rather than by thread start-up order.
@@ -256,6 +311,8 @@ pub fn run(
         let mut running = std::collections::HashMap::new();
         let mut started = 0;
         let never = crossbeam::channel::never();
+        let no_specs = crossbeam::channel::never();
+        let mut specs = &specs_rx;
         while started < to_start || !running.is_empty() {
             let starts = if started < to_start {
                 &start_rx
@@ -263,6 +320,13 @@ pub fn run(
                 &never
             };
             crossbeam::channel::select! {
+                recv(specs) -> arrived => {
+                    specs = &no_specs;
+                    let arrived = arrived.unwrap_or_else(|_| {
+                        Err("the revision lookups ended without an answer".to_owned())
+                    });
+                    ctx.arrive(arrived);
+                },
                 recv(starts) -> i => {
                     let Ok(i) = i else { break };
                     started += 1;
@@ -368,14 +432,15 @@ impl Done {
     }
 }
 
-/// A one-shot "this job is done" handle that dependents block on.
-struct Completion {
-    state: Mutex<Option<Done>>,
+/// A one-shot value that threads block on: "this job is done" for its
+/// dependents, "the specs arrived" for pending jobs.
+struct Completion<T> {
+    state: Mutex<Option<T>>,
     cv: Condvar,
 }
 
-impl Completion {
-    fn new(initial: Option<Done>) -> Self {
+impl<T: Clone> Completion<T> {
+    fn new(initial: Option<T>) -> Self {
         Self {
             state: Mutex::new(initial),
             cv: Condvar::new(),
@@ -383,7 +448,7 @@ impl Completion {
     }
 
     /// Sets the state unless already set; wakes every waiter.
-    fn set(&self, done: Done) {
+    fn set(&self, done: T) {
         let mut st = lock(&self.state);
         if st.is_none() {
             *st = Some(done);
@@ -392,11 +457,11 @@ impl Completion {
         self.cv.notify_all();
     }
 
-    fn wait(&self) -> Done {
+    fn wait(&self) -> T {
         let mut st = lock(&self.state);
         loop {
-            if let Some(done) = *st {
-                return done;
+            if let Some(done) = &*st {
+                return done.clone();
             }
             st = self.cv.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
@@ -527,9 +592,15 @@ struct Ctx<'a> {
     /// Jobs whose thread may start now, for the dispatcher.
     startable: crossbeam::channel::Sender<usize>,
     finished: Vec<AtomicBool>,
-    completions: Vec<Completion>,
+    completions: Vec<Completion<Done>>,
     outcomes: Vec<Mutex<Option<Outcome>>>,
     slots: SlotPool,
+    /// Per job: whether its spec arrives late (see [`Late`]).
+    pending: Vec<bool>,
+    /// The pending jobs' specs, once arrived.
+    specs: Vec<OnceLock<(String, String)>>,
+    /// Open once the pending jobs' specs arrived (or cannot).
+    gate: Completion<Result<(), String>>,
     engine: &'a dyn Engine,
     opts: &'a Options,
     events: &'a dyn Reporter,
@@ -565,12 +636,86 @@ impl Ctx<'_> {
         }
     }
 
-    /// Records and reports `outcome`, then releases dependents.
+    /// Records and reports `outcome`, then releases dependents. The first
+    /// outcome of a job stands: a pending job found cached when its spec
+    /// arrives keeps that.
     fn conclude(&self, job: usize, outcome: Outcome) {
         let done = Done::of(&outcome, job);
-        *lock(&self.outcomes[job]) = Some(outcome.clone());
+        {
+            let mut slot = lock(&self.outcomes[job]);
+            if slot.is_some() {
+                return;
+            }
+            *slot = Some(outcome.clone());
+        }
         self.report(|| self.events.finished(job, &outcome));
         self.finish(job, done);
+    }
+
+    /// Whether `job` has an outcome already.
+    fn concluded(&self, job: usize) -> bool {
+        lock(&self.outcomes[job]).is_some()
+    }
+
+    /// The pending jobs' specs arrived (or cannot): records them, caches
+    /// those whose tags exist, then opens the gate the others wait at.
+    fn arrive(&self, arrived: Result<Vec<Spec>, String>) {
+        let specs = match arrived {
+            Ok(specs) => specs,
+            Err(why) => return self.gate.set(Err(why)),
+        };
+        for spec in specs {
+            if let Some(cell) = self.specs.get(spec.job).filter(|_| self.pending[spec.job]) {
+                let _ = cell.set((spec.tag, spec.dockerfile));
+            }
+        }
+        let n = self.jobs.len();
+        if !self.opts.force {
+            let arrived: Vec<usize> = (0..n).filter(|&i| self.specs[i].get().is_some()).collect();
+            let tags: Vec<&str> = arrived
+                .iter()
+                .filter_map(|&i| self.spec(i))
+                .map(|(t, _)| t)
+                .collect();
+            match self.engine.existing_tags(&tags) {
+                Ok(existing) => {
+                    for i in arrived {
+                        let Some((tag, _)) = self.spec(i) else {
+                            continue;
+                        };
+                        if !existing.contains(tag) {
+                            continue;
+                        }
+                        {
+                            let mut slot = lock(&self.outcomes[i]);
+                            if slot.is_some() {
+                                continue;
+                            }
+                            *slot = Some(Outcome::Cached);
+                        }
+                        self.report(|| self.events.cached(i, tag));
+                        self.finish(i, Done::Ok);
+                    }
+                }
+                Err(e) => {
+                    return self
+                        .gate
+                        .set(Err(SchedulerError::ExistingTags(e).to_string()))
+                }
+            }
+        }
+        self.gate.set(Ok(()));
+    }
+
+    /// `job`'s tag and Dockerfile; `None` for a pending job whose spec did
+    /// not arrive.
+    fn spec(&self, job: usize) -> Option<(&str, &str)> {
+        if self.pending[job] {
+            self.specs[job].get().map(|(t, d)| (t.as_str(), d.as_str()))
+        } else {
+            let j = &self.jobs[job];
+            Some((j.tag.as_str(), j.dockerfile.as_str()))
+        }
     }
 }
 
@@ -597,6 +742,9 @@ impl Drop for ReleaseOnDrop<'_, '_> {
 }
 
 fn job_thread(ctx: &Ctx<'_>, job: usize) {
+    if ctx.concluded(job) {
+        return; // A pending job found cached: nothing to do.
+    }
     let _release = ReleaseOnDrop { ctx, job };
     let mut slot = None;
     let outcome =
@@ -620,6 +768,23 @@ fn run_job<'p>(ctx: &'p Ctx<'_>, job: usize, slot: &mut Option<Slot<'p>>) -> Out
             Done::Cancelled => return Outcome::Cancelled,
         }
     }
+    if ctx.pending[job] {
+        if let Err(why) = ctx.gate.wait() {
+            if ctx.cancel.is_cancelled() {
+                return Outcome::Cancelled;
+            }
+            return Outcome::Failed {
+                error: why,
+                log_tail: Vec::new(),
+                elapsed: Duration::ZERO,
+            };
+        }
+        if ctx.concluded(job) {
+            // Its image exists: the outcome recorded on arrival stands
+            // (this one is dropped by `conclude`).
+            return Outcome::Cached;
+        }
+    }
     if ctx.cancel.is_cancelled() {
         return Outcome::Cancelled;
     }
@@ -632,6 +797,9 @@ fn run_job<'p>(ctx: &'p Ctx<'_>, job: usize, slot: &mut Option<Slot<'p>>) -> Out
 
 fn build_one(ctx: &Ctx<'_>, job: usize) -> Outcome {
     let spec = &ctx.jobs[job];
+    let Some((tag, dockerfile)) = ctx.spec(job) else {
+        return internal_failure("its tag and Dockerfile never arrived");
+    };
     let mut log = match &ctx.opts.log_dir {
         None => None,
         Some(dir) => {
@@ -653,8 +821,8 @@ fn build_one(ctx: &Ctx<'_>, job: usize) -> Outcome {
     let mut tail: VecDeque<String> = VecDeque::with_capacity(LOG_TAIL_LINES + 1);
     let req = BuildRequest {
         stage: &spec.stage,
-        tag: &spec.tag,
-        dockerfile: &spec.dockerfile,
+        tag,
+        dockerfile,
         no_cache: ctx.opts.force,
         build_args: &ctx.opts.build_args,
         timeout: ctx.opts.stage_timeout,
@@ -807,7 +975,7 @@ mod tests {
     }
 
     impl Reporter for Recorder {
-        fn cached(&self, job: usize) {
+        fn cached(&self, job: usize, _: &str) {
             lock(&self.0).push(Ev::Cached(job));
         }
         fn started(&self, job: usize) {
@@ -1175,7 +1343,7 @@ mod tests {
 
     struct PanickyReporter;
     impl Reporter for PanickyReporter {
-        fn cached(&self, _: usize) {
+        fn cached(&self, _: usize, _: &str) {
             panic!("cached");
         }
         fn started(&self, _: usize) {
@@ -1401,5 +1569,236 @@ mod tests {
             }
             prop_assert_eq!(engine.existing_tags_calls().len(), 1);
         }
+    }
+
+    /// base(0); a(1, pending) and b(2) on base; final(3, pending) on all.
+    fn late_jobs() -> (Vec<Job>, Vec<bool>) {
+        let mut jobs = vec![
+            job("base", &[]),
+            job("a", &[0]),
+            job("b", &[0]),
+            job("final", &[0, 1, 2]),
+        ];
+        for i in [1, 3] {
+            jobs[i].tag = "placeholder".to_owned();
+            jobs[i].dockerfile = "placeholder".to_owned();
+        }
+        (jobs, vec![false, true, false, true])
+    }
+
+    fn late_specs() -> Vec<Spec> {
+        [(1, "img:a-late"), (3, "img:final-late")]
+            .map(|(job, tag)| Spec {
+                job,
+                tag: tag.to_owned(),
+                dockerfile: format!("FROM scratch # {tag}"),
+            })
+            .to_vec()
+    }
+
+    /// Tells a channel when job 0 (the base) has finished.
+    struct OnBaseDone(crossbeam::channel::Sender<()>);
+    impl Reporter for OnBaseDone {
+        fn cached(&self, _: usize, _: &str) {}
+        fn started(&self, _: usize) {}
+        fn line(&self, _: usize, _: &str) {}
+        fn finished(&self, job: usize, _: &Outcome) {
+            if job == 0 {
+                let _ = self.0.send(());
+            }
+        }
+    }
+
+    #[test]
+    fn the_base_builds_while_the_revisions_are_looked_up() {
+        let (jobs, pending) = late_jobs();
+        let engine = FakeEngine::new();
+        let (specs_tx, specs_rx) = crossbeam::channel::bounded(1);
+        let (base_tx, base_rx) = crossbeam::channel::bounded(1);
+        let late = Late {
+            pending,
+            specs: specs_rx,
+        };
+        let out = std::thread::scope(|s| {
+            // The "lookups" answer only once the base has been built: the
+            // run must not wait for them to start it.
+            s.spawn(move || {
+                base_rx.recv().expect("the base finishes");
+                specs_tx.send(Ok(late_specs())).expect("the run listens");
+            });
+            let reporter = OnBaseDone(base_tx);
+            run_late(
+                &jobs,
+                Some(late),
+                &engine,
+                &opts(None),
+                &reporter,
+                &CancelToken::new(),
+            )
+            .expect("valid input")
+        });
+        assert!(out.iter().all(Outcome::is_success), "{out:?}");
+        let order = engine.build_order();
+        assert_eq!(order[0], "base");
+        assert_eq!(order.last().map(String::as_str), Some("final"));
+        let tags: HashMap<String, String> = engine
+            .builds()
+            .into_iter()
+            .map(|b| (b.stage, b.tag))
+            .collect();
+        assert_eq!(tags["a"], "img:a-late", "built with the spec that arrived");
+        assert_eq!(tags["final"], "img:final-late");
+        assert_eq!(tags["b"], "img:b");
+        let calls = engine.existing_tags_calls();
+        assert_eq!(
+            calls,
+            [
+                vec!["img:base", "img:b"],
+                vec!["img:a-late", "img:final-late"]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_late_stage_whose_image_exists_is_cached_with_its_real_tag() {
+        let (jobs, pending) = late_jobs();
+        let engine = FakeEngine::new().with_existing(["img:a-late"]);
+        let (tx, specs) = crossbeam::channel::bounded(1);
+        tx.send(Ok(late_specs())).expect("buffered");
+        let reporter = Recorder::default();
+        let late = Late { pending, specs };
+        let out = run_late(
+            &jobs,
+            Some(late),
+            &engine,
+            &opts(None),
+            &reporter,
+            &CancelToken::new(),
+        )
+        .expect("valid input");
+        assert_eq!(out[1], Outcome::Cached);
+        assert!(out.iter().all(Outcome::is_success), "{out:?}");
+        assert_eq!(engine.build_order(), ["base", "b", "final"]);
+        let events = reporter.events();
+        assert_eq!(events.iter().filter(|e| **e == Ev::Cached(1)).count(), 1);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Ev::Finished(1, _) | Ev::Started(1))),
+            "a cached job only gets `cached`: {events:?}"
+        );
+    }
+
+    #[test]
+    fn without_specs_the_late_stages_fail_with_the_reason_and_the_rest_builds() {
+        let (jobs, pending) = late_jobs();
+        let engine = FakeEngine::new();
+        let (tx, specs) = crossbeam::channel::bounded(1);
+        tx.send(Err("git ls-remote failed for a".to_owned()))
+            .expect("buffered");
+        let late = Late {
+            pending: pending.clone(),
+            specs,
+        };
+        let out = run_late(
+            &jobs,
+            Some(late),
+            &engine,
+            &opts(None),
+            &NullReporter,
+            &CancelToken::new(),
+        )
+        .expect("valid input");
+        assert!(out[0].is_success() && out[2].is_success(), "{out:?}");
+        match &out[1] {
+            Outcome::Failed { error, .. } => assert!(error.contains("ls-remote failed"), "{error}"),
+            other => panic!("a must fail, not {other:?}"),
+        }
+        assert!(
+            matches!(
+                out[3],
+                Outcome::Failed { .. } | Outcome::Skipped { because: 1 }
+            ),
+            "{:?}",
+            out[3]
+        );
+        assert_eq!(engine.build_order(), ["base", "b"]);
+
+        // A sender dropped without a word counts as no specs.
+        let engine = FakeEngine::new();
+        let (tx, specs) = crossbeam::channel::bounded::<Result<Vec<Spec>, String>>(1);
+        drop(tx);
+        let late = Late { pending, specs };
+        let out = run_late(
+            &jobs,
+            Some(late),
+            &engine,
+            &opts(None),
+            &NullReporter,
+            &CancelToken::new(),
+        )
+        .expect("valid input");
+        match &out[1] {
+            Outcome::Failed { error, .. } => {
+                assert!(error.contains("without an answer"), "{error}")
+            }
+            other => panic!("a must fail, not {other:?}"),
+        }
+        assert_eq!(engine.build_order(), ["base", "b"]);
+    }
+
+    #[test]
+    fn pending_flags_must_match_the_jobs() {
+        let (jobs, _) = late_jobs();
+        let (_tx, specs) = crossbeam::channel::bounded(1);
+        let late = Late {
+            pending: vec![true],
+            specs,
+        };
+        let err = run_late(
+            &jobs,
+            Some(late),
+            &FakeEngine::new(),
+            &opts(None),
+            &NullReporter,
+            &CancelToken::new(),
+        )
+        .expect_err("refused");
+        assert!(matches!(
+            err,
+            SchedulerError::LateLength { pending: 1, len: 4 }
+        ));
+    }
+
+    #[test]
+    fn a_late_stage_already_waiting_is_not_built_when_its_image_exists() {
+        // The base exists, so a's thread starts at once and waits for its
+        // spec; the spec says its image exists.
+        let (jobs, pending) = late_jobs();
+        let engine = FakeEngine::new().with_existing(["img:base", "img:a-late"]);
+        let (tx, specs) = crossbeam::channel::bounded(1);
+        let late = Late { pending, specs };
+        let reporter = Recorder::default();
+        let out = std::thread::scope(|s| {
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                tx.send(Ok(late_specs())).expect("the run listens");
+            });
+            run_late(
+                &jobs,
+                Some(late),
+                &engine,
+                &opts(None),
+                &reporter,
+                &CancelToken::new(),
+            )
+            .expect("valid input")
+        });
+        assert_eq!((&out[0], &out[1]), (&Outcome::Cached, &Outcome::Cached));
+        assert_eq!(engine.build_order(), ["b", "final"]);
+        assert!(!reporter
+            .events()
+            .iter()
+            .any(|e| matches!(e, Ev::Finished(1, _))));
     }
 }
