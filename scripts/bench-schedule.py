@@ -6,6 +6,8 @@ stage's share of a real build (base 2.0 s, boost 1.5 s, the final stage
 0.5 s, every other package 0.2 to 0.8 s by name). Reported, median of RUNS:
 
 - full build: wall time / the critical path (the longest chain of sleeps);
+- the same with slow lookups (every `git ls-remote` takes 1 s): the base
+  and the pinned packages build meanwhile, so the ratio barely moves;
 - --jobs 2: wall time / the 2-worker lower bound (base, then the longer of
   the longest package chain and half the package work, then final: every
   package needs base and final needs every package);
@@ -51,6 +53,7 @@ exit 0
 """
 
 GIT = r"""#!/bin/sh
+[ -n "$BENCH_GIT_DELAY" ] && sleep "$BENCH_GIT_DELAY"
 for last; do :; done
 pkg=${last#https://github.com/}
 printf '%s\trefs/heads/master\n' "$(printf '%s' "$pkg@master" | sha1sum | cut -d' ' -f1)"
@@ -121,10 +124,10 @@ def main():
         packages = total - durations["base"] - durations["final"]
         lower_2 = durations["base"] + max(max(chain(s) for s in deps), packages / 2) + durations["final"]
 
-        def timed(args):
+        def timed(args, env_extra=None):
             open(os.path.join(bench, "calls"), "w").close()
             t0 = time.monotonic()
-            out = tool(["--root", REPO, "build", "--engine", engine] + args, {}, bench, bindir)
+            out = tool(["--root", REPO, "build", "--engine", engine] + args, env_extra or {}, bench, bindir)
             took = time.monotonic() - t0
             assert out.returncode == 0, out.stderr[-2000:]
             with open(os.path.join(bench, "calls")) as f:
@@ -133,6 +136,7 @@ def main():
 
         open(os.path.join(bench, "existing"), "w").close()
         full = [timed([])[0] for _ in range(RUNS)]
+        slow = [timed([], {"BENCH_GIT_DELAY": "1"})[0] for _ in range(RUNS)]
         jobs2 = [timed(["--jobs", "2"])[0] for _ in range(RUNS)]
         tags = tool(["--root", REPO, "render"], {}, bench, bindir).stdout
         with open(os.path.join(bench, "existing"), "w") as f:
@@ -163,6 +167,7 @@ def main():
 
         print(f"stages: {len(durations)}, critical path {critical:.2f} s, total work {total:.2f} s")
         print(f"full build:  median {statistics.median(full):.3f} s = {statistics.median(full) / critical:.3f} x the critical path")
+        print(f"slow lookups: median {statistics.median(slow):.3f} s = {statistics.median(slow) / critical:.3f} x the critical path (lookups 1 s each)")
         print(f"--jobs 2:    median {statistics.median(jobs2):.3f} s = {statistics.median(jobs2) / lower_2:.3f} x the lower bound {lower_2:.2f} s")
         calls = sorted({c for _, c in noop})
         print(f"no-op:       median {statistics.median(t for t, _ in noop):.3f} s, engine calls per run: {calls}")

@@ -238,6 +238,15 @@ impl DockerCli {
     }
 }
 
+/// Those of `tags` that are in `present`: what [`Engine::existing_tags`]
+/// answers from a listing.
+pub fn among(tags: &[&str], present: &HashSet<String>) -> HashSet<String> {
+    tags.iter()
+        .filter(|t| present.contains(**t))
+        .map(|t| (*t).to_owned())
+        .collect()
+}
+
 /// The `--format` argument of `image ls` (one argv element, no quotes).
 pub const IMAGE_LS_FORMAT: &str = "{{.Repository}}:{{.Tag}}";
 
@@ -307,12 +316,7 @@ impl Engine for DockerCli {
         if tags.is_empty() {
             return Ok(HashSet::new());
         }
-        let local = self.local_tags()?;
-        Ok(tags
-            .iter()
-            .filter(|t| local.contains(**t))
-            .map(|t| (*t).to_owned())
-            .collect())
+        Ok(among(tags, &self.local_tags()?))
     }
 
     fn build(
@@ -780,11 +784,7 @@ pub mod fake {
                     stderr: "fake: cannot connect to the daemon".to_owned(),
                 });
             }
-            Ok(tags
-                .iter()
-                .filter(|t| self.existing.contains(**t))
-                .map(|t| (*t).to_owned())
-                .collect())
+            Ok(super::among(tags, &self.existing))
         }
 
         fn build(

@@ -30,9 +30,9 @@ pub fn cache_dir(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     Some(base.join("build-unit-test-docker"))
 }
 
-fn stage_dir(cache: &Path, stage: &str) -> PathBuf {
-    let safe: String = stage
-        .chars()
+/// `name` as a file name: letters, digits and `._-` kept, the rest `_`.
+fn safe(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
                 c
@@ -40,22 +40,15 @@ fn stage_dir(cache: &Path, stage: &str) -> PathBuf {
                 '_'
             }
         })
-        .collect();
-    cache.join("dockerfiles").join(safe)
+        .collect()
+}
+
+fn stage_dir(cache: &Path, stage: &str) -> PathBuf {
+    cache.join("dockerfiles").join(safe(stage))
 }
 
 fn file_of(tag: &str) -> String {
-    let safe: String = tag
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{safe}.Dockerfile")
+    format!("{}.Dockerfile", safe(tag))
 }
 
 /// Records that `stage` exists here as `tag`, built from `dockerfile`.

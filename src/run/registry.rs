@@ -206,11 +206,7 @@ pub struct CachingEngine<'a> {
 
 impl Engine for CachingEngine<'_> {
     fn existing_tags(&self, tags: &[&str]) -> Result<HashSet<String>, EngineError> {
-        Ok(tags
-            .iter()
-            .filter(|t| self.done.contains(**t))
-            .map(|t| (*t).to_owned())
-            .collect())
+        Ok(crate::run::engine::among(tags, &self.done))
     }
 
     fn build(

@@ -996,6 +996,23 @@ mod tests {
         }
     }
 
+    fn run_late_ok(
+        jobs: &[Job],
+        late: Late,
+        engine: &FakeEngine,
+        reporter: &dyn Reporter,
+    ) -> Vec<Outcome> {
+        run_late(
+            jobs,
+            Some(late),
+            engine,
+            &opts(None),
+            reporter,
+            &CancelToken::new(),
+        )
+        .expect("valid input")
+    }
+
     fn run_ok(jobs: &[Job], engine: &FakeEngine, o: &Options) -> Vec<Outcome> {
         run(jobs, engine, o, &NullReporter, &CancelToken::new()).expect("valid input")
     }
@@ -1627,15 +1644,7 @@ mod tests {
                 specs_tx.send(Ok(late_specs())).expect("the run listens");
             });
             let reporter = OnBaseDone(base_tx);
-            run_late(
-                &jobs,
-                Some(late),
-                &engine,
-                &opts(None),
-                &reporter,
-                &CancelToken::new(),
-            )
-            .expect("valid input")
+            run_late_ok(&jobs, late, &engine, &reporter)
         });
         assert!(out.iter().all(Outcome::is_success), "{out:?}");
         let order = engine.build_order();
@@ -1667,15 +1676,7 @@ mod tests {
         tx.send(Ok(late_specs())).expect("buffered");
         let reporter = Recorder::default();
         let late = Late { pending, specs };
-        let out = run_late(
-            &jobs,
-            Some(late),
-            &engine,
-            &opts(None),
-            &reporter,
-            &CancelToken::new(),
-        )
-        .expect("valid input");
+        let out = run_late_ok(&jobs, late, &engine, &reporter);
         assert_eq!(out[1], Outcome::Cached);
         assert!(out.iter().all(Outcome::is_success), "{out:?}");
         assert_eq!(engine.build_order(), ["base", "b", "final"]);
@@ -1700,15 +1701,7 @@ mod tests {
             pending: pending.clone(),
             specs,
         };
-        let out = run_late(
-            &jobs,
-            Some(late),
-            &engine,
-            &opts(None),
-            &NullReporter,
-            &CancelToken::new(),
-        )
-        .expect("valid input");
+        let out = run_late_ok(&jobs, late, &engine, &NullReporter);
         assert!(out[0].is_success() && out[2].is_success(), "{out:?}");
         match &out[1] {
             Outcome::Failed { error, .. } => assert!(error.contains("ls-remote failed"), "{error}"),
@@ -1729,15 +1722,7 @@ mod tests {
         let (tx, specs) = crossbeam::channel::bounded::<Result<Vec<Spec>, String>>(1);
         drop(tx);
         let late = Late { pending, specs };
-        let out = run_late(
-            &jobs,
-            Some(late),
-            &engine,
-            &opts(None),
-            &NullReporter,
-            &CancelToken::new(),
-        )
-        .expect("valid input");
+        let out = run_late_ok(&jobs, late, &engine, &NullReporter);
         match &out[1] {
             Outcome::Failed { error, .. } => {
                 assert!(error.contains("without an answer"), "{error}")
@@ -1784,15 +1769,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(100));
                 tx.send(Ok(late_specs())).expect("the run listens");
             });
-            run_late(
-                &jobs,
-                Some(late),
-                &engine,
-                &opts(None),
-                &reporter,
-                &CancelToken::new(),
-            )
-            .expect("valid input")
+            run_late_ok(&jobs, late, &engine, &reporter)
         });
         assert_eq!((&out[0], &out[1]), (&Outcome::Cached, &Outcome::Cached));
         assert_eq!(engine.build_order(), ["b", "final"]);
