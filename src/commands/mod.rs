@@ -6,6 +6,7 @@
 
 mod build;
 mod docs;
+mod error;
 mod explain;
 mod graph;
 mod list;
@@ -23,6 +24,8 @@ use crate::cli::{Cli, Command, RenderArgs};
 use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
 use crate::plan::render::{Plan, RenderError};
+
+pub(crate) use error::SettingsError;
 
 /// Exit codes.
 pub const OK: i32 = 0;
@@ -128,14 +131,14 @@ pub(crate) struct Inputs {
 }
 
 impl Inputs {
-    pub(crate) fn of_process() -> Result<Inputs, String> {
+    pub(crate) fn of_process() -> Result<Inputs, SettingsError> {
         let env = ["SOURCE_DATE_EPOCH", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT"]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
             .collect();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|_| "the system clock is before 1970".to_owned())?;
+            .map_err(|_| SettingsError::ClockBeforeEpoch)?;
         // What nproc counts: the CPUs this process may run on (its affinity).
         let available_cpus = std::fs::read_to_string("/proc/self/status")
             .ok()
@@ -161,7 +164,7 @@ pub(crate) fn settings(
     args: &RenderArgs,
     force: bool,
     cpu_rule: settings::CpuCount,
-) -> Result<Settings, String> {
+) -> Result<Settings, SettingsError> {
     settings_from(args, force, cpu_rule, &Inputs::of_process()?)
 }
 
@@ -171,28 +174,25 @@ pub(crate) fn settings_from(
     force: bool,
     cpu_rule: settings::CpuCount,
     inputs: &Inputs,
-) -> Result<Settings, String> {
+) -> Result<Settings, SettingsError> {
     let var = |k: &str| inputs.env.get(k).map(String::as_str);
     let week = match var("SOURCE_DATE_EPOCH") {
         Some(v) if !v.trim().is_empty() => {
             let secs: i64 = v
                 .trim()
                 .parse()
-                .map_err(|_| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"))?;
+                .map_err(|_| SettingsError::SourceDateEpochNotANumber(v.to_owned()))?;
             IsoWeek::from_unix(secs)
-                .ok_or_else(|| format!("SOURCE_DATE_EPOCH `{v}` is out of range"))?
+                .ok_or_else(|| SettingsError::SourceDateEpochOutOfRange(v.to_owned()))?
         }
-        _ => IsoWeek::from_unix(inputs.now)
-            .ok_or_else(|| "the system clock is out of range".to_owned())?,
+        _ => IsoWeek::from_unix(inputs.now).ok_or(SettingsError::ClockOutOfRange)?,
     };
     let arch = non_empty(&args.arch).unwrap_or_else(|| inputs.machine.clone());
     if !settings::is_arch_name(&arch) {
-        return Err(format!(
-            "--arch `{arch}` is not a machine name like x86_64, aarch64 or ppc64le"
-        ));
+        return Err(SettingsError::NotAnArch(arch));
     }
     let cpus = match args.cpus {
-        Some(0) => return Err("--cpus must be at least 1".to_owned()),
+        Some(0) => return Err(SettingsError::ZeroCpus),
         Some(n) => n,
         None => match cpu_rule {
             settings::CpuCount::Affinity => inputs.available_cpus,
@@ -235,7 +235,7 @@ pub(crate) fn settings_from(
         week,
         base_image: non_empty(&args.base_image),
     };
-    crate::check::settings::check(&settings).map_err(|problems| problems.join("\nerror: "))?;
+    crate::check::settings::check(&settings).map_err(SettingsError::Refused)?;
     Ok(settings)
 }
 
@@ -402,7 +402,10 @@ mod tests {
         assert_eq!(s.cpus, 4, "the 2026 rule does not");
         let bad = inputs(&[("SOURCE_DATE_EPOCH", "soon")]);
         let e = settings_from(&args(), false, CpuCount::Affinity, &bad).expect_err("bad");
-        assert!(e.contains("SOURCE_DATE_EPOCH"), "{e}");
+        assert!(
+            matches!(&e, SettingsError::SourceDateEpochNotANumber(v) if v == "soon"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -416,9 +419,12 @@ mod tests {
         assert_eq!(s.https_proxy.as_deref(), Some("http://p:3128"));
         a.distro = Some("ubuntu:x\nRUN touch /pwn".to_owned());
         let e = settings_from(&a, false, CpuCount::Affinity, &inputs(&[])).expect_err("bad");
-        assert!(e.contains("DISTRO"), "{e}");
+        assert!(e.to_string().contains("DISTRO"), "{e}");
         a.distro = None;
         a.cpus = Some(0);
-        assert!(settings_from(&a, false, CpuCount::Affinity, &inputs(&[])).is_err());
+        assert!(matches!(
+            settings_from(&a, false, CpuCount::Affinity, &inputs(&[])),
+            Err(SettingsError::ZeroCpus)
+        ));
     }
 }
