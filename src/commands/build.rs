@@ -14,28 +14,14 @@ use crate::run::progress::{summary, StderrReporter};
 use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher};
 use crate::run::scheduler::{self, Job, Options, Outcome};
 
-use super::{error, FAILED, OK};
+use super::{CmdError, Interruption, OK};
 
-use crate::process::INTERRUPTED;
-
-pub fn run(root: &Path, args: &BuildArgs) -> i32 {
-    let (_, settings, plan) = match super::plan(root, &args.render, args.force) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let cache = match cache_reference(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let engine = match DockerCli::detect(args.engine.clone()) {
-        Ok(e) => e
-            .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)))
-            .with_registry_timeout(Duration::from_secs(args.cache_timeout.max(1))),
-        Err(e) => {
-            error(e);
-            return FAILED;
-        }
-    };
+pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
+    let (_, settings, plan) = super::plan(root, &args.render, args.force)?;
+    let cache = cache_reference(args)?;
+    let engine = DockerCli::detect(args.engine.clone())?
+        .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)))
+        .with_registry_timeout(Duration::from_secs(args.cache_timeout.max(1)));
     let jobs = jobs_of(&plan);
     if args.dry_run {
         return dry_run(&engine, &jobs, &settings, cache.as_deref());
@@ -47,13 +33,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         Default::default()
     } else {
         let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
-        match engine.existing_tags(&tags) {
-            Ok(found) => found,
-            Err(e) => {
-                error(e);
-                return FAILED;
-            }
-        }
+        engine.existing_tags(&tags)?
     };
     let mut warnings = Vec::new();
     let fates = match (&cache, settings.force) {
@@ -127,13 +107,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
     })
     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     reporter.finish();
-    let mut outcomes = match outcomes {
-        Ok(o) => o,
-        Err(e) => {
-            error(e);
-            return FAILED;
-        }
-    };
+    let mut outcomes = outcomes?;
     for (outcome, fate) in outcomes.iter_mut().zip(&fates) {
         if *outcome == Outcome::Cached {
             match fate {
@@ -176,34 +150,36 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
     }
     let _ = std::io::stderr().write_all(report.as_bytes());
 
-    let code = if cancel.is_cancelled() {
-        error("interrupted");
-        INTERRUPTED
+    let ended = if cancel.is_cancelled() {
+        Err(CmdError::Interrupted(Interruption::Build))
     } else if outcomes.iter().all(Outcome::is_success) {
-        OK
+        Ok(())
     } else {
-        let failed: Vec<&str> = plan
+        let stages = plan
             .stages
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
-            .map(|(s, _)| s.label.as_str())
+            .map(|(s, _)| s.label.clone())
             .collect();
-        error(format!("build failed: {}", failed.join(", ")));
-        FAILED
+        Err(CmdError::BuildFailed { stages })
     };
     if let Some(path) = &args.report {
+        let code = ended.as_ref().map_or_else(CmdError::exit_status, |()| OK);
         let report =
             super::report::report(&plan, &outcomes, args.log_dir.as_deref(), &pushed, code);
-        if let Err(e) = super::report::write(path, &report) {
-            error(e);
-            return FAILED.max(code);
+        if let Err(source) = super::report::write(path, &report) {
+            let unwritten = CmdError::WriteReport {
+                path: path.clone(),
+                source,
+            };
+            // Both lines when the build failed too; the higher status.
+            return CmdError::all(ended.err().into_iter().chain([unwritten]).collect());
         }
     }
-    if code == OK {
-        let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
-    }
-    code
+    ended?;
+    let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
+    Ok(())
 }
 
 /// The scheduler's view of the plan.
@@ -231,18 +207,17 @@ fn build_args(settings: &Settings) -> Vec<String> {
     }
 }
 
-fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings, cache: Option<&str>) -> i32 {
+fn dry_run(
+    engine: &DockerCli,
+    jobs: &[Job],
+    settings: &Settings,
+    cache: Option<&str>,
+) -> Result<(), CmdError> {
     let existing = if settings.force {
         Default::default()
     } else {
         let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
-        match engine.existing_tags(&tags) {
-            Ok(e) => e,
-            Err(e) => {
-                error(e);
-                return FAILED;
-            }
-        }
+        engine.existing_tags(&tags)?
     };
     let cancel = crate::process::interrupted();
     let (fates, warnings) = match (cache, settings.force) {
@@ -296,10 +271,11 @@ fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings, cache: Option<
     }
     out.push('\n');
     let _ = std::io::stdout().write_all(out.as_bytes());
+    let mut stderr = std::io::stderr().lock();
     for w in warnings {
-        error(format!("warning: {w}"));
+        let _ = writeln!(stderr, "error: warning: {w}");
     }
-    OK
+    Ok(())
 }
 
 /// The demand-driven walk over the plan's stages (the final stage last).
@@ -320,20 +296,19 @@ fn walk(
 }
 
 /// --cache-registry, checked (a usage error when it is no registry path).
-fn cache_reference(args: &BuildArgs) -> Result<Option<String>, i32> {
+fn cache_reference(args: &BuildArgs) -> Result<Option<String>, CmdError> {
     let Some(reference) = args.cache_registry.as_deref().filter(|r| !r.is_empty()) else {
         if args.cache_push {
-            error("--cache-push needs --cache-registry (BUILD_UNIT_TEST_CACHE_REGISTRY)");
-            return Err(super::USAGE);
+            return Err(CmdError::CachePushWithoutRegistry);
         }
         return Ok(None);
     };
     let reference = reference.trim_end_matches('/');
     if let Err(why) = crate::check::shell::check_registry(reference) {
-        error(format!(
-            "BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}"
-        ));
-        return Err(super::USAGE);
+        return Err(CmdError::BadCacheRegistry {
+            reference: reference.to_owned(),
+            why,
+        });
     }
     Ok(Some(reference.to_owned()))
 }

@@ -1,8 +1,10 @@
 //! The subcommands: each turns parsed arguments into work on the core and
-//! prints the result. The only place that prints.
+//! prints the result. The only place that prints, besides the one error
+//! line the edge prints for the [`CmdError`] a command returns.
 //!
 //! Owns: reading the process environment, the clock and the user ids into
-//! `Settings`; exit codes. Must not: hold rules that belong to the core.
+//! `Settings`; exit codes. Must not: hold rules that belong to the core, or
+//! print its own failures (it returns them).
 
 mod build;
 mod docs;
@@ -23,21 +25,40 @@ use crate::check::diag::{self, Problem};
 use crate::cli::{Cli, Command, RenderArgs};
 use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
-use crate::plan::render::{Plan, RenderError};
+use crate::plan::render::Plan;
 
-pub(crate) use error::SettingsError;
+pub(crate) use error::{with_sources, CmdError, Interruption, SettingsError};
 
 /// Exit codes.
 pub const OK: i32 = 0;
 pub const FAILED: i32 = 1;
 pub const USAGE: i32 = 2;
 
-pub fn execute(cli: Cli) -> i32 {
+/// How a command that did not fail ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    /// `validate` found errors and printed them (or their JSON): exit 1
+    /// without an `error:` line.
+    ProblemsReported,
+}
+
+impl Outcome {
+    pub(crate) fn exit_status(self) -> i32 {
+        match self {
+            Outcome::Success => OK,
+            Outcome::ProblemsReported => FAILED,
+        }
+    }
+}
+
+/// Runs the command; the caller prints the error, once.
+pub(crate) fn execute(cli: Cli) -> Result<Outcome, CmdError> {
     let root = cli.root.clone();
     match cli.command {
         None => build::run(&root, &cli.build),
         Some(Command::Build(args)) => build::run(&root, &args),
-        Some(Command::Validate(args)) => validate::run(&root, &args),
+        Some(Command::Validate(args)) => return Ok(validate::run(&root, &args)),
         Some(Command::List(args)) => list::run(&root, &args),
         Some(Command::Schema) => validate::schema(&root),
         Some(Command::Render(args)) => render::run(&root, &args),
@@ -49,11 +70,7 @@ pub fn execute(cli: Cli) -> i32 {
         Some(Command::Completions(args)) => docs::completions(&args),
         Some(Command::Man(args)) => docs::man(&args),
     }
-}
-
-/// Prints an error line on stderr.
-pub(crate) fn error(message: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
+    .map(|()| Outcome::Success)
 }
 
 /// Prints problems on stderr as miette reports.
@@ -65,28 +82,31 @@ pub(crate) fn print_problems(problems: &[Problem]) {
     let _ = std::io::stderr().write_all(diag::render_human(problems, color).as_bytes());
 }
 
+/// The error of a project whose problems were printed.
+fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
+    CmdError::InvalidProject {
+        errors: problems.iter().filter(|p| p.is_error()).count(),
+        root: root.to_path_buf(),
+    }
+}
+
 /// Loads and validates the project; prints problems (warnings too) and
-/// returns None on any error. Invalid manifests never go further.
-pub(crate) fn load(root: &Path) -> Option<Project> {
+/// fails on any error. Invalid manifests never go further.
+pub(crate) fn load(root: &Path) -> Result<Project, CmdError> {
     let checked = crate::check::check(root);
     print_problems(&checked.problems);
-    if checked.project.is_none() {
-        let errors = checked.problems.iter().filter(|p| p.is_error()).count();
-        error(format!(
-            "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
-            root.display()
-        ));
-    }
-    checked.project
+    checked
+        .project
+        .ok_or_else(|| invalid(root, &checked.problems))
 }
 
 /// Loads the project for a view (`list`, `graph`): with problems, what
 /// parsed is still shown, after the problems and a warning.
-pub(crate) fn load_for_view(root: &Path) -> Option<Project> {
+pub(crate) fn load_for_view(root: &Path) -> Result<Project, CmdError> {
     let checked = crate::check::check(root);
     print_problems(&checked.problems);
     if let Some(project) = checked.project {
-        return Some(project);
+        return Ok(project);
     }
     let errors = checked.problems.iter().filter(|p| p.is_error()).count();
     match checked.partial {
@@ -98,15 +118,9 @@ pub(crate) fn load_for_view(root: &Path) -> Option<Project> {
                 root.display(),
                 partial.packages.len()
             );
-            Some(partial)
+            Ok(partial)
         }
-        None => {
-            error(format!(
-                "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
-                root.display()
-            ));
-            None
-        }
+        None => Err(invalid(root, &checked.problems)),
     }
 }
 
@@ -252,36 +266,29 @@ pub(crate) fn plan(
     root: &Path,
     args: &RenderArgs,
     force: bool,
-) -> Result<(Project, Settings, Plan), i32> {
-    let project = load(root).ok_or(FAILED)?;
-    let settings =
-        settings(args, force, settings::CpuCount::of(&project.templates)).map_err(|e| {
-            error(e);
-            USAGE
-        })?;
+) -> Result<(Project, Settings, Plan), CmdError> {
+    let project = load(root)?;
+    let settings = settings(args, force, settings::CpuCount::of(&project.templates))?;
     let resolved = resolve_revs(&project, &settings, &args.git.git_base_url)?;
-    match crate::plan::render::render(&project, &resolved, &settings) {
-        Ok(plan) => Ok((project, settings, plan)),
-        Err(e) => {
-            report_render_error(&e);
-            Err(FAILED)
-        }
-    }
+    let plan = crate::plan::render::render(&project, &resolved, &settings)?;
+    Ok((project, settings, plan))
 }
 
 pub(crate) fn resolve_revs(
     project: &Project,
     settings: &Settings,
     git_base: &str,
-) -> Result<BTreeMap<String, String>, i32> {
+) -> Result<BTreeMap<String, String>, CmdError> {
     let resolution = crate::run::revs::resolve(project, settings, git_base);
     if crate::process::interrupted().is_cancelled() {
-        error("interrupted while looking up revisions; every lookup was stopped");
-        return Err(crate::process::INTERRUPTED);
+        return Err(CmdError::Interrupted(Interruption::RevisionLookups));
     }
-    let resolution = resolution.map_err(|e| {
-        report_lookup_failures(e, git_base);
-        FAILED
+    let resolution = resolution.map_err(|e| match e {
+        crate::run::revs::ResolveError::Setting(why) => CmdError::RevisionSetting(why),
+        crate::run::revs::ResolveError::Lookups(failures) => CmdError::RevisionLookups {
+            failures,
+            git_base: git_base.to_owned(),
+        },
     })?;
     let mut stderr = std::io::stderr().lock();
     for note in &resolution.notes {
@@ -291,65 +298,6 @@ pub(crate) fn resolve_revs(
         let _ = writeln!(stderr, "warning: {warning}");
     }
     Ok(resolution.revs)
-}
-
-/// Lookup failures, grouped by what git said, with what to do about them.
-fn report_lookup_failures(e: crate::run::revs::ResolveError, git_base: &str) {
-    let failures = match e {
-        crate::run::revs::ResolveError::Setting(why) => return error(why),
-        crate::run::revs::ResolveError::Lookups(failures) => failures,
-    };
-    let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
-    error(format!(
-        "cannot resolve the revision of {} package(s) without a `rev`: {}",
-        names.len(),
-        names.join(", ")
-    ));
-    // One line per distinct cause (the last line git printed), with the
-    // first package that had it and its whole message.
-    let mut causes: Vec<(String, Vec<&str>, &str)> = Vec::new();
-    for (name, why) in &failures {
-        let cause = why
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default()
-            .to_owned();
-        match causes.iter_mut().find(|(c, _, _)| *c == cause) {
-            Some((_, names, _)) => names.push(name),
-            None => causes.push((cause, vec![name], why)),
-        }
-    }
-    let mut stderr = std::io::stderr().lock();
-    for (_, names, first) in &causes {
-        let others = if names.len() > 1 {
-            format!(" (and the same for {} more)", names.len() - 1)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            stderr,
-            "  {}: {}{others}",
-            names[0],
-            first.replace('\n', "\n    ")
-        );
-    }
-    let _ = writeln!(
-        stderr,
-        "hint: the branch heads are looked up with `git ls-remote` on {git_base}; \
-         without network, pin `rev` in those manifests (bump PKG REV), or point \
-         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
-    );
-}
-
-fn report_render_error(e: &RenderError) {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    error(message);
 }
 
 #[cfg(test)]
@@ -420,6 +368,7 @@ mod tests {
         a.distro = Some("ubuntu:x\nRUN touch /pwn".to_owned());
         let e = settings_from(&a, false, CpuCount::Affinity, &inputs(&[])).expect_err("bad");
         assert!(e.to_string().contains("DISTRO"), "{e}");
+        assert!(CmdError::from(e).exit_status() == USAGE, "a usage error");
         a.distro = None;
         a.cpus = Some(0);
         assert!(matches!(
