@@ -273,7 +273,7 @@ fn dry_run(
     let _ = std::io::stdout().write_all(out.as_bytes());
     let mut stderr = std::io::stderr().lock();
     for w in warnings {
-        let _ = writeln!(stderr, "error: warning: {w}");
+        let _ = writeln!(stderr, "warning: {w}");
     }
     Ok(())
 }
