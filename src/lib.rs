@@ -13,11 +13,13 @@ pub(crate) mod process;
 pub(crate) mod run;
 
 use std::ffi::OsString;
+use std::io::Write;
 
 use clap::Parser;
 
 /// Runs the command line `args` (program name first) and returns the exit
-/// code: 0 success, 1 validation or build failure, 2 usage error.
+/// code: 0 success, 1 validation or build failure, 2 usage error, 130
+/// interrupted. A command's failure is printed here, once.
 pub fn run<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -33,11 +35,16 @@ where
     };
     // SIGINT/SIGTERM now stop the children this run starts and end it
     // with 130, in every phase.
-    if let Err(e) = process::install_signal_handlers() {
-        eprintln!("error: cannot install signal handlers: {e}");
-        return 1;
-    }
-    let code = commands::execute(cli);
+    let ended = process::install_signal_handlers()
+        .map_err(commands::CmdError::SignalHandlers)
+        .and_then(|()| commands::execute(cli));
+    let code = match ended {
+        Ok(outcome) => outcome.exit_status(),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {}", commands::with_sources(&e));
+            e.exit_status()
+        }
+    };
     if process::interrupted().is_cancelled() {
         return process::INTERRUPTED;
     }

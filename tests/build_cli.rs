@@ -335,6 +335,32 @@ fn dry_run_lists_each_stage_and_builds_nothing() {
 }
 
 #[test]
+fn dry_run_with_a_failing_cache_registry_warns_and_succeeds() {
+    // The fake engine refuses `manifest inspect`: the registry fails.
+    let fake = Fake::new("docker");
+    let out = fake
+        .command(&[
+            "build",
+            "--dry-run",
+            "--cache-registry",
+            "127.0.0.1:9/cache",
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("warning: the cache registry failed"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("error:"),
+        "a warning, not an error: {stderr}"
+    );
+    assert!(fake.built().is_empty());
+}
+
+#[test]
 fn podman_is_used_when_docker_is_absent_and_a_missing_engine_is_clear() {
     let fake = Fake::new("podman");
     let out = fake.command(&["build", "--dry-run"]).output().expect("run");

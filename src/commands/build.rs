@@ -15,43 +15,20 @@ use crate::run::progress::{summary, StderrReporter};
 use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher};
 use crate::run::scheduler::{self, Job, Late, Options, Outcome, Spec};
 
-use super::{error, FAILED, OK};
+use super::{CmdError, Interruption, OK};
 
-use crate::process::INTERRUPTED;
-
-pub fn run(root: &Path, args: &BuildArgs) -> i32 {
-    let (project, settings) = match super::prepare(root, &args.render, args.force) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let cache = match cache_reference(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
+    let (project, settings) = super::prepare(root, &args.render, args.force)?;
+    let cache = cache_reference(args)?;
     // The base and the pinned packages build while the other revisions are
     // looked up, unless every tag is needed first: by a cache registry's
     // walk, or to say what would happen (--dry-run).
     if cache.is_none() && !args.dry_run && project.unpinned().next().is_some() {
-        return match engine_of(args) {
-            Ok(engine) => build_ahead(&project, &settings, args, &engine),
-            Err(code) => code,
-        };
+        return build_ahead(&project, &settings, args, &engine_of(args)?);
     }
-    let revs = match super::resolve_revs(&project, &settings, &args.render.git.git_base_url) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let plan = match crate::plan::render::render(&project, &revs, &settings) {
-        Ok(plan) => plan,
-        Err(e) => {
-            super::report_render_error(&e);
-            return FAILED;
-        }
-    };
-    let engine = match engine_of(args) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
+    let revs = super::resolve_revs(&project, &settings, &args.render.git.git_base_url)?;
+    let plan = crate::plan::render::render(&project, &revs, &settings)?;
+    let engine = engine_of(args)?;
     let jobs = jobs_of(&plan);
     if args.dry_run {
         return dry_run(&engine, &jobs, &settings, cache.as_deref());
@@ -63,13 +40,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
         Default::default()
     } else {
         let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
-        match engine.existing_tags(&tags) {
-            Ok(found) => found,
-            Err(e) => {
-                error(e);
-                return FAILED;
-            }
-        }
+        engine.existing_tags(&tags)?
     };
     let mut warnings = Vec::new();
     let fates = match (&cache, settings.force) {
@@ -148,16 +119,10 @@ pub fn run(root: &Path, args: &BuildArgs) -> i32 {
 }
 
 /// The container engine of this run, with its deadlines.
-fn engine_of(args: &BuildArgs) -> Result<DockerCli, i32> {
-    match DockerCli::detect(args.engine.clone()) {
-        Ok(e) => Ok(e
-            .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)))
-            .with_registry_timeout(Duration::from_secs(args.cache_timeout.max(1)))),
-        Err(e) => {
-            error(e);
-            Err(FAILED)
-        }
-    }
+fn engine_of(args: &BuildArgs) -> Result<DockerCli, CmdError> {
+    Ok(DockerCli::detect(args.engine.clone())?
+        .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)))
+        .with_registry_timeout(Duration::from_secs(args.cache_timeout.max(1))))
 }
 
 /// Builds while the unpinned packages' revisions are looked up: the stages
@@ -169,25 +134,13 @@ fn build_ahead(
     settings: &Settings,
     args: &BuildArgs,
     engine: &DockerCli,
-) -> i32 {
-    let (ahead, waits) = match crate::plan::render::render_ahead(project, settings) {
-        Ok(a) => a,
-        Err(e) => {
-            super::report_render_error(&e);
-            return FAILED;
-        }
-    };
+) -> Result<(), CmdError> {
+    let (ahead, waits) = crate::plan::render::render_ahead(project, settings)?;
     let jobs = jobs_of(&ahead);
     let local = if settings.force {
         HashSet::new()
     } else {
-        match engine.local_tags() {
-            Ok(tags) => tags,
-            Err(e) => {
-                error(e);
-                return FAILED;
-            }
-        }
+        engine.local_tags()?
     };
     let caching = CachingEngine {
         inner: engine,
@@ -208,11 +161,13 @@ fn build_ahead(
     let (outcomes, looked_up) = crossbeam::scope(|scope| {
         let cancel_on_failure = cancel.clone();
         let lookups = scope.spawn(move |_| {
-            let resolution = crate::run::revs::resolve(project, settings, git_base);
-            let looked_up = resolution.map_err(Ahead::Lookup).and_then(|resolution| {
-                crate::plan::render::render(project, &resolution.revs, settings)
-                    .map(|plan| (resolution, plan))
-                    .map_err(Ahead::Render)
+            let looked_up = super::resolved(
+                crate::run::revs::resolve(project, settings, git_base),
+                git_base,
+            )
+            .and_then(|resolution| {
+                let plan = crate::plan::render::render(project, &resolution.revs, settings)?;
+                Ok((resolution, plan))
             });
             let message = match &looked_up {
                 Ok((_, plan)) => Ok(waits
@@ -240,33 +195,17 @@ fn build_ahead(
     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     let looked_up = looked_up.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     reporter.finish();
-    let interrupted = crate::process::interrupted().is_cancelled();
     let plan = match looked_up {
         Ok((resolution, plan)) => {
             super::report_resolution(&resolution);
             plan
         }
         // Stopped by a signal: the summary of what ran, as in any phase.
-        Err(_) if interrupted => ahead,
-        Err(Ahead::Lookup(e)) => {
-            return match super::resolution_or_report(Err(e), git_base) {
-                Err(code) => code,
-                Ok(_) => FAILED,
-            }
-        }
-        Err(Ahead::Render(e)) => {
-            super::report_render_error(&e);
-            return FAILED;
-        }
+        Err(_) if crate::process::interrupted().is_cancelled() => ahead,
+        Err(e) => return Err(e),
     };
     let fates = vec![Fate::Local; plan.stages.len()];
     conclude(&plan, outcomes, &fates, None, None, Vec::new(), args)
-}
-
-/// Why the stages that wait for the lookups cannot be rendered.
-enum Ahead {
-    Lookup(crate::run::revs::ResolveError),
-    Render(crate::plan::render::RenderError),
 }
 
 /// How the scheduler runs this build.
@@ -283,7 +222,7 @@ fn options(args: &BuildArgs, settings: &Settings, jobs: &[Job]) -> Options {
 
 /// After the builds: the summary, the cache's counts, the report, the
 /// history kept for `explain`, and the final tag on stdout when all went
-/// well. Returns the exit status.
+/// well.
 fn conclude(
     plan: &Plan,
     outcomes: Result<Vec<Outcome>, scheduler::SchedulerError>,
@@ -292,16 +231,9 @@ fn conclude(
     cache: Option<&str>,
     mut warnings: Vec<String>,
     args: &BuildArgs,
-) -> i32 {
-    let cancel = crate::process::interrupted();
+) -> Result<(), CmdError> {
     let jobs = jobs_of(plan);
-    let mut outcomes = match outcomes {
-        Ok(o) => o,
-        Err(e) => {
-            error(e);
-            return FAILED;
-        }
-    };
+    let mut outcomes = outcomes?;
     for (outcome, fate) in outcomes.iter_mut().zip(fates) {
         if *outcome == Outcome::Cached {
             match fate {
@@ -343,33 +275,35 @@ fn conclude(
     }
     let _ = std::io::stderr().write_all(report.as_bytes());
 
-    let code = if cancel.is_cancelled() {
-        error("interrupted");
-        INTERRUPTED
+    let ended = if crate::process::interrupted().is_cancelled() {
+        Err(CmdError::Interrupted(Interruption::Build))
     } else if outcomes.iter().all(Outcome::is_success) {
-        OK
+        Ok(())
     } else {
-        let failed: Vec<&str> = plan
+        let stages = plan
             .stages
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
-            .map(|(s, _)| s.label.as_str())
+            .map(|(s, _)| s.label.clone())
             .collect();
-        error(format!("build failed: {}", failed.join(", ")));
-        FAILED
+        Err(CmdError::BuildFailed { stages })
     };
     if let Some(path) = &args.report {
+        let code = ended.as_ref().map_or_else(CmdError::exit_status, |()| OK);
         let report = super::report::report(plan, &outcomes, args.log_dir.as_deref(), &pushed, code);
-        if let Err(e) = super::report::write(path, &report) {
-            error(e);
-            return FAILED.max(code);
+        if let Err(source) = super::report::write(path, &report) {
+            let unwritten = CmdError::WriteReport {
+                path: path.clone(),
+                source,
+            };
+            // Both lines when the build failed too; the higher status.
+            return CmdError::all(ended.err().into_iter().chain([unwritten]).collect());
         }
     }
-    if code == OK {
-        let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
-    }
-    code
+    ended?;
+    let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
+    Ok(())
 }
 
 /// The scheduler's view of the plan.
@@ -397,18 +331,17 @@ fn build_args(settings: &Settings) -> Vec<String> {
     }
 }
 
-fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings, cache: Option<&str>) -> i32 {
+fn dry_run(
+    engine: &DockerCli,
+    jobs: &[Job],
+    settings: &Settings,
+    cache: Option<&str>,
+) -> Result<(), CmdError> {
     let existing = if settings.force {
         Default::default()
     } else {
         let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
-        match engine.existing_tags(&tags) {
-            Ok(e) => e,
-            Err(e) => {
-                error(e);
-                return FAILED;
-            }
-        }
+        engine.existing_tags(&tags)?
     };
     let cancel = crate::process::interrupted();
     let (fates, warnings) = match (cache, settings.force) {
@@ -462,10 +395,11 @@ fn dry_run(engine: &DockerCli, jobs: &[Job], settings: &Settings, cache: Option<
     }
     out.push('\n');
     let _ = std::io::stdout().write_all(out.as_bytes());
+    let mut stderr = std::io::stderr().lock();
     for w in warnings {
-        error(format!("warning: {w}"));
+        let _ = writeln!(stderr, "warning: {w}");
     }
-    OK
+    Ok(())
 }
 
 /// The demand-driven walk over the plan's stages (the final stage last).
@@ -486,20 +420,19 @@ fn walk(
 }
 
 /// --cache-registry, checked (a usage error when it is no registry path).
-fn cache_reference(args: &BuildArgs) -> Result<Option<String>, i32> {
+fn cache_reference(args: &BuildArgs) -> Result<Option<String>, CmdError> {
     let Some(reference) = args.cache_registry.as_deref().filter(|r| !r.is_empty()) else {
         if args.cache_push {
-            error("--cache-push needs --cache-registry (BUILD_UNIT_TEST_CACHE_REGISTRY)");
-            return Err(super::USAGE);
+            return Err(CmdError::CachePushWithoutRegistry);
         }
         return Ok(None);
     };
     let reference = reference.trim_end_matches('/');
     if let Err(why) = crate::check::shell::check_registry(reference) {
-        error(format!(
-            "BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}"
-        ));
-        return Err(super::USAGE);
+        return Err(CmdError::BadCacheRegistry {
+            reference: reference.to_owned(),
+            why,
+        });
     }
     Ok(Some(reference.to_owned()))
 }

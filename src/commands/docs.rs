@@ -8,26 +8,22 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
-use super::{error, FAILED, OK};
+use super::CmdError;
 
 const BIN: &str = "build-unit-test-docker";
 
-pub fn completions(args: &CompletionsArgs) -> i32 {
+pub fn completions(args: &CompletionsArgs) -> Result<(), CmdError> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, BIN, &mut out);
-    match std::io::stdout().write_all(&out) {
-        Ok(()) => OK,
-        Err(e) => {
-            error(format!("cannot write the completion script: {e}"));
-            FAILED
-        }
-    }
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(CmdError::WriteCompletions)
 }
 
-pub fn man(args: &ManArgs) -> i32 {
+pub fn man(args: &ManArgs) -> Result<(), CmdError> {
     let cmd = Cli::command();
-    let result = match &args.out {
+    match &args.out {
         None => {
             let mut page = Vec::new();
             clap_mangen::Man::new(cmd)
@@ -35,14 +31,8 @@ pub fn man(args: &ManArgs) -> i32 {
                 .and_then(|()| std::io::stdout().write_all(&page))
         }
         Some(dir) => write_pages(cmd, dir),
-    };
-    match result {
-        Ok(()) => OK,
-        Err(e) => {
-            error(format!("cannot write the man pages: {e}"));
-            FAILED
-        }
     }
+    .map_err(CmdError::WriteManPages)
 }
 
 /// The main page and one per subcommand (`build-unit-test-docker-bump.1`).

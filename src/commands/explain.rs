@@ -11,13 +11,10 @@ use crate::cli::ExplainArgs;
 use crate::plan::render::{Plan, Stage};
 use crate::run::engine::{DockerCli, Engine};
 
-use super::{error, FAILED, OK};
+use super::CmdError;
 
-pub fn run(root: &Path, args: &ExplainArgs) -> i32 {
-    let (_, _, plan) = match super::plan(root, &args.render, false) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
+    let (_, _, plan) = super::plan(root, &args.render, false)?;
     let wanted: Vec<&Stage> = if args.stages.is_empty() {
         plan.stages.iter().collect()
     } else {
@@ -34,28 +31,18 @@ pub fn run(root: &Path, args: &ExplainArgs) -> i32 {
                     let hint = crate::check::suggest::closest(name, names)
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_default();
-                    error(format!("no stage `{name}`{hint}"));
-                    return super::USAGE;
+                    return Err(CmdError::NoSuchStage {
+                        name: name.clone(),
+                        hint,
+                    });
                 }
             }
         }
         picked
     };
-    let engine = match DockerCli::detect(args.engine.clone()) {
-        Ok(e) => e,
-        Err(e) => {
-            error(e);
-            return FAILED;
-        }
-    };
+    let engine = DockerCli::detect(args.engine.clone())?;
     let tags: Vec<&str> = wanted.iter().map(|s| s.tag.as_str()).collect();
-    let existing = match engine.existing_tags(&tags) {
-        Ok(e) => e,
-        Err(e) => {
-            error(e);
-            return FAILED;
-        }
-    };
+    let existing = engine.existing_tags(&tags)?;
     let cache = crate::run::history::cache_dir(|k| std::env::var(k).ok());
     let mut out = String::new();
     let mut building = 0;
@@ -77,7 +64,7 @@ pub fn run(root: &Path, args: &ExplainArgs) -> i32 {
         out.push_str("every stage exists: nothing will build\n");
     }
     let _ = std::io::stdout().write_all(out.as_bytes());
-    OK
+    Ok(())
 }
 
 /// The explanation of one stage that will build.

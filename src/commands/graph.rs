@@ -6,17 +6,15 @@ use std::path::Path;
 use crate::cli::{GraphArgs, GraphFormat};
 use crate::plan::graph;
 
-use super::{FAILED, OK};
+use super::CmdError;
 
-pub fn run(root: &Path, args: &GraphArgs) -> i32 {
-    let Some(project) = super::load_for_view(root) else {
-        return FAILED;
-    };
+pub fn run(root: &Path, args: &GraphArgs) -> Result<(), CmdError> {
+    let project = super::load_for_view(root)?;
     let out = match args.format {
         GraphFormat::Text => graph::text(&project),
         GraphFormat::Dot => graph::dot(&project),
         GraphFormat::Mermaid => graph::mermaid(&project),
     };
     let _ = std::io::stdout().write_all(out.as_bytes());
-    OK
+    Ok(())
 }

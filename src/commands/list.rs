@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::{ListArgs, TableFormat};
 
-use super::{FAILED, OK};
+use super::CmdError;
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -18,10 +18,8 @@ struct Row<'a> {
     file: String,
 }
 
-pub fn run(root: &Path, args: &ListArgs) -> i32 {
-    let Some(project) = super::load_for_view(root) else {
-        return FAILED;
-    };
+pub fn run(root: &Path, args: &ListArgs) -> Result<(), CmdError> {
+    let project = super::load_for_view(root)?;
     let rows: Vec<Row<'_>> = project
         .packages
         .values()
@@ -59,7 +57,7 @@ pub fn run(root: &Path, args: &ListArgs) -> i32 {
         }
     };
     let _ = std::io::stdout().write_all(out.as_bytes());
-    OK
+    Ok(())
 }
 
 /// A plain text table, columns padded to their widest cell (the last one unpadded).

@@ -17,7 +17,7 @@ use crate::model::{manifest, template};
 use crate::plan::graph;
 use crate::run::{fetch, lsremote, revs};
 
-use super::{error, FAILED, OK, USAGE};
+use super::{CmdError, Interruption};
 
 /// One file edit, not yet written.
 struct Edit {
@@ -35,7 +35,7 @@ fn out(text: &str) {
 }
 
 /// Finds a package by name (or stage name), or says which one was meant.
-fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, String> {
+fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, CmdError> {
     if let Some((name, _)) = project.packages.get_key_value(wanted) {
         return Ok(name);
     }
@@ -50,7 +50,10 @@ fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, Strin
     let hint = suggest::closest(wanted, project.packages.keys().map(String::as_str))
         .map(|s| format!(": did you mean `{s}`?"))
         .unwrap_or_else(|| ": `build-unit-test-docker list` shows the packages".to_owned());
-    Err(format!("no package `{wanted}`{hint}"))
+    Err(CmdError::NoSuchPackage {
+        name: wanted.to_owned(),
+        hint,
+    })
 }
 
 fn package_edit(
@@ -58,24 +61,24 @@ fn package_edit(
     name: &str,
     rev: &str,
     sha256: Option<&str>,
-) -> Result<Edit, String> {
+) -> Result<Edit, CmdError> {
     let pkg = project
         .package(name)
-        .ok_or_else(|| format!("no package `{name}`"))?;
+        .ok_or_else(|| CmdError::NoSuchPackage {
+            name: name.to_owned(),
+            hint: String::new(),
+        })?;
     let path = pkg.source.path.clone();
-    let old = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut new = set_string(&old, "rev", rev, Some("name"))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let old = read(&path)?;
+    let mut new = set_string(&old, "rev", rev, Some("name")).map_err(edit_error(&path))?;
     match (sha256, &pkg.manifest.sha256) {
         (Some(sum), _) => {
-            new = set_string(&new, "sha256", sum, Some("rev"))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            new = set_string(&new, "sha256", sum, Some("rev")).map_err(edit_error(&path))?;
         }
         (None, Some(_)) if pkg.manifest.rev.as_deref() != Some(rev) => {
-            return Err(format!(
-                "{name} has a sha256, which the new rev's tarball will not match: pass --checksum to record the new one"
-            ));
+            return Err(CmdError::ChecksumWouldNotMatch {
+                package: name.to_owned(),
+            });
         }
         _ => {}
     }
@@ -93,14 +96,28 @@ fn package_edit(
     })
 }
 
-fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, String> {
+fn read(path: &Path) -> Result<String, CmdError> {
+    std::fs::read_to_string(path).map_err(|source| CmdError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn edit_error(path: &Path) -> impl FnOnce(crate::maintain::edit::EditError) -> CmdError + '_ {
+    |source| CmdError::Edit {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, CmdError> {
     let vars = &project.templates.base_vars;
     let current = match vars.get(key) {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(_) => {
-            return Err(format!(
-                "base.{key} is a list: edit templates/base.toml by hand"
-            ))
+            return Err(CmdError::BasePinIsList {
+                key: key.to_owned(),
+            })
         }
         None => {
             let hint = suggest::closest(key, vars.keys().map(String::as_str))
@@ -111,19 +128,19 @@ fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, String> 
                 .filter(|(_, v)| v.is_string())
                 .map(|(k, _)| format!("base.{k}"))
                 .collect();
-            return Err(format!(
-                "no pin `base.{key}`: {hint}pins: {}",
-                keys.join(", ")
-            ));
+            return Err(CmdError::NoSuchPin {
+                key: key.to_owned(),
+                hint,
+                pins: keys.join(", "),
+            });
         }
     };
     let path = project
         .root
         .join(TEMPLATES_DIR)
         .join(template::BASE_VARS_FILE);
-    let old = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let new = set_string(&old, key, value, None).map_err(|e| format!("{}: {e}", path.display()))?;
+    let old = read(&path)?;
+    let new = set_string(&old, key, value, None).map_err(edit_error(&path))?;
     Ok(Edit {
         path,
         old,
@@ -135,7 +152,7 @@ fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, String> 
 
 /// Validates the project as it would be after `edits`, then writes them
 /// atomically (or prints diffs). Nothing is written if anything is wrong.
-fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
+fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> Result<(), CmdError> {
     let overrides: Overrides = edits
         .iter()
         .map(|e| (e.path.clone(), e.new.clone()))
@@ -143,8 +160,7 @@ fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
     let checked = check_with(root, &overrides);
     if checked.project.is_none() {
         super::print_problems(&checked.problems);
-        error("the edit would leave the project invalid; nothing was written");
-        return FAILED;
+        return Err(CmdError::EditWouldInvalidate);
     }
     let mut report = String::new();
     for e in edits {
@@ -156,12 +172,11 @@ fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
                 .display()
                 .to_string();
             report.push_str(&unified_diff(&label, &e.old, &e.new));
-        } else if let Err(err) = write_atomic(&e.path, &e.new) {
-            error(format!(
-                "cannot write {}: {err}; nothing else was written after it",
-                e.path.display()
-            ));
-            return FAILED;
+        } else if let Err(error) = write_atomic(&e.path, &e.new) {
+            return Err(CmdError::EditNotWritten {
+                path: e.path.clone(),
+                error,
+            });
         }
         let (target, from, to) = &e.what;
         let file = e.path.strip_prefix(root).unwrap_or(&e.path).display();
@@ -178,7 +193,7 @@ fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
     }
     report.push_str(&rebuild_line(project, edits, dry_run));
     out(&report);
-    OK
+    Ok(())
 }
 
 fn rebuild_line(project: &Project, edits: &[Edit], dry_run: bool) -> String {
@@ -209,7 +224,7 @@ fn rebuild_line(project: &Project, edits: &[Edit], dry_run: bool) -> String {
 
 /// Takes the root's edit lock: the files are read, checked and written
 /// under it, so concurrent edits apply one after the other.
-fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, i32> {
+fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, CmdError> {
     if !root.is_dir() {
         return Ok(None); // Loading it says what is wrong.
     }
@@ -226,55 +241,42 @@ fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, i32
         || crate::process::interrupted().is_cancelled(),
     )
     .map(Some)
-    .map_err(|e| {
-        error(format!("cannot lock {} for editing: {e}", root.display()));
-        FAILED
+    .map_err(|source| CmdError::LockRoot {
+        root: root.to_path_buf(),
+        source,
     })
 }
 
-pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
-    let _lock = match lock_root(root) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let Some(project) = super::load(root) else {
-        return FAILED;
-    };
+pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
+    let _lock = lock_root(root)?;
+    let project = super::load(root)?;
     let edit = if let Some(key) = args.target.strip_prefix("base.") {
         if args.checksum {
-            error("--checksum is for packages, not base pins");
-            return USAGE;
+            return Err(CmdError::ChecksumOfBasePin);
         }
-        base_edit(&project, key, &args.value)
+        base_edit(&project, key, &args.value)?
     } else {
-        find_package(&project, &args.target).and_then(|name| {
-            let sum = if args.checksum {
-                Some(checksum_for(
-                    &project,
-                    name,
-                    &args.value,
-                    std::time::Duration::from_secs(args.fetch_timeout),
-                )?)
-            } else {
-                None
-            };
-            package_edit(&project, name, &args.value, sum.as_deref())
-        })
+        let name = find_package(&project, &args.target)?;
+        let sum = if args.checksum {
+            Some(checksum_for(
+                &project,
+                name,
+                &args.value,
+                std::time::Duration::from_secs(args.fetch_timeout),
+            )?)
+        } else {
+            None
+        };
+        package_edit(&project, name, &args.value, sum.as_deref())?
     };
-    match edit {
-        Ok(edit) if edit.old == edit.new => {
-            out(&format!(
-                "{}: already {}; nothing to change\n",
-                edit.what.0, edit.what.2
-            ));
-            OK
-        }
-        Ok(edit) => apply(root, &project, &[edit], args.dry_run),
-        Err(e) => {
-            error(e);
-            FAILED
-        }
+    if edit.old == edit.new {
+        out(&format!(
+            "{}: already {}; nothing to change\n",
+            edit.what.0, edit.what.2
+        ));
+        return Ok(());
     }
+    apply(root, &project, &[edit], args.dry_run)
 }
 
 /// Downloads the tarball of `name` at `rev` and returns its SHA-256.
@@ -283,11 +285,17 @@ fn checksum_for(
     name: &str,
     rev: &str,
     timeout: std::time::Duration,
-) -> Result<String, String> {
-    crate::check::shell::check_rev(rev).map_err(|why| format!("rev `{rev}` {why}"))?;
+) -> Result<String, CmdError> {
+    crate::check::shell::check_rev(rev).map_err(|why| CmdError::UnsafeRev {
+        rev: rev.to_owned(),
+        why,
+    })?;
     let pkg = project
         .package(name)
-        .ok_or_else(|| format!("no package `{name}`"))?;
+        .ok_or_else(|| CmdError::NoSuchPackage {
+            name: name.to_owned(),
+            hint: String::new(),
+        })?;
     let prefix = project.templates.prefix();
     let arch = crate::model::settings::machine();
     let ctx =
@@ -298,9 +306,12 @@ fn checksum_for(
             pkg.manifest.url.as_deref().unwrap_or(manifest::DEFAULT_URL),
             &ctx,
         )
-        .map_err(|e| format!("the url of {name} does not render: {e}"))?;
+        .map_err(|source| CmdError::UrlTemplate {
+            package: name.to_owned(),
+            source,
+        })?;
     let _ = writeln!(std::io::stderr(), "downloading {url} …");
-    fetch::sha256_of_url(&url, timeout)
+    fetch::sha256_of_url(&url, timeout).map_err(CmdError::Download)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -386,7 +397,7 @@ fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
 }
 
 /// Looks up every selected pinned package in parallel.
-fn find_outdated(project: &Project, args: &OutdatedArgs) -> Result<Vec<Row>, String> {
+fn find_outdated(project: &Project, args: &OutdatedArgs) -> Result<Vec<Row>, CmdError> {
     let mut selected = Vec::new();
     if args.packages.is_empty() {
         selected.extend(project.packages.keys().cloned());
@@ -406,7 +417,7 @@ fn find_outdated(project: &Project, args: &OutdatedArgs) -> Result<Vec<Row>, Str
         })
         .collect();
     if jobs.is_empty() {
-        return Err("no package has a pinned rev to compare with upstream".to_owned());
+        return Err(CmdError::NothingPinned);
     }
     Ok(lsremote::run_bounded(
         jobs,
@@ -467,83 +478,51 @@ fn print_rows(rows: &[Row], format: TableFormat) {
     }
 }
 
-pub fn outdated(root: &Path, args: &OutdatedArgs) -> i32 {
-    let Some(project) = super::load(root) else {
-        return FAILED;
-    };
+pub fn outdated(root: &Path, args: &OutdatedArgs) -> Result<(), CmdError> {
+    let project = super::load(root)?;
     let found = find_outdated(&project, args);
     if crate::process::interrupted().is_cancelled() {
-        error("interrupted; every lookup was stopped");
-        return crate::process::INTERRUPTED;
+        return Err(CmdError::Interrupted(Interruption::UpstreamLookups));
     }
-    match found {
-        Ok(rows) => {
-            print_rows(&rows, args.format);
-            if rows.iter().any(|r| r.error.is_some()) {
-                error("some lookups failed (see the table)");
-                return FAILED;
-            }
-            OK
-        }
-        Err(e) => {
-            error(e);
-            FAILED
-        }
+    let rows = found?;
+    print_rows(&rows, args.format);
+    if rows.iter().any(|r| r.error.is_some()) {
+        return Err(CmdError::UpstreamLookupsFailed);
     }
+    Ok(())
 }
 
-pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
-    let _lock = if args.dry_run {
-        None
-    } else {
-        match lock_root(root) {
-            Ok(l) => l,
-            Err(code) => return code,
-        }
-    };
-    let Some(project) = super::load(root) else {
-        return FAILED;
-    };
+/// Edits every outdated package that can be edited; the failed lookups
+/// and skipped edits are the errors, after what was done.
+pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
+    let _lock = if args.dry_run { None } else { lock_root(root)? };
+    let project = super::load(root)?;
     let found = find_outdated(&project, &args.outdated);
     if crate::process::interrupted().is_cancelled() {
-        error("interrupted; every lookup was stopped, nothing was written");
-        return crate::process::INTERRUPTED;
+        return Err(CmdError::Interrupted(Interruption::Update));
     }
-    let rows = match found {
-        Ok(rows) => rows,
-        Err(e) => {
-            error(e);
-            return FAILED;
-        }
-    };
-    let mut failed = false;
-    for r in rows.iter().filter(|r| r.error.is_some()) {
-        error(format!(
-            "{}: lookup failed: {}",
-            r.package,
-            r.error.as_deref().unwrap_or("")
-        ));
-        failed = true;
-    }
+    let rows = found?;
+    let mut failures: Vec<CmdError> = rows
+        .iter()
+        .filter_map(|r| {
+            r.error.as_ref().map(|why| CmdError::UpstreamLookup {
+                package: r.package.clone(),
+                why: why.clone(),
+            })
+        })
+        .collect();
     let mut edits = Vec::new();
     for r in rows.iter().filter(|r| r.outdated) {
         let Some(latest) = &r.latest else { continue };
         match package_edit(&project, &r.package, latest, None) {
             Ok(e) => edits.push(e),
-            Err(e) => {
-                error(format!("{e} (skipped)"));
-                failed = true;
-            }
+            Err(e) => failures.push(CmdError::Skipped(Box::new(e))),
         }
     }
     if edits.is_empty() {
         out("everything is up to date\n");
-        return if failed { FAILED } else { OK };
+    } else if let Err(e) = apply(root, &project, &edits, args.dry_run) {
+        failures.push(e);
     }
-    let code = apply(root, &project, &edits, args.dry_run);
-    if failed {
-        FAILED
-    } else {
-        code
-    }
+    CmdError::all(failures)
 }

@@ -1,11 +1,14 @@
 //! The subcommands: each turns parsed arguments into work on the core and
-//! prints the result. The only place that prints.
+//! prints the result. The only place that prints, besides the one error
+//! line the edge prints for the [`CmdError`] a command returns.
 //!
 //! Owns: reading the process environment, the clock and the user ids into
-//! `Settings`; exit codes. Must not: hold rules that belong to the core.
+//! `Settings`; exit codes. Must not: hold rules that belong to the core, or
+//! print its own failures (it returns them).
 
 mod build;
 mod docs;
+mod error;
 mod explain;
 mod graph;
 mod list;
@@ -22,19 +25,40 @@ use crate::check::diag::{self, Problem};
 use crate::cli::{Cli, Command, RenderArgs};
 use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
-use crate::plan::render::{Plan, RenderError};
+use crate::plan::render::Plan;
+
+pub(crate) use error::{with_sources, CmdError, Interruption, SettingsError};
 
 /// Exit codes.
 pub const OK: i32 = 0;
 pub const FAILED: i32 = 1;
 pub const USAGE: i32 = 2;
 
-pub fn execute(cli: Cli) -> i32 {
+/// How a command that did not fail ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    /// `validate` found errors and printed them (or their JSON): exit 1
+    /// without an `error:` line.
+    ProblemsReported,
+}
+
+impl Outcome {
+    pub(crate) fn exit_status(self) -> i32 {
+        match self {
+            Outcome::Success => OK,
+            Outcome::ProblemsReported => FAILED,
+        }
+    }
+}
+
+/// Runs the command; the caller prints the error, once.
+pub(crate) fn execute(cli: Cli) -> Result<Outcome, CmdError> {
     let root = cli.root.clone();
     match cli.command {
         None => build::run(&root, &cli.build),
         Some(Command::Build(args)) => build::run(&root, &args),
-        Some(Command::Validate(args)) => validate::run(&root, &args),
+        Some(Command::Validate(args)) => return Ok(validate::run(&root, &args)),
         Some(Command::List(args)) => list::run(&root, &args),
         Some(Command::Schema) => validate::schema(&root),
         Some(Command::Render(args)) => render::run(&root, &args),
@@ -46,11 +70,7 @@ pub fn execute(cli: Cli) -> i32 {
         Some(Command::Completions(args)) => docs::completions(&args),
         Some(Command::Man(args)) => docs::man(&args),
     }
-}
-
-/// Prints an error line on stderr.
-pub(crate) fn error(message: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
+    .map(|()| Outcome::Success)
 }
 
 /// Prints problems on stderr as miette reports.
@@ -62,28 +82,31 @@ pub(crate) fn print_problems(problems: &[Problem]) {
     let _ = std::io::stderr().write_all(diag::render_human(problems, color).as_bytes());
 }
 
+/// The error of a project whose problems were printed.
+fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
+    CmdError::InvalidProject {
+        errors: problems.iter().filter(|p| p.is_error()).count(),
+        root: root.to_path_buf(),
+    }
+}
+
 /// Loads and validates the project; prints problems (warnings too) and
-/// returns None on any error. Invalid manifests never go further.
-pub(crate) fn load(root: &Path) -> Option<Project> {
+/// fails on any error. Invalid manifests never go further.
+pub(crate) fn load(root: &Path) -> Result<Project, CmdError> {
     let checked = crate::check::check(root);
     print_problems(&checked.problems);
-    if checked.project.is_none() {
-        let errors = checked.problems.iter().filter(|p| p.is_error()).count();
-        error(format!(
-            "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
-            root.display()
-        ));
-    }
-    checked.project
+    checked
+        .project
+        .ok_or_else(|| invalid(root, &checked.problems))
 }
 
 /// Loads the project for a view (`list`, `graph`): with problems, what
 /// parsed is still shown, after the problems and a warning.
-pub(crate) fn load_for_view(root: &Path) -> Option<Project> {
+pub(crate) fn load_for_view(root: &Path) -> Result<Project, CmdError> {
     let checked = crate::check::check(root);
     print_problems(&checked.problems);
     if let Some(project) = checked.project {
-        return Some(project);
+        return Ok(project);
     }
     let errors = checked.problems.iter().filter(|p| p.is_error()).count();
     match checked.partial {
@@ -95,15 +118,9 @@ pub(crate) fn load_for_view(root: &Path) -> Option<Project> {
                 root.display(),
                 partial.packages.len()
             );
-            Some(partial)
+            Ok(partial)
         }
-        None => {
-            error(format!(
-                "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
-                root.display()
-            ));
-            None
-        }
+        None => Err(invalid(root, &checked.problems)),
     }
 }
 
@@ -128,14 +145,14 @@ pub(crate) struct Inputs {
 }
 
 impl Inputs {
-    pub(crate) fn of_process() -> Result<Inputs, String> {
+    pub(crate) fn of_process() -> Result<Inputs, SettingsError> {
         let env = ["SOURCE_DATE_EPOCH", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT"]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
             .collect();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|_| "the system clock is before 1970".to_owned())?;
+            .map_err(|_| SettingsError::ClockBeforeEpoch)?;
         // What nproc counts: the CPUs this process may run on (its affinity).
         let available_cpus = std::fs::read_to_string("/proc/self/status")
             .ok()
@@ -161,7 +178,7 @@ pub(crate) fn settings(
     args: &RenderArgs,
     force: bool,
     cpu_rule: settings::CpuCount,
-) -> Result<Settings, String> {
+) -> Result<Settings, SettingsError> {
     settings_from(args, force, cpu_rule, &Inputs::of_process()?)
 }
 
@@ -171,28 +188,25 @@ pub(crate) fn settings_from(
     force: bool,
     cpu_rule: settings::CpuCount,
     inputs: &Inputs,
-) -> Result<Settings, String> {
+) -> Result<Settings, SettingsError> {
     let var = |k: &str| inputs.env.get(k).map(String::as_str);
     let week = match var("SOURCE_DATE_EPOCH") {
         Some(v) if !v.trim().is_empty() => {
             let secs: i64 = v
                 .trim()
                 .parse()
-                .map_err(|_| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"))?;
+                .map_err(|_| SettingsError::SourceDateEpochNotANumber(v.to_owned()))?;
             IsoWeek::from_unix(secs)
-                .ok_or_else(|| format!("SOURCE_DATE_EPOCH `{v}` is out of range"))?
+                .ok_or_else(|| SettingsError::SourceDateEpochOutOfRange(v.to_owned()))?
         }
-        _ => IsoWeek::from_unix(inputs.now)
-            .ok_or_else(|| "the system clock is out of range".to_owned())?,
+        _ => IsoWeek::from_unix(inputs.now).ok_or(SettingsError::ClockOutOfRange)?,
     };
     let arch = non_empty(&args.arch).unwrap_or_else(|| inputs.machine.clone());
     if !settings::is_arch_name(&arch) {
-        return Err(format!(
-            "--arch `{arch}` is not a machine name like x86_64, aarch64 or ppc64le"
-        ));
+        return Err(SettingsError::NotAnArch(arch));
     }
     let cpus = match args.cpus {
-        Some(0) => return Err("--cpus must be at least 1".to_owned()),
+        Some(0) => return Err(SettingsError::ZeroCpus),
         Some(n) => n,
         None => match cpu_rule {
             settings::CpuCount::Affinity => inputs.available_cpus,
@@ -235,7 +249,7 @@ pub(crate) fn settings_from(
         week,
         base_image: non_empty(&args.base_image),
     };
-    crate::check::settings::check(&settings).map_err(|problems| problems.join("\nerror: "))?;
+    crate::check::settings::check(&settings).map_err(SettingsError::Refused)?;
     Ok(settings)
 }
 
@@ -253,13 +267,9 @@ pub(crate) fn prepare(
     root: &Path,
     args: &RenderArgs,
     force: bool,
-) -> Result<(Project, Settings), i32> {
-    let project = load(root).ok_or(FAILED)?;
-    let settings =
-        settings(args, force, settings::CpuCount::of(&project.templates)).map_err(|e| {
-            error(e);
-            USAGE
-        })?;
+) -> Result<(Project, Settings), CmdError> {
+    let project = load(root)?;
+    let settings = settings(args, force, settings::CpuCount::of(&project.templates))?;
     Ok((project, settings))
 }
 
@@ -268,42 +278,41 @@ pub(crate) fn plan(
     root: &Path,
     args: &RenderArgs,
     force: bool,
-) -> Result<(Project, Settings, Plan), i32> {
+) -> Result<(Project, Settings, Plan), CmdError> {
     let (project, settings) = prepare(root, args, force)?;
     let resolved = resolve_revs(&project, &settings, &args.git.git_base_url)?;
-    match crate::plan::render::render(&project, &resolved, &settings) {
-        Ok(plan) => Ok((project, settings, plan)),
-        Err(e) => {
-            report_render_error(&e);
-            Err(FAILED)
-        }
-    }
+    let plan = crate::plan::render::render(&project, &resolved, &settings)?;
+    Ok((project, settings, plan))
 }
 
 pub(crate) fn resolve_revs(
     project: &Project,
     settings: &Settings,
     git_base: &str,
-) -> Result<BTreeMap<String, String>, i32> {
-    let resolution = crate::run::revs::resolve(project, settings, git_base);
-    let resolution = resolution_or_report(resolution, git_base)?;
+) -> Result<BTreeMap<String, String>, CmdError> {
+    let resolution = resolved(
+        crate::run::revs::resolve(project, settings, git_base),
+        git_base,
+    )?;
     report_resolution(&resolution);
     Ok(resolution.revs)
 }
 
-/// The resolution, or (reported) why there is none: interrupted, or the
-/// failed lookups grouped by cause.
-pub(crate) fn resolution_or_report(
+/// The lookups' answer as the command layer sees it: interrupted, a bad
+/// setting, or the failed lookups (reported grouped by cause).
+pub(crate) fn resolved(
     resolution: Result<crate::run::revs::Resolution, crate::run::revs::ResolveError>,
     git_base: &str,
-) -> Result<crate::run::revs::Resolution, i32> {
+) -> Result<crate::run::revs::Resolution, CmdError> {
     if crate::process::interrupted().is_cancelled() {
-        error("interrupted while looking up revisions; every lookup was stopped");
-        return Err(crate::process::INTERRUPTED);
+        return Err(CmdError::Interrupted(Interruption::RevisionLookups));
     }
-    resolution.map_err(|e| {
-        report_lookup_failures(e, git_base);
-        FAILED
+    resolution.map_err(|e| match e {
+        crate::run::revs::ResolveError::Setting(why) => CmdError::RevisionSetting(why),
+        crate::run::revs::ResolveError::Lookups(failures) => CmdError::RevisionLookups {
+            failures,
+            git_base: git_base.to_owned(),
+        },
     })
 }
 
@@ -317,65 +326,6 @@ pub(crate) fn report_resolution(resolution: &crate::run::revs::Resolution) {
     for warning in &resolution.warnings {
         let _ = writeln!(stderr, "warning: {warning}");
     }
-}
-
-/// Lookup failures, grouped by what git said, with what to do about them.
-fn report_lookup_failures(e: crate::run::revs::ResolveError, git_base: &str) {
-    let failures = match e {
-        crate::run::revs::ResolveError::Setting(why) => return error(why),
-        crate::run::revs::ResolveError::Lookups(failures) => failures,
-    };
-    let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
-    error(format!(
-        "cannot resolve the revision of {} package(s) without a `rev`: {}",
-        names.len(),
-        names.join(", ")
-    ));
-    // One line per distinct cause (the last line git printed), with the
-    // first package that had it and its whole message.
-    let mut causes: Vec<(String, Vec<&str>, &str)> = Vec::new();
-    for (name, why) in &failures {
-        let cause = why
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default()
-            .to_owned();
-        match causes.iter_mut().find(|(c, _, _)| *c == cause) {
-            Some((_, names, _)) => names.push(name),
-            None => causes.push((cause, vec![name], why)),
-        }
-    }
-    let mut stderr = std::io::stderr().lock();
-    for (_, names, first) in &causes {
-        let others = if names.len() > 1 {
-            format!(" (and the same for {} more)", names.len() - 1)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            stderr,
-            "  {}: {}{others}",
-            names[0],
-            first.replace('\n', "\n    ")
-        );
-    }
-    let _ = writeln!(
-        stderr,
-        "hint: the branch heads are looked up with `git ls-remote` on {git_base}; \
-         without network, pin `rev` in those manifests (bump PKG REV), or point \
-         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
-    );
-}
-
-pub(crate) fn report_render_error(e: &RenderError) {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    error(message);
 }
 
 #[cfg(test)]
@@ -428,7 +378,10 @@ mod tests {
         assert_eq!(s.cpus, 4, "the 2026 rule does not");
         let bad = inputs(&[("SOURCE_DATE_EPOCH", "soon")]);
         let e = settings_from(&args(), false, CpuCount::Affinity, &bad).expect_err("bad");
-        assert!(e.contains("SOURCE_DATE_EPOCH"), "{e}");
+        assert!(
+            matches!(&e, SettingsError::SourceDateEpochNotANumber(v) if v == "soon"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -442,9 +395,13 @@ mod tests {
         assert_eq!(s.https_proxy.as_deref(), Some("http://p:3128"));
         a.distro = Some("ubuntu:x\nRUN touch /pwn".to_owned());
         let e = settings_from(&a, false, CpuCount::Affinity, &inputs(&[])).expect_err("bad");
-        assert!(e.contains("DISTRO"), "{e}");
+        assert!(e.to_string().contains("DISTRO"), "{e}");
+        assert!(CmdError::from(e).exit_status() == USAGE, "a usage error");
         a.distro = None;
         a.cpus = Some(0);
-        assert!(settings_from(&a, false, CpuCount::Affinity, &inputs(&[])).is_err());
+        assert!(matches!(
+            settings_from(&a, false, CpuCount::Affinity, &inputs(&[])),
+            Err(SettingsError::ZeroCpus)
+        ));
     }
 }

@@ -5,23 +5,20 @@ use std::path::Path;
 
 use crate::cli::RenderCmd;
 
-use super::{error, FAILED, OK};
+use super::CmdError;
 
-pub fn run(root: &Path, args: &RenderCmd) -> i32 {
-    let (_, _, plan) = match super::plan(root, &args.render, false) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(root: &Path, args: &RenderCmd) -> Result<(), CmdError> {
+    let (_, _, plan) = super::plan(root, &args.render, false)?;
     let mut tags = String::new();
     for stage in &plan.stages {
         tags.push_str(&format!("{} {}\n", stage.name, stage.tag));
     }
     match &args.out {
         Some(dir) => {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                error(format!("cannot create {}: {e}", dir.display()));
-                return FAILED;
-            }
+            std::fs::create_dir_all(dir).map_err(|source| CmdError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
             let mut files: Vec<(String, &str)> = plan
                 .stages
                 .iter()
@@ -44,17 +41,13 @@ pub fn run(root: &Path, args: &RenderCmd) -> i32 {
                 })
                 .collect();
             for path in stale {
-                if let Err(e) = std::fs::remove_file(&path) {
-                    error(format!("cannot remove the stale {}: {e}", path.display()));
-                    return FAILED;
-                }
+                std::fs::remove_file(&path)
+                    .map_err(|source| CmdError::RemoveStale { path, source })?;
             }
             for (name, text) in files {
                 let path = dir.join(&name);
-                if let Err(e) = crate::maintain::edit::write_atomic(&path, text) {
-                    error(format!("cannot write {}: {e}", path.display()));
-                    return FAILED;
-                }
+                crate::maintain::edit::write_atomic(&path, text)
+                    .map_err(|source| CmdError::Write { path, source })?;
             }
             let _ = writeln!(
                 std::io::stderr(),
@@ -79,5 +72,5 @@ pub fn run(root: &Path, args: &RenderCmd) -> i32 {
             let _ = std::io::stdout().write_all(out.as_bytes());
         }
     }
-    OK
+    Ok(())
 }

@@ -123,9 +123,8 @@ pub fn report<'a>(
 }
 
 /// Writes `report` to `path` (atomically).
-pub fn write(path: &Path, report: &Report<'_>) -> Result<(), String> {
-    let mut text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+pub fn write(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
+    let mut text = serde_json::to_string_pretty(report)?;
     text.push('\n');
     crate::maintain::edit::write_atomic(path, &text)
-        .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
 }

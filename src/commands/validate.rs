@@ -8,9 +8,11 @@ use crate::check::{check, TEMPLATES_DIR};
 use crate::cli::{ProblemFormat, ValidateArgs};
 use crate::model::template;
 
-use super::{FAILED, OK};
+use super::{CmdError, Outcome};
 
-pub fn run(root: &Path, args: &ValidateArgs) -> i32 {
+/// Reports every problem; errors end the run with 1, without an `error:`
+/// line (the report is the message).
+pub fn run(root: &Path, args: &ValidateArgs) -> Outcome {
     let checked = check(root);
     let problems = &checked.problems;
     let errors = problems.iter().filter(|p| p.is_error()).count();
@@ -37,15 +39,15 @@ pub fn run(root: &Path, args: &ValidateArgs) -> i32 {
         }
     }
     if errors == 0 {
-        OK
+        Outcome::Success
     } else {
-        FAILED
+        Outcome::ProblemsReported
     }
 }
 
 /// Prints the manifest schema, its build-type enum taken from the root's templates.
-pub fn schema(root: &Path) -> i32 {
+pub fn schema(root: &Path) -> Result<(), CmdError> {
     let names = template::build_type_names(&root.join(TEMPLATES_DIR));
     let _ = std::io::stdout().write_all(crate::model::manifest::schema_text(&names).as_bytes());
-    OK
+    Ok(())
 }

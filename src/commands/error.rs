@@ -1,0 +1,651 @@
+//! Why a command failed: one typed error per kind of failure, each with the
+//! exit status it ends the run with. The edge (`crate::run`) prints it once,
+//! as `error: {message}: {source}: …`.
+//!
+//! Owns: the messages of the command layer's failures and their exit
+//! statuses. Must not: print, or decide anything about the core's rules.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::maintain::edit::EditError;
+use crate::plan::render::RenderError;
+use crate::process::INTERRUPTED;
+use crate::run::engine::EngineError;
+use crate::run::scheduler::SchedulerError;
+
+use super::{FAILED, USAGE};
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CmdError {
+    // ---- Usage: flags or environment variables with unusable values (2).
+    /// A setting read from the flags or the environment is unusable.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("--cache-push needs --cache-registry (BUILD_UNIT_TEST_CACHE_REGISTRY)")]
+    CachePushWithoutRegistry,
+    #[error("BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}")]
+    BadCacheRegistry { reference: String, why: String },
+    #[error("--checksum is for packages, not base pins")]
+    ChecksumOfBasePin,
+    /// `explain STAGE` names no stage of the plan.
+    #[error("no stage `{name}`{hint}")]
+    NoSuchStage { name: String, hint: String },
+
+    // ---- The project (1).
+    /// The project does not validate; its problems were printed as
+    /// diagnostics before.
+    #[error(
+        "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
+        root.display()
+    )]
+    InvalidProject { errors: usize, root: PathBuf },
+    /// An edit (`bump`, `update`) would leave the project invalid; the
+    /// problems were printed before.
+    #[error("the edit would leave the project invalid; nothing was written")]
+    EditWouldInvalidate,
+    #[error("no package `{name}`{hint}")]
+    NoSuchPackage { name: String, hint: String },
+    #[error("no pin `base.{key}`: {hint}pins: {pins}")]
+    NoSuchPin {
+        key: String,
+        /// `did you mean `base.x`? ` or nothing.
+        hint: String,
+        /// The string pins there are, comma-separated.
+        pins: String,
+    },
+    #[error("base.{key} is a list: edit templates/base.toml by hand")]
+    BasePinIsList { key: String },
+    #[error(
+        "{package} has a sha256, which the new rev's tarball will not match: pass --checksum to record the new one"
+    )]
+    ChecksumWouldNotMatch { package: String },
+    #[error("rev `{rev}` {why}")]
+    UnsafeRev { rev: String, why: String },
+    #[error("the url of {package} does not render")]
+    UrlTemplate {
+        package: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("no package has a pinned rev to compare with upstream")]
+    NothingPinned,
+
+    // ---- Looking things up (1).
+    /// A revision setting (BRANCH, GERRIT_…) cannot be used for the lookups.
+    #[error("{0}")]
+    RevisionSetting(String),
+    /// Branch-head lookups failed: the grouped report, with its hint.
+    #[error("{}", lookup_report(failures, git_base))]
+    RevisionLookups {
+        /// (package, what failed), in the order of the packages.
+        failures: Vec<(String, String)>,
+        /// Where the heads were looked up.
+        git_base: String,
+    },
+    /// `outdated`: some rows of the table say `lookup failed`.
+    #[error("some lookups failed (see the table)")]
+    UpstreamLookupsFailed,
+    /// `update`: one package's upstream could not be looked up.
+    #[error("{package}: lookup failed: {why}")]
+    UpstreamLookup { package: String, why: String },
+    /// Downloading a tarball for its checksum failed.
+    #[error("{0}")]
+    Download(String),
+    /// `update` skipped one package's edit for this reason.
+    #[error("{} (skipped)", with_sources(.0.as_ref()))]
+    Skipped(Box<CmdError>),
+
+    // ---- Rendering, the engine, the build (1).
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// The build ran; these stages (labels) failed.
+    #[error("build failed: {}", stages.join(", "))]
+    BuildFailed { stages: Vec<String> },
+
+    // ---- Files (1).
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// One file of a multi-file edit could not be written; the cause stays
+    /// in the message, which goes on after it.
+    #[error("cannot write {}: {error}; nothing else was written after it", path.display())]
+    EditNotWritten { path: PathBuf, error: io::Error },
+    #[error("cannot create {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot remove the stale {}", path.display())]
+    RemoveStale {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The edit of a manifest or base.toml could not be made.
+    #[error("{}", path.display())]
+    Edit {
+        path: PathBuf,
+        #[source]
+        source: EditError,
+    },
+    #[error("cannot lock {} for editing", root.display())]
+    LockRoot {
+        root: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write the report {}", path.display())]
+    WriteReport {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write the completion script")]
+    WriteCompletions(#[source] io::Error),
+    #[error("cannot write the man pages")]
+    WriteManPages(#[source] io::Error),
+
+    // ---- The process.
+    #[error("cannot install signal handlers")]
+    SignalHandlers(#[source] io::Error),
+    /// SIGINT or SIGTERM stopped the run (130).
+    #[error("{0}")]
+    Interrupted(Interruption),
+    /// More than one failure, in the order they happened; each is printed
+    /// as its own `error:` line and the run exits with the highest status.
+    #[error("{}", .0.iter().map(|e| with_sources(e)).collect::<Vec<_>>().join("\nerror: "))]
+    Several(Vec<CmdError>),
+}
+
+impl CmdError {
+    /// The exit status the run ends with: 2 for usage errors, 130 when
+    /// interrupted, 1 for everything else.
+    pub(crate) fn exit_status(&self) -> i32 {
+        match self {
+            CmdError::Settings(_)
+            | CmdError::CachePushWithoutRegistry
+            | CmdError::BadCacheRegistry { .. }
+            | CmdError::ChecksumOfBasePin
+            | CmdError::NoSuchStage { .. } => USAGE,
+            CmdError::Interrupted(_) => INTERRUPTED,
+            CmdError::Several(all) => all
+                .iter()
+                .map(CmdError::exit_status)
+                .max()
+                .unwrap_or(FAILED),
+            _ => FAILED,
+        }
+    }
+
+    /// All of `errors` as one: none is Ok, one is itself.
+    pub(crate) fn all(mut errors: Vec<CmdError>) -> Result<(), CmdError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(CmdError::Several(errors)),
+        }
+    }
+}
+
+/// What an interrupt stopped: it says so in the one line printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interruption {
+    /// The builds (the summary is printed before).
+    Build,
+    /// The branch-head lookups before rendering.
+    RevisionLookups,
+    /// `outdated`'s lookups.
+    UpstreamLookups,
+    /// `update`'s lookups, before anything was written.
+    Update,
+}
+
+impl fmt::Display for Interruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Interruption::Build => "interrupted",
+            Interruption::RevisionLookups => {
+                "interrupted while looking up revisions; every lookup was stopped"
+            }
+            Interruption::UpstreamLookups => "interrupted; every lookup was stopped",
+            Interruption::Update => "interrupted; every lookup was stopped, nothing was written",
+        })
+    }
+}
+
+/// Why the settings of a run cannot be made from its flags and environment
+/// (a usage error).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SettingsError {
+    #[error("the system clock is before 1970")]
+    ClockBeforeEpoch,
+    #[error("the system clock is out of range")]
+    ClockOutOfRange,
+    #[error("SOURCE_DATE_EPOCH `{0}` is not a number of seconds")]
+    SourceDateEpochNotANumber(String),
+    #[error("SOURCE_DATE_EPOCH `{0}` is out of range")]
+    SourceDateEpochOutOfRange(String),
+    #[error("--arch `{0}` is not a machine name like x86_64, aarch64 or ppc64le")]
+    NotAnArch(String),
+    #[error("--cpus must be at least 1")]
+    ZeroCpus,
+    /// Values the settings' checks refuse, one line each.
+    #[error("{}", .0.join("\nerror: "))]
+    Refused(Vec<String>),
+}
+
+/// `error`'s message followed by its sources: `message: source: source`.
+pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+/// Lookup failures, grouped by what git said, with what to do about them:
+/// one line per distinct cause (the last line git printed), with the first
+/// package that had it and its whole message.
+fn lookup_report(failures: &[(String, String)], git_base: &str) -> String {
+    let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
+    let mut out = format!(
+        "cannot resolve the revision of {} package(s) without a `rev`: {}\n",
+        names.len(),
+        names.join(", ")
+    );
+    let mut causes: Vec<(String, Vec<&str>, &str)> = Vec::new();
+    for (name, why) in failures {
+        let cause = why
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_owned();
+        match causes.iter_mut().find(|(c, _, _)| *c == cause) {
+            Some((_, names, _)) => names.push(name),
+            None => causes.push((cause, vec![name], why)),
+        }
+    }
+    for (_, names, first) in &causes {
+        let others = if names.len() > 1 {
+            format!(" (and the same for {} more)", names.len() - 1)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {}: {}{others}\n",
+            names[0],
+            first.replace('\n', "\n    ")
+        ));
+    }
+    out.push_str(&format!(
+        "hint: the branch heads are looked up with `git ls-remote` on {git_base}; \
+         without network, pin `rev` in those manifests (bump PKG REV), or point \
+         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(what: &str) -> io::Error {
+        io::Error::new(io::ErrorKind::PermissionDenied, what.to_owned())
+    }
+
+    /// What the edge prints and the status it exits with.
+    fn printed(e: &CmdError) -> (String, i32) {
+        (format!("error: {}", with_sources(e)), e.exit_status())
+    }
+
+    #[test]
+    fn bad_flags_and_variables_are_usage_errors_exiting_2() {
+        let usage = [
+            CmdError::from(SettingsError::ZeroCpus),
+            CmdError::from(SettingsError::ClockBeforeEpoch),
+            CmdError::from(SettingsError::ClockOutOfRange),
+            CmdError::from(SettingsError::SourceDateEpochNotANumber("soon".into())),
+            CmdError::from(SettingsError::SourceDateEpochOutOfRange("9e99".into())),
+            CmdError::from(SettingsError::NotAnArch("x86 64".into())),
+            CmdError::from(SettingsError::Refused(vec!["a".into()])),
+            CmdError::CachePushWithoutRegistry,
+            CmdError::BadCacheRegistry {
+                reference: "a b".into(),
+                why: "is not a registry".into(),
+            },
+            CmdError::ChecksumOfBasePin,
+            CmdError::NoSuchStage {
+                name: "x".into(),
+                hint: String::new(),
+            },
+        ];
+        for e in &usage {
+            assert_eq!(e.exit_status(), 2, "{e}");
+        }
+        assert_eq!(
+            printed(&usage[0]),
+            ("error: --cpus must be at least 1".to_owned(), 2)
+        );
+        assert_eq!(
+            printed(&usage[3]).0,
+            "error: SOURCE_DATE_EPOCH `soon` is not a number of seconds"
+        );
+        assert_eq!(
+            printed(&usage[8]).0,
+            "error: BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) \"a b\" is not a registry"
+        );
+        assert_eq!(
+            printed(&usage[10]).0,
+            "error: no stage `x`",
+            "no hint when nothing is close"
+        );
+    }
+
+    #[test]
+    fn every_refused_setting_is_its_own_error_line() {
+        let e = CmdError::from(SettingsError::Refused(vec![
+            "DISTRO \"x\" is bad".into(),
+            "BRANCH \"y\" is bad".into(),
+        ]));
+        assert_eq!(
+            printed(&e),
+            (
+                "error: DISTRO \"x\" is bad\nerror: BRANCH \"y\" is bad".to_owned(),
+                2
+            )
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_exits_130_saying_what_was_stopped() {
+        let cases = [
+            (Interruption::Build, "error: interrupted"),
+            (
+                Interruption::RevisionLookups,
+                "error: interrupted while looking up revisions; every lookup was stopped",
+            ),
+            (
+                Interruption::UpstreamLookups,
+                "error: interrupted; every lookup was stopped",
+            ),
+            (
+                Interruption::Update,
+                "error: interrupted; every lookup was stopped, nothing was written",
+            ),
+        ];
+        for (what, line) in cases {
+            assert_eq!(
+                printed(&CmdError::Interrupted(what)),
+                (line.to_owned(), 130)
+            );
+        }
+    }
+
+    #[test]
+    fn an_invalid_project_points_at_validate_and_exits_1() {
+        let e = CmdError::InvalidProject {
+            errors: 3,
+            root: PathBuf::from("/p"),
+        };
+        assert_eq!(
+            printed(&e),
+            (
+                "error: 3 problem(s) in /p: run `build-unit-test-docker validate` for the full report"
+                    .to_owned(),
+                1
+            )
+        );
+        assert_eq!(
+            printed(&CmdError::EditWouldInvalidate),
+            (
+                "error: the edit would leave the project invalid; nothing was written".to_owned(),
+                1
+            )
+        );
+    }
+
+    #[test]
+    fn failed_revision_lookups_are_grouped_by_cause_with_the_hint() {
+        let e = CmdError::RevisionLookups {
+            failures: vec![
+                ("a/x".into(), "git failed\nfatal: no host".into()),
+                ("a/y".into(), "git failed\nfatal: no host".into()),
+                ("a/z".into(), "timed out".into()),
+            ],
+            git_base: "https://example.org".into(),
+        };
+        let (text, status) = printed(&e);
+        assert_eq!(status, 1);
+        assert_eq!(
+            text,
+            "error: cannot resolve the revision of 3 package(s) without a `rev`: a/x, a/y, a/z\n\
+             \x20 a/x: git failed\n    fatal: no host (and the same for 1 more)\n\
+             \x20 a/z: timed out\n\
+             hint: the branch heads are looked up with `git ls-remote` on https://example.org; \
+             without network, pin `rev` in those manifests (bump PKG REV), or point \
+             --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
+        );
+        let setting = CmdError::RevisionSetting("BRANCH \"x y\" is bad".into());
+        assert_eq!(
+            printed(&setting),
+            ("error: BRANCH \"x y\" is bad".into(), 1)
+        );
+    }
+
+    #[test]
+    fn a_failed_build_names_its_failed_stages_and_exits_1() {
+        let e = CmdError::BuildFailed {
+            stages: vec!["base".into(), "openbmc/sdbusplus".into()],
+        };
+        assert_eq!(
+            printed(&e),
+            ("error: build failed: base, openbmc/sdbusplus".into(), 1)
+        );
+        let engine = CmdError::from(EngineError::NotFound);
+        assert_eq!(engine.exit_status(), 1);
+        assert!(printed(&engine).0.contains("--engine PATH"));
+        let scheduler = CmdError::from(SchedulerError::ZeroJobs);
+        assert_eq!(
+            printed(&scheduler),
+            (
+                "error: the number of parallel builds must be at least 1".into(),
+                1
+            )
+        );
+        let render = CmdError::from(RenderError::MissingRev("a/x".into()));
+        assert_eq!(
+            printed(&render),
+            (
+                "error: package `a/x` has no revision (it was not resolved)".into(),
+                1
+            )
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_file_then_the_cause() {
+        let cases = [
+            (
+                CmdError::Read {
+                    path: "/p/a.toml".into(),
+                    source: io("denied"),
+                },
+                "error: cannot read /p/a.toml: denied",
+            ),
+            (
+                CmdError::Write {
+                    path: "/o/base.Dockerfile".into(),
+                    source: io("disk full"),
+                },
+                "error: cannot write /o/base.Dockerfile: disk full",
+            ),
+            (
+                CmdError::EditNotWritten {
+                    path: "/p/a.toml".into(),
+                    error: io("disk full"),
+                },
+                "error: cannot write /p/a.toml: disk full; nothing else was written after it",
+            ),
+            (
+                CmdError::CreateDir {
+                    path: "/o".into(),
+                    source: io("denied"),
+                },
+                "error: cannot create /o: denied",
+            ),
+            (
+                CmdError::RemoveStale {
+                    path: "/o/x.Dockerfile".into(),
+                    source: io("busy"),
+                },
+                "error: cannot remove the stale /o/x.Dockerfile: busy",
+            ),
+            (
+                CmdError::Edit {
+                    path: "/p/a.toml".into(),
+                    source: EditError::NotToml {
+                        message: "bad".into(),
+                    },
+                },
+                "error: /p/a.toml: not valid TOML: bad",
+            ),
+            (
+                CmdError::LockRoot {
+                    root: "/p".into(),
+                    source: io("held"),
+                },
+                "error: cannot lock /p for editing: held",
+            ),
+            (
+                CmdError::WriteReport {
+                    path: "/r.json".into(),
+                    source: io("denied"),
+                },
+                "error: cannot write the report /r.json: denied",
+            ),
+            (
+                CmdError::WriteCompletions(io("closed")),
+                "error: cannot write the completion script: closed",
+            ),
+            (
+                CmdError::WriteManPages(io("closed")),
+                "error: cannot write the man pages: closed",
+            ),
+            (
+                CmdError::SignalHandlers(io("no")),
+                "error: cannot install signal handlers: no",
+            ),
+        ];
+        for (e, line) in cases {
+            assert_eq!(printed(&e), (line.to_owned(), 1));
+        }
+    }
+
+    #[test]
+    fn maintainer_edit_errors_say_what_to_do_and_exit_1() {
+        let cases = [
+            (
+                CmdError::NoSuchPackage {
+                    name: "widget".into(),
+                    hint: ": did you mean `acme/widget`?".into(),
+                },
+                "error: no package `widget`: did you mean `acme/widget`?",
+            ),
+            (
+                CmdError::NoSuchPin {
+                    key: "mesn".into(),
+                    hint: "did you mean `base.meson`? ".into(),
+                    pins: "base.meson, base.cmake".into(),
+                },
+                "error: no pin `base.mesn`: did you mean `base.meson`? pins: base.meson, base.cmake",
+            ),
+            (
+                CmdError::BasePinIsList { key: "apt".into() },
+                "error: base.apt is a list: edit templates/base.toml by hand",
+            ),
+            (
+                CmdError::ChecksumWouldNotMatch {
+                    package: "acme/a".into(),
+                },
+                "error: acme/a has a sha256, which the new rev's tarball will not match: pass --checksum to record the new one",
+            ),
+            (
+                CmdError::UnsafeRev {
+                    rev: "a b".into(),
+                    why: "has a space".into(),
+                },
+                "error: rev `a b` has a space",
+            ),
+            (
+                CmdError::NothingPinned,
+                "error: no package has a pinned rev to compare with upstream",
+            ),
+            (
+                CmdError::UpstreamLookupsFailed,
+                "error: some lookups failed (see the table)",
+            ),
+            (
+                CmdError::Download("curl failed".into()),
+                "error: curl failed",
+            ),
+        ];
+        for (e, line) in cases {
+            assert_eq!(printed(&e), (line.to_owned(), 1));
+        }
+    }
+
+    #[test]
+    fn several_failures_are_one_line_each_and_exit_with_the_highest_status() {
+        let skipped = CmdError::Skipped(Box::new(CmdError::Read {
+            path: "/p/a.toml".into(),
+            source: io("denied"),
+        }));
+        let lookup = CmdError::UpstreamLookup {
+            package: "acme/b".into(),
+            why: "timed out".into(),
+        };
+        let e = CmdError::all(vec![lookup, skipped]).expect_err("two failures");
+        assert_eq!(
+            printed(&e),
+            (
+                "error: acme/b: lookup failed: timed out\n\
+                 error: cannot read /p/a.toml: denied (skipped)"
+                    .to_owned(),
+                1
+            )
+        );
+        let e = CmdError::all(vec![
+            CmdError::Interrupted(Interruption::Build),
+            CmdError::WriteReport {
+                path: "/r.json".into(),
+                source: io("denied"),
+            },
+        ])
+        .expect_err("two failures");
+        assert_eq!(e.exit_status(), 130, "an interrupt wins");
+        assert!(CmdError::all(Vec::new()).is_ok());
+        let one = CmdError::all(vec![CmdError::NothingPinned]).expect_err("one");
+        assert!(matches!(one, CmdError::NothingPinned), "not wrapped");
+    }
+}
