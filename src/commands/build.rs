@@ -57,16 +57,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
             warnings.extend(walk.warnings);
             walk.fates
         }
-        _ => jobs
-            .iter()
-            .map(|j| {
-                if local.contains(&j.tag) {
-                    Fate::Local
-                } else {
-                    Fate::Build
-                }
-            })
-            .collect(),
+        _ => here_or_build(&jobs, &local),
     };
     let done: HashSet<String> = jobs
         .iter()
@@ -355,18 +346,7 @@ fn dry_run(
             });
             (walk.fates, walk.warnings)
         }
-        _ => (
-            jobs.iter()
-                .map(|j| {
-                    if existing.contains(&j.tag) {
-                        Fate::Local
-                    } else {
-                        Fate::Build
-                    }
-                })
-                .collect(),
-            Vec::new(),
-        ),
+        _ => (here_or_build(jobs, &existing), Vec::new()),
     };
     let width = jobs.iter().map(|j| j.stage.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -400,6 +380,19 @@ fn dry_run(
         let _ = writeln!(stderr, "warning: {w}");
     }
     Ok(())
+}
+
+/// Without a cache registry: each stage is here, or is built.
+fn here_or_build(jobs: &[Job], local: &HashSet<String>) -> Vec<Fate> {
+    jobs.iter()
+        .map(|j| {
+            if local.contains(&j.tag) {
+                Fate::Local
+            } else {
+                Fate::Build
+            }
+        })
+        .collect()
 }
 
 /// The demand-driven walk over the plan's stages (the final stage last).
