@@ -9,4 +9,5 @@ pub mod manifest;
 pub mod project;
 pub mod settings;
 pub mod source;
+pub mod sources;
 pub mod template;
