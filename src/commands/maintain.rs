@@ -1,5 +1,6 @@
 //! `bump`, `outdated` and `update`: the maintainer's edits, all through one
-//! path — format-preserving edit, whole-project validation of the result,
+//! path — format-preserving edit of the text read with the project,
+//! whole-project check of the sources with the edit in place (in memory),
 //! then an atomic write (or a diff with --dry-run).
 
 use std::io::Write;
@@ -8,12 +9,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::check::suggest;
-use crate::check::{check_with, Overrides, Project, TEMPLATES_DIR};
+use crate::check::diag::Problem;
+use crate::check::{check, suggest, Project};
 use crate::cli::{BumpArgs, OutdatedArgs, TableFormat, UpdateArgs};
 use crate::maintain::edit::{set_string, unified_diff, write_atomic};
 use crate::maintain::versions;
-use crate::model::{manifest, template};
+use crate::model::manifest;
+use crate::model::sources::Sources;
 use crate::plan::graph;
 use crate::run::{fetch, lsremote, revs};
 
@@ -53,8 +55,19 @@ fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, Strin
     Err(format!("no package `{wanted}`{hint}"))
 }
 
+/// The text of `path` as it was read with the project.
+fn loaded_text(sources: &Sources, path: &Path) -> Result<String, String> {
+    sources.text(path).map(str::to_owned).ok_or_else(|| {
+        format!(
+            "cannot edit {}: it is not a file the project was read from",
+            path.display()
+        )
+    })
+}
+
 fn package_edit(
     project: &Project,
+    sources: &Sources,
     name: &str,
     rev: &str,
     sha256: Option<&str>,
@@ -63,8 +76,7 @@ fn package_edit(
         .package(name)
         .ok_or_else(|| format!("no package `{name}`"))?;
     let path = pkg.source.path.clone();
-    let old = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let old = loaded_text(sources, &path)?;
     let mut new = set_string(&old, "rev", rev, Some("name"))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     match (sha256, &pkg.manifest.sha256) {
@@ -93,7 +105,7 @@ fn package_edit(
     })
 }
 
-fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, String> {
+fn base_edit(project: &Project, sources: &Sources, key: &str, value: &str) -> Result<Edit, String> {
     let vars = &project.templates.base_vars;
     let current = match vars.get(key) {
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -117,12 +129,8 @@ fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, String> 
             ));
         }
     };
-    let path = project
-        .root
-        .join(TEMPLATES_DIR)
-        .join(template::BASE_VARS_FILE);
-    let old = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let path = sources.templates.base_vars.path.clone();
+    let old = loaded_text(sources, &path)?;
     let new = set_string(&old, key, value, None).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Edit {
         path,
@@ -133,16 +141,29 @@ fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, String> 
     })
 }
 
+/// Checks the project as it would be after `edits`: the `sources` it was
+/// read from, with each edit in place (in memory). Every problem (warnings
+/// too) when an edit would make it invalid.
+fn check_edits(mut sources: Sources, edits: &[Edit]) -> Result<Project, Vec<Problem>> {
+    for e in edits {
+        if !sources.replace(&e.path, e.new.as_str()) {
+            // Edits are made from the sources' own files: not reached.
+            return Err(vec![Problem::error(
+                "edit::not-read",
+                &e.path,
+                "is not a file the project was read from",
+            )]);
+        }
+    }
+    let checked = check(&sources);
+    checked.project.ok_or(checked.problems)
+}
+
 /// Validates the project as it would be after `edits`, then writes them
 /// atomically (or prints diffs). Nothing is written if anything is wrong.
-fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
-    let overrides: Overrides = edits
-        .iter()
-        .map(|e| (e.path.clone(), e.new.clone()))
-        .collect();
-    let checked = check_with(root, &overrides);
-    if checked.project.is_none() {
-        super::print_problems(&checked.problems);
+fn apply(root: &Path, sources: Sources, project: &Project, edits: &[Edit], dry_run: bool) -> i32 {
+    if let Err(problems) = check_edits(sources, edits) {
+        super::print_problems(&problems);
         error("the edit would leave the project invalid; nothing was written");
         return FAILED;
     }
@@ -237,7 +258,7 @@ pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(project) = super::load(root) else {
+    let Some((sources, project)) = super::load_sources(root) else {
         return FAILED;
     };
     let edit = if let Some(key) = args.target.strip_prefix("base.") {
@@ -245,7 +266,7 @@ pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
             error("--checksum is for packages, not base pins");
             return USAGE;
         }
-        base_edit(&project, key, &args.value)
+        base_edit(&project, &sources, key, &args.value)
     } else {
         find_package(&project, &args.target).and_then(|name| {
             let sum = if args.checksum {
@@ -258,7 +279,7 @@ pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
             } else {
                 None
             };
-            package_edit(&project, name, &args.value, sum.as_deref())
+            package_edit(&project, &sources, name, &args.value, sum.as_deref())
         })
     };
     match edit {
@@ -269,7 +290,7 @@ pub fn bump(root: &Path, args: &BumpArgs) -> i32 {
             ));
             OK
         }
-        Ok(edit) => apply(root, &project, &[edit], args.dry_run),
+        Ok(edit) => apply(root, sources, &project, &[edit], args.dry_run),
         Err(e) => {
             error(e);
             FAILED
@@ -501,7 +522,7 @@ pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
             Err(code) => return code,
         }
     };
-    let Some(project) = super::load(root) else {
+    let Some((sources, project)) = super::load_sources(root) else {
         return FAILED;
     };
     let found = find_outdated(&project, &args.outdated);
@@ -528,7 +549,7 @@ pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
     let mut edits = Vec::new();
     for r in rows.iter().filter(|r| r.outdated) {
         let Some(latest) = &r.latest else { continue };
-        match package_edit(&project, &r.package, latest, None) {
+        match package_edit(&project, &sources, &r.package, latest, None) {
             Ok(e) => edits.push(e),
             Err(e) => {
                 error(format!("{e} (skipped)"));
@@ -540,7 +561,7 @@ pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
         out("everything is up to date\n");
         return if failed { FAILED } else { OK };
     }
-    let code = apply(root, &project, &edits, args.dry_run);
+    let code = apply(root, sources, &project, &edits, args.dry_run);
     if failed {
         FAILED
     } else {

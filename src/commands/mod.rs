@@ -22,6 +22,7 @@ use crate::check::diag::{self, Problem};
 use crate::cli::{Cli, Command, RenderArgs};
 use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
+use crate::model::sources::Sources;
 use crate::plan::render::{Plan, RenderError};
 
 /// Exit codes.
@@ -65,7 +66,14 @@ pub(crate) fn print_problems(problems: &[Problem]) {
 /// Loads and validates the project; prints problems (warnings too) and
 /// returns None on any error. Invalid manifests never go further.
 pub(crate) fn load(root: &Path) -> Option<Project> {
-    let checked = crate::check::check(root);
+    load_sources(root).map(|(_, project)| project)
+}
+
+/// As `load`, also giving the sources the project was checked from: what
+/// an edit changes, in memory, and checks again before writing.
+pub(crate) fn load_sources(root: &Path) -> Option<(Sources, Project)> {
+    let sources = Sources::read(root);
+    let checked = crate::check::check(&sources);
     print_problems(&checked.problems);
     if checked.project.is_none() {
         let errors = checked.problems.iter().filter(|p| p.is_error()).count();
@@ -74,13 +82,13 @@ pub(crate) fn load(root: &Path) -> Option<Project> {
             root.display()
         ));
     }
-    checked.project
+    Some((sources, checked.project?))
 }
 
 /// Loads the project for a view (`list`, `graph`): with problems, what
 /// parsed is still shown, after the problems and a warning.
 pub(crate) fn load_for_view(root: &Path) -> Option<Project> {
-    let checked = crate::check::check(root);
+    let checked = crate::check::check_root(root);
     print_problems(&checked.problems);
     if let Some(project) = checked.project {
         return Some(project);

@@ -1,12 +1,12 @@
 //! The templates of a project root: the base, package and final Dockerfile
 //! templates, the build types, and the variables in `templates/base.toml`.
 //!
-//! Owns: loading them, the template engine's settings (strict undefined,
+//! Owns: loading them from the text `sources` read, the template engine's settings (strict undefined,
 //! byte-exact whitespace), and which variables each kind of template may
 //! use. Must not: know about packages beyond the variable names they fill.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::check::diag::Problem;
 use crate::model::source::TomlSource;
+use crate::model::sources::{TemplateSources, TextFile};
 
 /// Variables the package stage template is given.
 pub const PACKAGE_VARS: &[&str] = &[
@@ -116,44 +117,19 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
-/// Names of the build types present in `templates_dir`, sorted.
-pub fn build_type_names(templates_dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(templates_dir.join(BUILD_TYPES_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(BUILD_TYPE_SUFFIX)
-                .map(str::to_owned)
-        })
-        .collect();
-    names.sort();
-    names
-}
-
 impl Templates {
-    /// Loads and checks every template; returns every problem found.
-    pub fn load(templates_dir: &Path) -> Result<Templates, Vec<Problem>> {
-        Templates::load_with(templates_dir, &std::collections::HashMap::new())
-    }
-
-    /// As `load`, with some files' contents given instead of read.
-    pub fn load_with(
-        templates_dir: &Path,
-        overrides: &std::collections::HashMap<PathBuf, String>,
-    ) -> Result<Templates, Vec<Problem>> {
+    /// Loads and checks every template of `sources`; returns every problem
+    /// found.
+    pub fn load(sources: &TemplateSources) -> Result<Templates, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut env = environment();
         let load = |env: &mut Environment<'static>,
                     problems: &mut Vec<Problem>,
                     name: &str,
-                    rel: &str,
+                    source: &TextFile,
                     allowed: &[&str],
                     extra: &BTreeSet<String>| {
-            let path = templates_dir.join(rel);
-            let file = read_template(env, name, &path, problems)?;
+            let file = read_template(env, name, source, problems)?;
             for var in &file.variables {
                 if !allowed.contains(&var.as_str()) && !extra.contains(var) {
                     problems.push(unknown_variable(&file, var, allowed, extra));
@@ -163,12 +139,8 @@ impl Templates {
         };
         let none = BTreeSet::new();
 
-        let base_vars_path = templates_dir.join(BASE_VARS_FILE);
-        let base_vars = load_base_vars(
-            &base_vars_path,
-            overrides.get(&base_vars_path),
-            &mut problems,
-        );
+        let base_vars_path = &sources.base_vars.path;
+        let base_vars = load_base_vars(&sources.base_vars, &mut problems);
         let base_keys: BTreeSet<String> = base_vars
             .as_ref()
             .map(|(v, _)| v.keys().cloned().collect())
@@ -178,7 +150,7 @@ impl Templates {
             &mut env,
             &mut problems,
             "base",
-            BASE_FILE,
+            &sources.base,
             BASE_EXTRA_VARS,
             &base_keys,
         );
@@ -186,7 +158,7 @@ impl Templates {
             &mut env,
             &mut problems,
             "package",
-            PACKAGE_FILE,
+            &sources.package,
             PACKAGE_VARS,
             &none,
         );
@@ -194,17 +166,16 @@ impl Templates {
             &mut env,
             &mut problems,
             "final",
-            FINAL_FILE,
+            &sources.final_,
             FINAL_VARS,
             &none,
         );
         let mut build_types = IndexMap::new();
-        let names = build_type_names(templates_dir);
-        if names.is_empty() {
+        if sources.build_types.is_empty() {
             problems.push(
                 Problem::error(
                     "template::no-build-types",
-                    &templates_dir.join(BUILD_TYPES_DIR),
+                    &sources.dir.join(BUILD_TYPES_DIR),
                     format!(
                         "no build types: {}/*{BUILD_TYPE_SUFFIX} has no file",
                         BUILD_TYPES_DIR
@@ -213,17 +184,16 @@ impl Templates {
                 .help("add one template per build type, e.g. build-types/cmake.sh.j2"),
             );
         }
-        for name in names {
-            let rel = format!("{BUILD_TYPES_DIR}/{name}{BUILD_TYPE_SUFFIX}");
+        for (name, source) in &sources.build_types {
             if let Some(file) = load(
                 &mut env,
                 &mut problems,
                 &format!("build-types/{name}"),
-                &rel,
+                source,
                 BUILD_TYPE_VARS,
                 &none,
             ) {
-                build_types.insert(name, file);
+                build_types.insert(name.clone(), file);
             }
         }
         if let (Some((_, vars_source)), Some(_)) = (&base_vars, &base) {
@@ -232,7 +202,7 @@ impl Templates {
                     problems.push(
                         Problem::error(
                             "template::missing-base-var",
-                            &base_vars_path,
+                            base_vars_path,
                             format!("`{required}` is missing from {BASE_VARS_FILE}"),
                         )
                         .at(
@@ -252,7 +222,7 @@ impl Templates {
                 if problems.is_empty() =>
             {
                 Ok(Templates {
-                    dir: templates_dir.to_path_buf(),
+                    dir: sources.dir.clone(),
                     env,
                     base,
                     package,
@@ -306,11 +276,12 @@ impl Templates {
 fn read_template(
     env: &mut Environment<'static>,
     name: &str,
-    path: &Path,
+    source: &TextFile,
     problems: &mut Vec<Problem>,
 ) -> Option<TemplateFile> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let path = &source.path;
+    let text = match &source.text {
+        Ok(text) => text.clone(),
         Err(e) => {
             problems.push(
                 Problem::error("template::unreadable", path, format!("cannot read template: {e}"))
@@ -319,7 +290,6 @@ fn read_template(
             return None;
         }
     };
-    let text: Arc<str> = Arc::from(text);
     if let Err(e) = env.add_template_owned(name.to_owned(), text.to_string()) {
         problems.push(
             Problem::error(
@@ -341,7 +311,7 @@ fn read_template(
         .map(|t| t.undeclared_variables(false).into_iter().collect())
         .unwrap_or_default();
     Some(TemplateFile {
-        path: path.to_path_buf(),
+        path: path.clone(),
         text,
         variables,
     })
@@ -423,16 +393,12 @@ const RULE_KEYS: &[(&str, &[&str], &str)] = &[
 ];
 
 fn load_base_vars(
-    path: &Path,
-    given: Option<&String>,
+    file: &TextFile,
     problems: &mut Vec<Problem>,
 ) -> Option<(IndexMap<String, Value>, TomlSource)> {
-    let read = match given {
-        Some(text) => Ok(text.clone()),
-        None => std::fs::read_to_string(path),
-    };
-    let text = match read {
-        Ok(t) => t,
+    let path = &file.path;
+    let text = match &file.text {
+        Ok(t) => t.clone(),
         Err(e) => {
             problems.push(
                 Problem::error(
@@ -445,7 +411,6 @@ fn load_base_vars(
             return None;
         }
     };
-    let text: Arc<str> = Arc::from(text);
     let source = match TomlSource::parse(path, text.clone()) {
         Ok(s) => s,
         Err(e) => {
@@ -534,8 +499,9 @@ mod tests {
 
     #[test]
     fn the_shipped_templates_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let t = Templates::load(&dir)
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let sources = crate::model::sources::Sources::read(root);
+        let t = Templates::load(&sources.templates)
             .map_err(|p| format!("{p:?}"))
             .expect("templates load");
         assert_eq!(
