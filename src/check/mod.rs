@@ -1,7 +1,7 @@
 //! Checking a project root as read into memory: every manifest against the
 //! JSON schema, then the semantic rules (names, revisions, URLs, build
-//! types, shell safety, template variables, dependencies, cycles),
-//! reporting every problem in one pass.
+//! types, shell safety, template variables, dependencies, cycles), and the
+//! templates (`templates`), reporting every problem in one pass.
 //!
 //! Owns: the rules, and building the `Project` (the checked model the plan
 //! is made from) when they all hold. `check` is pure: it sees only the
@@ -12,6 +12,7 @@ pub mod diag;
 pub mod settings;
 pub mod shell;
 pub mod suggest;
+pub mod templates;
 
 pub use crate::model::project::{Package, Project};
 pub use crate::model::sources::{PACKAGES_DIR, TEMPLATES_DIR};
@@ -76,13 +77,7 @@ pub fn check(sources: &Sources) -> Checked {
             problems,
         };
     }
-    let templates = match Templates::load(&sources.templates) {
-        Ok(t) => Some(t),
-        Err(p) => {
-            problems.extend(p);
-            None
-        }
-    };
+    let templates = templates::check(&sources.templates, &mut problems);
     let build_types = sources.templates.build_type_names();
     let prefix = templates
         .as_ref()
