@@ -954,6 +954,18 @@ mod tests {
         check(&sources)
     }
 
+    /// The shipped templates and `manifests`, held in memory only, under a
+    /// root that does not exist: nothing is read from disk.
+    fn in_memory(manifests: &[(&str, &str)]) -> Sources {
+        let mut files = crate::model::sources::shipped_templates();
+        files.extend(
+            manifests
+                .iter()
+                .map(|(file, text)| (format!("{PACKAGES_DIR}/{file}"), (*text).to_owned())),
+        );
+        Sources::from_files(Path::new("/nonexistent/root"), files)
+    }
+
     fn codes(checked: &Checked) -> Vec<String> {
         checked
             .problems
@@ -995,5 +1007,55 @@ mod tests {
             .filter(|c| c.contains("cycle"))
             .collect();
         assert_eq!(cycles.len(), 1, "{:?}", codes(&checked));
+    }
+
+    #[test]
+    fn an_in_memory_root_is_checked_without_the_filesystem() {
+        let good = in_memory(&[
+            ("acme-lib.toml", "name = \"acme/lib\"\nrev = \"v1\"\nbuild_type = \"cmake\"\n"),
+            (
+                "acme-app.toml",
+                "name = \"acme/app\"\nrev = \"v2\"\ndepends = [\"acme/lib\"]\nbuild_type = \"make\"\n",
+            ),
+        ]);
+        let checked = check(&good);
+        assert_eq!(codes(&checked), Vec::<String>::new());
+        let project = checked.project.expect("valid");
+        assert_eq!(
+            project.packages.keys().collect::<Vec<_>>(),
+            ["acme/app", "acme/lib"]
+        );
+        assert_eq!(project.root, Path::new("/nonexistent/root"));
+
+        let mut bad = good.clone();
+        let path = Path::new("/nonexistent/root/packages.d/acme-app.toml");
+        assert!(bad.replace(
+            path,
+            "name = \"acme/app\"\nrev = \"v2\"\ndepends = [\"acme/lbi\"]\nbuild_type = \"make\"\n",
+        ));
+        let checked = check(&bad);
+        assert!(checked.project.is_none());
+        assert_eq!(codes(&checked), ["manifest::unknown-dependency"]);
+        let problem = &checked.problems[0];
+        assert_eq!(problem.file, path);
+        assert_eq!(problem.line_col(), Some((3, 12)));
+        assert_eq!(problem.help.as_deref(), Some("did you mean `acme/lib`?"));
+    }
+
+    #[test]
+    fn checking_the_same_sources_twice_gives_the_same_problems() {
+        let sources = in_memory(&[("a-b.toml", "name = \"a/b\"\nrev = \"1 2\"\n")]);
+        let once: Vec<String> = check(&sources)
+            .problems
+            .iter()
+            .map(|p| p.message.clone())
+            .collect();
+        let again: Vec<String> = check(&sources)
+            .problems
+            .iter()
+            .map(|p| p.message.clone())
+            .collect();
+        assert!(!once.is_empty());
+        assert_eq!(once, again);
     }
 }

@@ -568,3 +568,73 @@ pub fn update(root: &Path, args: &UpdateArgs) -> i32 {
         code
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIB: &str = "name = \"acme/lib\"\nrev = \"v1\"\nbuild_type = \"cmake\"\n";
+    const APP: &str =
+        "name = \"acme/app\"\nrev = \"v2\"\ndepends = [\"acme/lib\"]\nbuild_type = \"make\"\n";
+
+    fn files() -> Vec<(String, String)> {
+        let mut files = crate::model::sources::shipped_templates();
+        files.push(("packages.d/acme-lib.toml".to_owned(), LIB.to_owned()));
+        files.push(("packages.d/acme-app.toml".to_owned(), APP.to_owned()));
+        files
+    }
+
+    fn codes(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn edits_are_checked_in_memory_before_anything_is_written() {
+        let sources = Sources::from_files(Path::new("/nonexistent/root"), files());
+        let project = check(&sources).project.expect("valid");
+
+        let good = package_edit(&project, &sources, "acme/lib", "v1.1", None).expect("edit");
+        assert_eq!(good.old, LIB);
+        assert_eq!(good.new, LIB.replace("v1", "v1.1"));
+        let edited = check_edits(sources.clone(), &[good]).expect("still valid");
+        assert_eq!(
+            edited.packages["acme/lib"].manifest.rev.as_deref(),
+            Some("v1.1")
+        );
+
+        let bad = package_edit(&project, &sources, "acme/lib", "v1 2", None).expect("edit");
+        let problems = check_edits(sources.clone(), &[bad]).expect_err("refused");
+        assert_eq!(codes(&problems), ["manifest::bad-rev"]);
+
+        let pin = base_edit(&project, &sources, "distro", "ubuntu:noble; rm -rf /").expect("edit");
+        let problems = check_edits(sources, &[pin]).expect_err("refused");
+        assert_eq!(codes(&problems), ["template::unsafe-base-var"]);
+    }
+
+    #[test]
+    fn a_bump_that_would_make_the_project_invalid_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (rel, text) in files() {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let sources = Sources::read(dir.path());
+        let project = check(&sources).project.expect("valid");
+        let lib = dir.path().join("packages.d/acme-lib.toml");
+
+        let bad = package_edit(&project, &sources, "acme/lib", "v1 2", None).expect("edit");
+        assert_eq!(
+            apply(dir.path(), sources.clone(), &project, &[bad], false),
+            FAILED
+        );
+        assert_eq!(std::fs::read_to_string(&lib).expect("read"), LIB);
+
+        let good = package_edit(&project, &sources, "acme/lib", "v1.1", None).expect("edit");
+        assert_eq!(apply(dir.path(), sources, &project, &[good], false), OK);
+        assert_eq!(
+            std::fs::read_to_string(&lib).expect("read"),
+            LIB.replace("v1", "v1.1")
+        );
+    }
+}

@@ -305,6 +305,32 @@ pub fn build_type_names(templates_dir: &Path) -> Vec<String> {
     names
 }
 
+/// The repository's own `templates/`, as `from_files` takes them: for
+/// tests that hold a root in memory.
+#[cfg(test)]
+pub(crate) fn shipped_templates() -> Vec<(String, String)> {
+    macro_rules! files {
+        ($($rel:literal),*) => {
+            vec![$((
+                format!("{TEMPLATES_DIR}/{}", $rel),
+                include_str!(concat!("../../templates/", $rel)).to_owned(),
+            )),*]
+        };
+    }
+    files!(
+        "base.toml",
+        "base.Dockerfile.j2",
+        "package.Dockerfile.j2",
+        "final.Dockerfile.j2",
+        "build-types/autoconf.sh.j2",
+        "build-types/autogen.sh.j2",
+        "build-types/cmake.sh.j2",
+        "build-types/custom.sh.j2",
+        "build-types/make.sh.j2",
+        "build-types/meson.sh.j2"
+    )
+}
+
 /// Lists `root/packages.d/` and reads its manifests.
 fn read_packages(root: &Path) -> Read<PackagesDir> {
     let dir = root.join(PACKAGES_DIR);
