@@ -1,4 +1,4 @@
-//! `validate::check` on the shipped project and on generated trees of
+//! `check::check_root` (read, then check) on the shipped project and on generated trees of
 //! 1,000 and 10,000 manifests (scripts/gen-tree.py): growth must stay
 //! linear. For wall time from process start, see scripts/bench-validate.sh.
 
@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(25));
     group.bench_function(BenchmarkId::new("manifests", 25), |b| {
         b.iter(|| {
-            assert!(build_unit_test_docker::check::check(&shipped)
+            assert!(build_unit_test_docker::check::check_root(&shipped)
                 .project
                 .is_some())
         })
@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("manifests", n), |b| {
             b.iter(|| {
-                assert!(build_unit_test_docker::check::check(&root)
+                assert!(build_unit_test_docker::check::check_root(&root)
                     .project
                     .is_some())
             })

@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use build_unit_test_docker::check::shell;
-use build_unit_test_docker::check::{self as validate, Overrides, Project};
+use build_unit_test_docker::check::{self as validate, Project};
 use build_unit_test_docker::model::settings::{IsoWeek, Settings, User};
+use build_unit_test_docker::model::sources::Sources;
 use build_unit_test_docker::plan::render::{self, Plan};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -72,11 +73,18 @@ fn fuzz_root() -> &'static Path {
     })
 }
 
+/// The fuzz root as read, once: each case checks a copy with one file
+/// replaced in memory.
+fn fuzz_sources() -> &'static Sources {
+    static SOURCES: OnceLock<Sources> = OnceLock::new();
+    SOURCES.get_or_init(|| Sources::read(fuzz_root()))
+}
+
 /// The default root, loaded once.
 fn default_project() -> &'static Project {
     static P: OnceLock<Project> = OnceLock::new();
     P.get_or_init(|| {
-        validate::check(&repo())
+        validate::check_root(&repo())
             .project
             .expect("the default root is valid")
     })
@@ -118,7 +126,7 @@ fn settings() -> Settings {
 fn unchanged_base() -> &'static str {
     static BASE: OnceLock<String> = OnceLock::new();
     BASE.get_or_init(|| {
-        let project = validate::check(fuzz_root())
+        let project = validate::check_root(fuzz_root())
             .project
             .expect("the fuzz root is valid");
         let plan = render::render(&project, &BTreeMap::new(), &settings()).expect("renders");
@@ -310,11 +318,9 @@ fn accepted_manifests_render_one_whole_run_line() {
                     manifest_text(&rev, build_type, depends, &fields, url.as_deref())
                 }
             };
-            let root = fuzz_root();
-            let overrides: Overrides = [(root.join("packages.d/acme-fuzz.toml"), text)]
-                .into_iter()
-                .collect();
-            let checked = validate::check_with(root, &overrides);
+            let mut sources = fuzz_sources().clone();
+            prop_assert!(sources.replace(&fuzz_root().join("packages.d/acme-fuzz.toml"), text));
+            let checked = validate::check(&sources);
             let plan = checked
                 .project
                 .and_then(|p| render::render(&p, &BTreeMap::new(), &settings()).ok());
@@ -444,7 +450,7 @@ fn accepted_base_toml_values_keep_the_base_structure() {
     campaign("base.toml values", strategy, |(key, v, apt), tally| {
         let root = fuzz_root();
         let path = root.join("templates/base.toml");
-        let text = std::fs::read_to_string(&path).expect("base.toml");
+        let text = fuzz_sources().text(&path).expect("base.toml");
         let mut doc: toml_edit::DocumentMut = text.parse().expect("parses");
         doc[key] = toml_edit::value(v);
         if let Some(pkg) = &apt {
@@ -452,8 +458,9 @@ fn accepted_base_toml_values_keep_the_base_structure() {
                 a.push(pkg.as_str());
             }
         }
-        let overrides: Overrides = [(path, doc.to_string())].into_iter().collect();
-        let plan = validate::check_with(root, &overrides)
+        let mut sources = fuzz_sources().clone();
+        prop_assert!(sources.replace(&path, doc.to_string()));
+        let plan = validate::check(&sources)
             .project
             .and_then(|p| render::render(&p, &BTreeMap::new(), &settings()).ok());
         tally.case(plan.is_some());

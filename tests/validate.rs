@@ -169,7 +169,7 @@ mod no_panics {
     fn check_text(text: &[u8]) {
         let root = fixture_root("stray-file");
         std::fs::write(root.path().join("packages.d/a-b.toml"), text).expect("write");
-        let checked = build_unit_test_docker::check::check(root.path());
+        let checked = build_unit_test_docker::check::check_root(root.path());
         if checked.project.is_none() {
             assert!(checked.problems.iter().any(|p| p.is_error()));
         }

@@ -3,7 +3,7 @@
 //! annotations for CI.
 //!
 //! Owns: the `Problem` type and its output formats. Must not: read files or
-//! decide what is a problem (that is `validate`'s job).
+//! decide what is a problem (that is the rest of `check`).
 
 use std::fmt::Write as _;
 use std::ops::Range;

@@ -1,21 +1,24 @@
-//! Loading a project root and checking it: every manifest against the JSON
-//! schema, then the semantic rules (names, revisions, URLs, build types,
-//! shell safety, template variables, dependencies, cycles), reporting every
-//! problem in one pass.
+//! Checking a project root as read into memory: every manifest against the
+//! JSON schema, then the semantic rules (names, revisions, URLs, build
+//! types, shell safety, template variables, dependencies, cycles), and the
+//! templates (`templates`), reporting every problem in one pass.
 //!
 //! Owns: the rules, and building the `Project` (the checked model the plan
-//! is made from) when they all hold.
-//! Must not: run processes, spawn threads or print.
+//! is made from) when they all hold. `check` is pure: it sees only the
+//! `Sources` it is given (`check_root` reads them first).
+//! Must not: touch the filesystem, run processes, spawn threads or print.
 
 pub mod diag;
 pub mod settings;
 pub mod shell;
 pub mod suggest;
+pub mod templates;
 
 pub use crate::model::project::{Package, Project};
+pub use crate::model::sources::{PACKAGES_DIR, TEMPLATES_DIR};
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -26,12 +29,8 @@ use crate::check::diag::Problem;
 use crate::check::suggest::closest;
 use crate::model::manifest::{self, Manifest};
 use crate::model::source::{pointer_child, TomlSource};
+use crate::model::sources::{EntryKind, ManifestFile, Skipped, Sources};
 use crate::model::template::{self, Templates, MANIFEST_VARS};
-
-/// The directory of manifests under a root.
-pub const PACKAGES_DIR: &str = "packages.d";
-/// The directory of templates under a root.
-pub const TEMPLATES_DIR: &str = "templates";
 
 /// The outcome of checking a root: the project when there is no error, and
 /// every problem found (warnings included).
@@ -49,21 +48,18 @@ const SAMPLE_REV: &str = "0123456789abcdef0123456789abcdef01234567";
 const SAMPLE_JOBS: usize = 2;
 const SAMPLE_ARCH: &str = "x86_64";
 
-/// File contents to check in place of what is on disk (by path as the
-/// checker builds it: `root/packages.d/<file>`, `root/templates/base.toml`).
-pub type Overrides = HashMap<PathBuf, String>;
-
-/// Loads and checks the project at `root`.
-pub fn check(root: &Path) -> Checked {
-    check_with(root, &Overrides::new())
+/// Reads the project at `root` and checks it.
+pub fn check_root(root: &Path) -> Checked {
+    check(&Sources::read(root))
 }
 
-/// Checks the project as it would be with `overrides` written: how an
-/// edit is validated before it touches the disk.
-pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
+/// Checks the project as `sources` hold it: what is on disk, or what
+/// would be after an edit (`Sources::replace`).
+pub fn check(sources: &Sources) -> Checked {
+    let root = sources.root.as_path();
     let mut problems = Vec::new();
     // Not a root at all: one error that says so, not one per missing file.
-    if !root.join(PACKAGES_DIR).is_dir() && !root.join(TEMPLATES_DIR).is_dir() {
+    if !sources.is_root {
         problems.push(
             Problem::error(
                 "project::not-a-root",
@@ -81,24 +77,14 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
             problems,
         };
     }
-    let templates_dir = root.join(TEMPLATES_DIR);
-    let templates = match Templates::load_with(&templates_dir, overrides) {
-        Ok(t) => Some(t),
-        Err(p) => {
-            problems.extend(p);
-            None
-        }
-    };
-    let build_types = match &templates {
-        Some(t) => t.build_type_names(),
-        None => template::build_type_names(&templates_dir),
-    };
+    let templates = templates::check(&sources.templates, &mut problems);
+    let build_types = sources.templates.build_type_names();
     let prefix = templates
         .as_ref()
         .map_or("/usr/local", |t| t.prefix())
         .to_owned();
 
-    let files = list_manifests(&root.join(PACKAGES_DIR), &mut problems);
+    let files = list_manifests(sources, &mut problems);
     let schema = manifest::schema(&build_types);
     let validator = match jsonschema::validator_for(&schema) {
         Ok(v) => v,
@@ -118,10 +104,11 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
 
     // Per file: parse, schema, typed manifest.
     let mut parsed: Vec<(TomlSource, Option<Manifest>)> = Vec::with_capacity(files.len());
-    for path in &files {
-        let Some(source) = read_toml(path, overrides, &mut problems) else {
+    for file in files {
+        let Some(source) = parse_manifest(file, &mut problems) else {
             continue;
         };
+        let path = &file.path;
         let schema_problems = schema_problems(&source, &validator, &build_types);
         let manifest = if schema_problems.is_empty() {
             match serde_json::from_value::<Manifest>(source.json.clone()) {
@@ -241,129 +228,86 @@ pub fn check_with(root: &Path, overrides: &Overrides) -> Checked {
     }
 }
 
-fn list_manifests(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+/// The manifests of the root, after reporting what its listing found:
+/// a packages.d/ that cannot be read, entries that are not manifests, and
+/// none at all.
+fn list_manifests<'a>(sources: &'a Sources, problems: &mut Vec<Problem>) -> &'a [ManifestFile] {
+    let dir = sources.packages_dir();
+    let listing = match &sources.packages {
+        Ok(listing) => listing,
         Err(e) => {
             problems.push(
-                Problem::error("project::no-packages-dir", dir, format!("cannot read the manifest directory: {e}"))
+                Problem::error("project::no-packages-dir", &dir, format!("cannot read the manifest directory: {e}"))
                     .help("run in a project root (the directory holding packages.d/ and templates/) or pass --root DIR"),
             );
-            return Vec::new();
+            return &[];
         }
     };
-    // Symlinks may point anywhere inside the project root, never outside
-    // it: a manifest's text is quoted in diagnostics.
-    let root = dir
-        .parent()
-        .and_then(|r| std::fs::canonicalize(r).ok())
-        .unwrap_or_else(|| dir.to_path_buf());
-    let mut files = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        // Hidden files (.gitkeep, editor state) are not manifests and not
-        // strays; a hidden .toml looks like one, so say it is not read.
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        if file_name.starts_with('.') {
-            if file_name.ends_with(".toml") && path.is_file() {
-                problems.push(
-                    Problem::warning(
-                        "project::hidden-manifest",
-                        &path,
-                        format!("{file_name} is hidden, so it is not read as a manifest"),
-                    )
-                    .help(format!(
-                        "rename it to {} to make it a manifest, or move it out of {PACKAGES_DIR}/",
-                        file_name.trim_start_matches('.')
-                    )),
-                );
-            }
-            continue;
-        }
-        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
-        if is_link && path.extension().is_some_and(|e| e == "toml") {
-            match std::fs::canonicalize(&path) {
-                Ok(target) if !target.starts_with(&root) => {
-                    problems.push(
-                        Problem::error(
-                            "project::symlink-outside",
-                            &path,
-                            format!(
-                                "is a symlink to {}, outside the project root; it was not read",
-                                target.display()
-                            ),
-                        )
-                        .help("put the manifest itself in packages.d/, or link to a file inside the project"),
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    problems.push(
-                        Problem::error(
-                            "project::broken-symlink",
-                            &path,
-                            format!("is a symlink that leads nowhere: {e}"),
-                        )
-                        .help("remove it, or point it at a manifest inside the project"),
-                    );
-                    continue;
-                }
-                Ok(_) => {}
-            }
-        }
-        let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
-        if is_file && path.extension().is_some_and(|e| e == "toml") {
-            files.push(path);
-        } else {
-            let (what, help) = if path.is_dir() {
-                (
-                    "a directory",
-                    format!("manifests are files directly in {PACKAGES_DIR}/: move it out"),
-                )
-            } else if is_file {
-                (
-                    "a file",
-                    format!(
-                        "move it out of {PACKAGES_DIR}/, or give a manifest the .toml extension"
+    for entry in &listing.skipped {
+        problems.push(match entry {
+            Skipped::Hidden { path, file_name } => Problem::warning(
+                "project::hidden-manifest",
+                path,
+                format!("{file_name} is hidden, so it is not read as a manifest"),
+            )
+            .help(format!(
+                "rename it to {} to make it a manifest, or move it out of {PACKAGES_DIR}/",
+                file_name.trim_start_matches('.')
+            )),
+            Skipped::SymlinkOutside { path, target } => Problem::error(
+                "project::symlink-outside",
+                path,
+                format!(
+                    "is a symlink to {}, outside the project root; it was not read",
+                    target.display()
+                ),
+            )
+            .help("put the manifest itself in packages.d/, or link to a file inside the project"),
+            Skipped::BrokenSymlink { path, error } => Problem::error(
+                "project::broken-symlink",
+                path,
+                format!("is a symlink that leads nowhere: {error}"),
+            )
+            .help("remove it, or point it at a manifest inside the project"),
+            Skipped::Stray { path, kind } => {
+                let (what, help) = match kind {
+                    EntryKind::Directory => (
+                        "a directory",
+                        format!("manifests are files directly in {PACKAGES_DIR}/: move it out"),
                     ),
-                )
-            } else {
-                ("an entry", format!("move it out of {PACKAGES_DIR}/"))
-            };
-            problems.push(
+                    EntryKind::File => (
+                        "a file",
+                        format!(
+                            "move it out of {PACKAGES_DIR}/, or give a manifest the .toml extension"
+                        ),
+                    ),
+                    EntryKind::Other => ("an entry", format!("move it out of {PACKAGES_DIR}/")),
+                };
                 Problem::warning(
                     "project::stray-file",
-                    &path,
+                    path,
                     format!("{what} in {PACKAGES_DIR}/, not a .toml manifest: ignored"),
                 )
-                .help(help),
-            );
-        }
+                .help(help)
+            }
+        });
     }
-    files.sort();
-    if files.is_empty() {
+    if listing.manifests.is_empty() {
         problems.push(
             Problem::error(
                 "project::no-manifests",
-                dir,
+                &dir,
                 format!("{PACKAGES_DIR}/ holds no manifest"),
             )
             .help("add one <package>.toml per package (see README: \"Adding a package\")"),
         );
     }
-    files
+    &listing.manifests
 }
 
-fn read_toml(
-    path: &Path,
-    overrides: &Overrides,
-    problems: &mut Vec<Problem>,
-) -> Option<TomlSource> {
-    let read = match overrides.get(path) {
-        Some(text) => Ok(text.clone().into_bytes()),
-        None => std::fs::read(path),
-    };
-    let bytes = match read {
+fn parse_manifest(file: &ManifestFile, problems: &mut Vec<Problem>) -> Option<TomlSource> {
+    let path = &file.path;
+    let bytes = match &file.bytes {
         Ok(b) => b,
         Err(e) => {
             problems.push(Problem::error(
@@ -374,11 +318,11 @@ fn read_toml(
             return None;
         }
     };
-    let text: Arc<str> = match String::from_utf8(bytes) {
+    let text: Arc<str> = match std::str::from_utf8(bytes) {
         Ok(s) => Arc::from(s),
         Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(e.as_bytes()).into_owned());
+            let at = e.valid_up_to();
+            let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).into_owned());
             // The bytes before `at` are valid UTF-8, so the lossy copy keeps
             // them as they are: the bad byte's U+FFFD starts at `at`.
             let (start, end) = (at, at + char::REPLACEMENT_CHARACTER.len_utf8());
@@ -1005,9 +949,21 @@ mod tests {
     /// The repository's default root with `file` in packages.d/ reading `text`.
     fn check_one(file: &str, text: &str) -> Checked {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut overrides = Overrides::new();
-        overrides.insert(root.join("packages.d").join(file), text.to_owned());
-        check_with(root, &overrides)
+        let mut sources = Sources::read(root);
+        assert!(sources.replace(&root.join("packages.d").join(file), text));
+        check(&sources)
+    }
+
+    /// The shipped templates and `manifests`, held in memory only, under a
+    /// root that does not exist: nothing is read from disk.
+    fn in_memory(manifests: &[(&str, &str)]) -> Sources {
+        let mut files = crate::model::sources::shipped_templates();
+        files.extend(
+            manifests
+                .iter()
+                .map(|(file, text)| (format!("{PACKAGES_DIR}/{file}"), (*text).to_owned())),
+        );
+        Sources::from_files(Path::new("/nonexistent/root"), files)
     }
 
     fn codes(checked: &Checked) -> Vec<String> {
@@ -1020,7 +976,7 @@ mod tests {
 
     #[test]
     fn the_default_root_is_valid() {
-        let checked = check(Path::new(env!("CARGO_MANIFEST_DIR")));
+        let checked = check_root(Path::new(env!("CARGO_MANIFEST_DIR")));
         assert!(checked.project.is_some(), "{:?}", codes(&checked));
         assert_eq!(checked.project.map(|p| p.packages.len()), Some(25));
     }
@@ -1051,5 +1007,55 @@ mod tests {
             .filter(|c| c.contains("cycle"))
             .collect();
         assert_eq!(cycles.len(), 1, "{:?}", codes(&checked));
+    }
+
+    #[test]
+    fn an_in_memory_root_is_checked_without_the_filesystem() {
+        let good = in_memory(&[
+            ("acme-lib.toml", "name = \"acme/lib\"\nrev = \"v1\"\nbuild_type = \"cmake\"\n"),
+            (
+                "acme-app.toml",
+                "name = \"acme/app\"\nrev = \"v2\"\ndepends = [\"acme/lib\"]\nbuild_type = \"make\"\n",
+            ),
+        ]);
+        let checked = check(&good);
+        assert_eq!(codes(&checked), Vec::<String>::new());
+        let project = checked.project.expect("valid");
+        assert_eq!(
+            project.packages.keys().collect::<Vec<_>>(),
+            ["acme/app", "acme/lib"]
+        );
+        assert_eq!(project.root, Path::new("/nonexistent/root"));
+
+        let mut bad = good.clone();
+        let path = Path::new("/nonexistent/root/packages.d/acme-app.toml");
+        assert!(bad.replace(
+            path,
+            "name = \"acme/app\"\nrev = \"v2\"\ndepends = [\"acme/lbi\"]\nbuild_type = \"make\"\n",
+        ));
+        let checked = check(&bad);
+        assert!(checked.project.is_none());
+        assert_eq!(codes(&checked), ["manifest::unknown-dependency"]);
+        let problem = &checked.problems[0];
+        assert_eq!(problem.file, path);
+        assert_eq!(problem.line_col(), Some((3, 12)));
+        assert_eq!(problem.help.as_deref(), Some("did you mean `acme/lib`?"));
+    }
+
+    #[test]
+    fn checking_the_same_sources_twice_gives_the_same_problems() {
+        let sources = in_memory(&[("a-b.toml", "name = \"a/b\"\nrev = \"1 2\"\n")]);
+        let once: Vec<String> = check(&sources)
+            .problems
+            .iter()
+            .map(|p| p.message.clone())
+            .collect();
+        let again: Vec<String> = check(&sources)
+            .problems
+            .iter()
+            .map(|p| p.message.clone())
+            .collect();
+        assert!(!once.is_empty());
+        assert_eq!(once, again);
     }
 }

@@ -1,5 +1,6 @@
 //! `bump`, `outdated` and `update`: the maintainer's edits, all through one
-//! path — format-preserving edit, whole-project validation of the result,
+//! path — format-preserving edit of the text read with the project,
+//! whole-project check of the sources with the edit in place (in memory),
 //! then an atomic write (or a diff with --dry-run).
 
 use std::io::Write;
@@ -8,12 +9,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::check::suggest;
-use crate::check::{check_with, Overrides, Project, TEMPLATES_DIR};
+use crate::check::diag::Problem;
+use crate::check::{check, suggest, Project};
 use crate::cli::{BumpArgs, OutdatedArgs, TableFormat, UpdateArgs};
 use crate::maintain::edit::{set_string, unified_diff, write_atomic};
 use crate::maintain::versions;
-use crate::model::{manifest, template};
+use crate::model::manifest;
+use crate::model::sources::Sources;
 use crate::plan::graph;
 use crate::run::{fetch, lsremote, revs};
 
@@ -56,8 +58,21 @@ fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, CmdEr
     })
 }
 
+/// The text of `path` as it was read with the project.
+/// The text of `path` as the project was read (and checked) from it.
+fn loaded_text(sources: &Sources, path: &Path) -> Result<String, CmdError> {
+    sources
+        .text(path)
+        .map(str::to_owned)
+        .ok_or_else(|| CmdError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("it is not a file the project was read from"),
+        })
+}
+
 fn package_edit(
     project: &Project,
+    sources: &Sources,
     name: &str,
     rev: &str,
     sha256: Option<&str>,
@@ -69,7 +84,7 @@ fn package_edit(
             hint: String::new(),
         })?;
     let path = pkg.source.path.clone();
-    let old = read(&path)?;
+    let old = loaded_text(sources, &path)?;
     let mut new = set_string(&old, "rev", rev, Some("name")).map_err(edit_error(&path))?;
     match (sha256, &pkg.manifest.sha256) {
         (Some(sum), _) => {
@@ -96,13 +111,6 @@ fn package_edit(
     })
 }
 
-fn read(path: &Path) -> Result<String, CmdError> {
-    std::fs::read_to_string(path).map_err(|source| CmdError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 fn edit_error(path: &Path) -> impl FnOnce(crate::maintain::edit::EditError) -> CmdError + '_ {
     |source| CmdError::Edit {
         path: path.to_path_buf(),
@@ -110,7 +118,12 @@ fn edit_error(path: &Path) -> impl FnOnce(crate::maintain::edit::EditError) -> C
     }
 }
 
-fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, CmdError> {
+fn base_edit(
+    project: &Project,
+    sources: &Sources,
+    key: &str,
+    value: &str,
+) -> Result<Edit, CmdError> {
     let vars = &project.templates.base_vars;
     let current = match vars.get(key) {
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -135,11 +148,8 @@ fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, CmdError
             });
         }
     };
-    let path = project
-        .root
-        .join(TEMPLATES_DIR)
-        .join(template::BASE_VARS_FILE);
-    let old = read(&path)?;
+    let path = sources.templates.base_vars.path.clone();
+    let old = loaded_text(sources, &path)?;
     let new = set_string(&old, key, value, None).map_err(edit_error(&path))?;
     Ok(Edit {
         path,
@@ -150,16 +160,35 @@ fn base_edit(project: &Project, key: &str, value: &str) -> Result<Edit, CmdError
     })
 }
 
+/// Checks the project as it would be after `edits`: the `sources` it was
+/// read from, with each edit in place (in memory). Every problem (warnings
+/// too) when an edit would make it invalid.
+fn check_edits(mut sources: Sources, edits: &[Edit]) -> Result<Project, Vec<Problem>> {
+    for e in edits {
+        if !sources.replace(&e.path, e.new.as_str()) {
+            // Edits are made from the sources' own files: not reached.
+            return Err(vec![Problem::error(
+                "edit::not-read",
+                &e.path,
+                "is not a file the project was read from",
+            )]);
+        }
+    }
+    let checked = check(&sources);
+    checked.project.ok_or(checked.problems)
+}
+
 /// Validates the project as it would be after `edits`, then writes them
 /// atomically (or prints diffs). Nothing is written if anything is wrong.
-fn apply(root: &Path, project: &Project, edits: &[Edit], dry_run: bool) -> Result<(), CmdError> {
-    let overrides: Overrides = edits
-        .iter()
-        .map(|e| (e.path.clone(), e.new.clone()))
-        .collect();
-    let checked = check_with(root, &overrides);
-    if checked.project.is_none() {
-        super::print_problems(&checked.problems);
+fn apply(
+    root: &Path,
+    sources: Sources,
+    project: &Project,
+    edits: &[Edit],
+    dry_run: bool,
+) -> Result<(), CmdError> {
+    if let Err(problems) = check_edits(sources, edits) {
+        super::print_problems(&problems);
         return Err(CmdError::EditWouldInvalidate);
     }
     let mut report = String::new();
@@ -249,12 +278,12 @@ fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, Cmd
 
 pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
     let _lock = lock_root(root)?;
-    let project = super::load(root)?;
+    let (sources, project) = super::load_sources(root)?;
     let edit = if let Some(key) = args.target.strip_prefix("base.") {
         if args.checksum {
             return Err(CmdError::ChecksumOfBasePin);
         }
-        base_edit(&project, key, &args.value)?
+        base_edit(&project, &sources, key, &args.value)?
     } else {
         let name = find_package(&project, &args.target)?;
         let sum = if args.checksum {
@@ -267,7 +296,7 @@ pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
         } else {
             None
         };
-        package_edit(&project, name, &args.value, sum.as_deref())?
+        package_edit(&project, &sources, name, &args.value, sum.as_deref())?
     };
     if edit.old == edit.new {
         out(&format!(
@@ -276,7 +305,7 @@ pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
         ));
         return Ok(());
     }
-    apply(root, &project, &[edit], args.dry_run)
+    apply(root, sources, &project, &[edit], args.dry_run)
 }
 
 /// Downloads the tarball of `name` at `rev` and returns its SHA-256.
@@ -496,7 +525,7 @@ pub fn outdated(root: &Path, args: &OutdatedArgs) -> Result<(), CmdError> {
 /// and skipped edits are the errors, after what was done.
 pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
     let _lock = if args.dry_run { None } else { lock_root(root)? };
-    let project = super::load(root)?;
+    let (sources, project) = super::load_sources(root)?;
     let found = find_outdated(&project, &args.outdated);
     if crate::process::interrupted().is_cancelled() {
         return Err(CmdError::Interrupted(Interruption::Update));
@@ -514,15 +543,86 @@ pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
     let mut edits = Vec::new();
     for r in rows.iter().filter(|r| r.outdated) {
         let Some(latest) = &r.latest else { continue };
-        match package_edit(&project, &r.package, latest, None) {
+        match package_edit(&project, &sources, &r.package, latest, None) {
             Ok(e) => edits.push(e),
             Err(e) => failures.push(CmdError::Skipped(Box::new(e))),
         }
     }
     if edits.is_empty() {
         out("everything is up to date\n");
-    } else if let Err(e) = apply(root, &project, &edits, args.dry_run) {
+    } else if let Err(e) = apply(root, sources, &project, &edits, args.dry_run) {
         failures.push(e);
     }
     CmdError::all(failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIB: &str = "name = \"acme/lib\"\nrev = \"v1\"\nbuild_type = \"cmake\"\n";
+    const APP: &str =
+        "name = \"acme/app\"\nrev = \"v2\"\ndepends = [\"acme/lib\"]\nbuild_type = \"make\"\n";
+
+    fn files() -> Vec<(String, String)> {
+        let mut files = crate::model::sources::shipped_templates();
+        files.push(("packages.d/acme-lib.toml".to_owned(), LIB.to_owned()));
+        files.push(("packages.d/acme-app.toml".to_owned(), APP.to_owned()));
+        files
+    }
+
+    fn codes(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn edits_are_checked_in_memory_before_anything_is_written() {
+        let sources = Sources::from_files(Path::new("/nonexistent/root"), files());
+        let project = check(&sources).project.expect("valid");
+
+        let good = package_edit(&project, &sources, "acme/lib", "v1.1", None).expect("edit");
+        assert_eq!(good.old, LIB);
+        assert_eq!(good.new, LIB.replace("v1", "v1.1"));
+        let edited = check_edits(sources.clone(), &[good]).expect("still valid");
+        assert_eq!(
+            edited.packages["acme/lib"].manifest.rev.as_deref(),
+            Some("v1.1")
+        );
+
+        let bad = package_edit(&project, &sources, "acme/lib", "v1 2", None).expect("edit");
+        let problems = check_edits(sources.clone(), &[bad]).expect_err("refused");
+        assert_eq!(codes(&problems), ["manifest::bad-rev"]);
+
+        let pin = base_edit(&project, &sources, "distro", "ubuntu:noble; rm -rf /").expect("edit");
+        let problems = check_edits(sources, &[pin]).expect_err("refused");
+        assert_eq!(codes(&problems), ["template::unsafe-base-var"]);
+    }
+
+    #[test]
+    fn a_bump_that_would_make_the_project_invalid_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (rel, text) in files() {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let sources = Sources::read(dir.path());
+        let project = check(&sources).project.expect("valid");
+        let lib = dir.path().join("packages.d/acme-lib.toml");
+
+        let bad = package_edit(&project, &sources, "acme/lib", "v1 2", None).expect("edit");
+        let refused = apply(dir.path(), sources.clone(), &project, &[bad], false);
+        assert!(
+            matches!(refused, Err(CmdError::EditWouldInvalidate)),
+            "{refused:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&lib).expect("read"), LIB);
+
+        let good = package_edit(&project, &sources, "acme/lib", "v1.1", None).expect("edit");
+        apply(dir.path(), sources, &project, &[good], false).expect("written");
+        assert_eq!(
+            std::fs::read_to_string(&lib).expect("read"),
+            LIB.replace("v1", "v1.1")
+        );
+    }
 }

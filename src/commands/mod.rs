@@ -25,6 +25,7 @@ use crate::check::diag::{self, Problem};
 use crate::cli::{Cli, Command, RenderArgs};
 use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
+use crate::model::sources::Sources;
 use crate::plan::render::Plan;
 
 pub(crate) use error::{with_sources, CmdError, Interruption, SettingsError};
@@ -93,17 +94,25 @@ fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
 /// Loads and validates the project; prints problems (warnings too) and
 /// fails on any error. Invalid manifests never go further.
 pub(crate) fn load(root: &Path) -> Result<Project, CmdError> {
-    let checked = crate::check::check(root);
+    load_sources(root).map(|(_, project)| project)
+}
+
+/// As `load`, also giving the sources the project was checked from: what
+/// an edit changes, in memory, and checks again before writing.
+pub(crate) fn load_sources(root: &Path) -> Result<(Sources, Project), CmdError> {
+    let sources = Sources::read(root);
+    let checked = crate::check::check(&sources);
     print_problems(&checked.problems);
-    checked
+    let project = checked
         .project
-        .ok_or_else(|| invalid(root, &checked.problems))
+        .ok_or_else(|| invalid(root, &checked.problems))?;
+    Ok((sources, project))
 }
 
 /// Loads the project for a view (`list`, `graph`): with problems, what
 /// parsed is still shown, after the problems and a warning.
 pub(crate) fn load_for_view(root: &Path) -> Result<Project, CmdError> {
-    let checked = crate::check::check(root);
+    let checked = crate::check::check_root(root);
     print_problems(&checked.problems);
     if let Some(project) = checked.project {
         return Ok(project);

@@ -3,17 +3,17 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::check::check_root;
 use crate::check::diag;
-use crate::check::{check, TEMPLATES_DIR};
 use crate::cli::{ProblemFormat, ValidateArgs};
-use crate::model::template;
+use crate::model::sources::{self, TEMPLATES_DIR};
 
 use super::{CmdError, Outcome};
 
 /// Reports every problem; errors end the run with 1, without an `error:`
 /// line (the report is the message).
 pub fn run(root: &Path, args: &ValidateArgs) -> Outcome {
-    let checked = check(root);
+    let checked = check_root(root);
     let problems = &checked.problems;
     let errors = problems.iter().filter(|p| p.is_error()).count();
     let warnings = problems.len() - errors;
@@ -47,7 +47,7 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Outcome {
 
 /// Prints the manifest schema, its build-type enum taken from the root's templates.
 pub fn schema(root: &Path) -> Result<(), CmdError> {
-    let names = template::build_type_names(&root.join(TEMPLATES_DIR));
+    let names = sources::build_type_names(&root.join(TEMPLATES_DIR));
     let _ = std::io::stdout().write_all(crate::model::manifest::schema_text(&names).as_bytes());
     Ok(())
 }

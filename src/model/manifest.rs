@@ -2,8 +2,8 @@
 //!
 //! Owns: the typed manifest (serde + schemars, its doc comments are the
 //! schema's descriptions), the JSON schema built from it, and the rule that
-//! maps a package name to its stage and file name. Must not: read files or
-//! judge semantics (see `validate`).
+//! maps a package name to its stage and file name. Must not: read files
+//! (see `sources`) or judge semantics (see `check`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,20 +1,24 @@
 //! The templates of a project root: the base, package and final Dockerfile
 //! templates, the build types, and the variables in `templates/base.toml`.
 //!
-//! Owns: loading them, the template engine's settings (strict undefined,
-//! byte-exact whitespace), and which variables each kind of template may
-//! use. Must not: know about packages beyond the variable names they fill.
+//! Owns: loading them from their read text (parsing base.toml, compiling
+//! each template, finding the variables it reads), the template engine's
+//! settings (strict undefined, byte-exact whitespace), and which variables
+//! each kind of template may use. Must not: read files (`sources` did),
+//! judge what loaded (that is `check::templates`), or know about packages
+//! beyond the variable names they fill.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
-use crate::check::diag::Problem;
 use crate::model::source::TomlSource;
+use crate::model::sources::{TemplateSources, TextFile};
 
 /// Variables the package stage template is given.
 pub const PACKAGE_VARS: &[&str] = &[
@@ -88,7 +92,8 @@ pub struct TemplateFile {
     pub variables: BTreeSet<String>,
 }
 
-/// Every template of a root, compiled.
+/// Every template of a root, compiled: made from `LoadedTemplates` when
+/// every file loaded (and, by `check`, only when every rule holds).
 #[derive(Debug)]
 pub struct Templates {
     pub dir: PathBuf,
@@ -116,158 +121,93 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
-/// Names of the build types present in `templates_dir`, sorted.
-pub fn build_type_names(templates_dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(templates_dir.join(BUILD_TYPES_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(BUILD_TYPE_SUFFIX)
-                .map(str::to_owned)
+/// Why a file of `templates/` did not load.
+#[derive(Debug, Clone)]
+pub enum LoadError {
+    /// It could not be read (or is not UTF-8).
+    Unreadable(Arc<std::io::Error>),
+    /// It is not a valid template (base.toml: not valid TOML): what the
+    /// parser said, and where in `text`.
+    Syntax {
+        text: Arc<str>,
+        detail: String,
+        span: Option<Range<usize>>,
+    },
+}
+
+/// `templates/base.toml`: its variables in file order, and the file.
+#[derive(Debug, Clone)]
+pub struct BaseVars {
+    pub vars: IndexMap<String, Value>,
+    pub source: TomlSource,
+}
+
+/// The templates of a root as loaded: each file parsed and compiled, or
+/// why it was not. `check` judges them and makes the `Templates`.
+#[derive(Debug)]
+pub struct LoadedTemplates {
+    dir: PathBuf,
+    env: Environment<'static>,
+    pub base_vars: Result<BaseVars, LoadError>,
+    pub base: Result<TemplateFile, LoadError>,
+    pub package: Result<TemplateFile, LoadError>,
+    pub final_: Result<TemplateFile, LoadError>,
+    /// Build types by name, sorted.
+    pub build_types: Vec<(String, Result<TemplateFile, LoadError>)>,
+}
+
+impl LoadedTemplates {
+    /// Parses base.toml and compiles every template of `sources`.
+    pub fn load(sources: &TemplateSources) -> LoadedTemplates {
+        let mut env = environment();
+        let base_vars = load_base_vars(&sources.base_vars);
+        let base = compile(&mut env, "base", &sources.base);
+        let package = compile(&mut env, "package", &sources.package);
+        let final_ = compile(&mut env, "final", &sources.final_);
+        let build_types = sources
+            .build_types
+            .iter()
+            .map(|(name, file)| {
+                let loaded = compile(&mut env, &format!("{BUILD_TYPES_DIR}/{name}"), file);
+                (name.clone(), loaded)
+            })
+            .collect();
+        LoadedTemplates {
+            dir: sources.dir.clone(),
+            env,
+            base_vars,
+            base,
+            package,
+            final_,
+            build_types,
+        }
+    }
+
+    /// The templates, when every file loaded.
+    pub fn into_templates(self) -> Option<Templates> {
+        let BaseVars {
+            vars: base_vars,
+            source: base_vars_source,
+        } = self.base_vars.ok()?;
+        let build_types = self
+            .build_types
+            .into_iter()
+            .map(|(name, file)| Some((name, file.ok()?)))
+            .collect::<Option<IndexMap<_, _>>>()?;
+        Some(Templates {
+            dir: self.dir,
+            env: self.env,
+            base: self.base.ok()?,
+            package: self.package.ok()?,
+            final_: self.final_.ok()?,
+            build_types,
+            base_vars,
+            base_vars_source,
         })
-        .collect();
-    names.sort();
-    names
+    }
 }
 
 impl Templates {
-    /// Loads and checks every template; returns every problem found.
-    pub fn load(templates_dir: &Path) -> Result<Templates, Vec<Problem>> {
-        Templates::load_with(templates_dir, &std::collections::HashMap::new())
-    }
-
-    /// As `load`, with some files' contents given instead of read.
-    pub fn load_with(
-        templates_dir: &Path,
-        overrides: &std::collections::HashMap<PathBuf, String>,
-    ) -> Result<Templates, Vec<Problem>> {
-        let mut problems = Vec::new();
-        let mut env = environment();
-        let load = |env: &mut Environment<'static>,
-                    problems: &mut Vec<Problem>,
-                    name: &str,
-                    rel: &str,
-                    allowed: &[&str],
-                    extra: &BTreeSet<String>| {
-            let path = templates_dir.join(rel);
-            let file = read_template(env, name, &path, problems)?;
-            for var in &file.variables {
-                if !allowed.contains(&var.as_str()) && !extra.contains(var) {
-                    problems.push(unknown_variable(&file, var, allowed, extra));
-                }
-            }
-            Some(file)
-        };
-        let none = BTreeSet::new();
-
-        let base_vars_path = templates_dir.join(BASE_VARS_FILE);
-        let base_vars = load_base_vars(
-            &base_vars_path,
-            overrides.get(&base_vars_path),
-            &mut problems,
-        );
-        let base_keys: BTreeSet<String> = base_vars
-            .as_ref()
-            .map(|(v, _)| v.keys().cloned().collect())
-            .unwrap_or_default();
-
-        let base = load(
-            &mut env,
-            &mut problems,
-            "base",
-            BASE_FILE,
-            BASE_EXTRA_VARS,
-            &base_keys,
-        );
-        let package = load(
-            &mut env,
-            &mut problems,
-            "package",
-            PACKAGE_FILE,
-            PACKAGE_VARS,
-            &none,
-        );
-        let final_ = load(
-            &mut env,
-            &mut problems,
-            "final",
-            FINAL_FILE,
-            FINAL_VARS,
-            &none,
-        );
-        let mut build_types = IndexMap::new();
-        let names = build_type_names(templates_dir);
-        if names.is_empty() {
-            problems.push(
-                Problem::error(
-                    "template::no-build-types",
-                    &templates_dir.join(BUILD_TYPES_DIR),
-                    format!(
-                        "no build types: {}/*{BUILD_TYPE_SUFFIX} has no file",
-                        BUILD_TYPES_DIR
-                    ),
-                )
-                .help("add one template per build type, e.g. build-types/cmake.sh.j2"),
-            );
-        }
-        for name in names {
-            let rel = format!("{BUILD_TYPES_DIR}/{name}{BUILD_TYPE_SUFFIX}");
-            if let Some(file) = load(
-                &mut env,
-                &mut problems,
-                &format!("build-types/{name}"),
-                &rel,
-                BUILD_TYPE_VARS,
-                &none,
-            ) {
-                build_types.insert(name, file);
-            }
-        }
-        if let (Some((_, vars_source)), Some(_)) = (&base_vars, &base) {
-            for required in ["prefix", "distro"] {
-                if !base_keys.contains(required) {
-                    problems.push(
-                        Problem::error(
-                            "template::missing-base-var",
-                            &base_vars_path,
-                            format!("`{required}` is missing from {BASE_VARS_FILE}"),
-                        )
-                        .at(
-                            &vars_source.text,
-                            Some(vars_source.top_span()),
-                            "add it to this file",
-                        )
-                        .help(format!(
-                            "add `{required} = \"…\"` (see the project's templates/base.toml)"
-                        )),
-                    );
-                }
-            }
-        }
-        match (base, package, final_, base_vars) {
-            (Some(base), Some(package), Some(final_), Some((base_vars, base_vars_source)))
-                if problems.is_empty() =>
-            {
-                Ok(Templates {
-                    dir: templates_dir.to_path_buf(),
-                    env,
-                    base,
-                    package,
-                    final_,
-                    build_types,
-                    base_vars,
-                    base_vars_source,
-                })
-            }
-            _ => Err(problems),
-        }
-    }
-
-    /// Renders the template `name` ("base", "package", "final",
-    /// "build-types/<type>").
     /// A string value of base.toml.
     pub fn base_str(&self, key: &str) -> Option<&str> {
         self.base_vars.get(key).and_then(Value::as_str)
@@ -278,6 +218,8 @@ impl Templates {
         self.base_str("prefix").unwrap_or("/usr/local")
     }
 
+    /// Renders the template `name` ("base", "package", "final",
+    /// "build-types/<type>").
     pub fn render(&self, name: &str, ctx: &Value) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(ctx)
     }
@@ -303,52 +245,34 @@ impl Templates {
     }
 }
 
-fn read_template(
+/// Adds the template `file` to `env` as `name`, and finds the variables
+/// it reads.
+fn compile(
     env: &mut Environment<'static>,
     name: &str,
-    path: &Path,
-    problems: &mut Vec<Problem>,
-) -> Option<TemplateFile> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) => {
-            problems.push(
-                Problem::error("template::unreadable", path, format!("cannot read template: {e}"))
-                    .help("every root needs templates/base.Dockerfile.j2, package.Dockerfile.j2, final.Dockerfile.j2, base.toml and build-types/"),
-            );
-            return None;
-        }
-    };
-    let text: Arc<str> = Arc::from(text);
+    file: &TextFile,
+) -> Result<TemplateFile, LoadError> {
+    let text = file.text.clone().map_err(LoadError::Unreadable)?;
     if let Err(e) = env.add_template_owned(name.to_owned(), text.to_string()) {
-        problems.push(
-            Problem::error(
-                "template::syntax",
-                path,
-                format!("template syntax error: {}", e.detail().unwrap_or("invalid")),
-            )
-            .at(
-                &text,
-                e.range().or_else(|| line_span(&text, e.line())),
-                "here",
-            )
-            .help("fix the template syntax (minijinja, a Jinja2 dialect)"),
-        );
-        return None;
+        return Err(LoadError::Syntax {
+            detail: e.detail().unwrap_or("invalid").to_owned(),
+            span: e.range().or_else(|| line_span(&text, e.line())),
+            text,
+        });
     }
     let variables = env
         .get_template(name)
         .map(|t| t.undeclared_variables(false).into_iter().collect())
         .unwrap_or_default();
-    Some(TemplateFile {
-        path: path.to_path_buf(),
+    Ok(TemplateFile {
+        path: file.path.clone(),
         text,
         variables,
     })
 }
 
 /// The span of 1-based `line` in `text`.
-pub fn line_span(text: &str, line: Option<usize>) -> Option<std::ops::Range<usize>> {
+pub fn line_span(text: &str, line: Option<usize>) -> Option<Range<usize>> {
     let line = line?;
     let start: usize = text
         .split_inclusive('\n')
@@ -361,165 +285,26 @@ pub fn line_span(text: &str, line: Option<usize>) -> Option<std::ops::Range<usiz
     Some(start..start + len)
 }
 
-/// The first place `var` is used inside a `{{ … }}` or `{% … %}` of `text`.
-pub fn find_variable(text: &str, var: &str) -> Option<std::ops::Range<usize>> {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(i) = text[from..].find(var).map(|i| i + from) {
-        let before_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
-        let end = i + var.len();
-        let after_ok =
-            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
-        let open = text[..i].rfind(['{']).map(|o| {
-            o > 0 && matches!(bytes[o - 1], b'{' | b'%')
-                || matches!(bytes.get(o + 1), Some(b'{' | b'%'))
-        });
-        if before_ok && after_ok && open.unwrap_or(false) {
-            return Some(i..end);
-        }
-        from = end;
-    }
-    None
-}
-
-fn unknown_variable(
-    file: &TemplateFile,
-    var: &str,
-    allowed: &[&str],
-    extra: &BTreeSet<String>,
-) -> Problem {
-    let mut known: Vec<&str> = allowed.to_vec();
-    known.extend(extra.iter().map(String::as_str));
-    let help = match crate::check::suggest::closest(var, known.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`? Variables here: {}", known.join(", ")),
-        None => format!("variables here: {}", known.join(", ")),
-    };
-    Problem::error(
-        "template::undefined-variable",
-        &file.path,
-        format!("template uses `{var}`, which nothing fills"),
-    )
-    .at(
-        &file.text,
-        find_variable(&file.text, var).or(Some(0..0)),
-        "not a variable of this template",
-    )
-    .help(help)
-}
-
-/// base.toml keys that choose a rule rather than fill a template: the
-/// values each takes, and what they mean.
-const RULE_KEYS: &[(&str, &[&str], &str)] = &[
-    (
-        crate::model::settings::BranchMatch::KEY,
-        crate::model::settings::BranchMatch::NAMES,
-        "\"regex-suffix\" is OpenBMC's rule today, \"contains\" the 2021 script's",
-    ),
-    (
-        crate::model::settings::CpuCount::KEY,
-        crate::model::settings::CpuCount::NAMES,
-        "\"affinity\" is OpenBMC's rule today, \"nproc\" the 2021 script's",
-    ),
-];
-
-fn load_base_vars(
-    path: &Path,
-    given: Option<&String>,
-    problems: &mut Vec<Problem>,
-) -> Option<(IndexMap<String, Value>, TomlSource)> {
-    let read = match given {
-        Some(text) => Ok(text.clone()),
-        None => std::fs::read_to_string(path),
-    };
-    let text = match read {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(
-                Problem::error(
-                    "template::unreadable",
-                    path,
-                    format!("cannot read {BASE_VARS_FILE}: {e}"),
-                )
-                .help("create templates/base.toml with at least `prefix` and `distro`"),
-            );
-            return None;
-        }
-    };
-    let text: Arc<str> = Arc::from(text);
-    let source = match TomlSource::parse(path, text.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            problems.push(
-                Problem::error("toml::syntax", path, format!("invalid TOML: {}", e.message))
-                    .at(&text, e.span, "here")
-                    .help("fix the TOML syntax"),
-            );
-            return None;
-        }
-    };
-    let mut vars = IndexMap::new();
-    if let Some(obj) = source.json.as_object() {
-        for (key, value) in obj {
-            let ok = match value {
-                Value::String(_) => true,
-                Value::Array(items) => items.iter().all(Value::is_string),
-                _ => false,
-            };
-            let strings: Vec<&str> = match value {
-                Value::String(s) => vec![s.as_str()],
-                Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-                _ => Vec::new(),
-            };
-            if let Some(why) = strings
-                .iter()
-                .find_map(|s| crate::check::shell::check_plain(s).err())
-            {
-                let pointer = crate::model::source::pointer_child("", key);
-                problems.push(
-                    Problem::error("template::unsafe-base-var", path, format!("`{key}` {why}, which would break the base Dockerfile"))
-                        .at(&text, source.value_span(&pointer), "unsafe in a RUN line")
-                        .help("base.toml values are versions, names and images: no spaces, quotes or shell operators"),
-                );
-            }
-            if let Some((_, names, hint)) = RULE_KEYS.iter().find(|(k, _, _)| *k == key) {
-                if !value.as_str().is_some_and(|v| names.contains(&v)) {
-                    let pointer = crate::model::source::pointer_child("", key);
-                    problems.push(
-                        Problem::error(
-                            "template::unknown-rule",
-                            path,
-                            format!("`{key}` must be one of {}", names.join(", ")),
-                        )
-                        .at(&text, source.value_span(&pointer), "not a known rule")
-                        .help(*hint),
-                    );
-                }
-            }
-            if !ok {
-                let pointer = crate::model::source::pointer_child("", key);
-                problems.push(
-                    Problem::error("template::base-var-type", path, format!("`{key}` must be a string or a list of strings"))
-                        .at(&text, source.value_span(&pointer), "not a string or list of strings")
-                        .help("template variables in base.toml are strings (\"1.2.3\") or lists of strings"),
-                );
-            }
-            vars.insert(key.clone(), value.clone());
-        }
-    }
-    Some((vars, source))
+/// Parses base.toml: every top-level key and its value, in file order.
+fn load_base_vars(file: &TextFile) -> Result<BaseVars, LoadError> {
+    let text = file.text.clone().map_err(LoadError::Unreadable)?;
+    let source = TomlSource::parse(&file.path, text.clone()).map_err(|e| LoadError::Syntax {
+        text,
+        detail: e.message,
+        span: e.span,
+    })?;
+    let vars = source
+        .json
+        .as_object()
+        .map(|obj| obj.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(BaseVars { vars, source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_variables_inside_tags_only() {
-        let text = "jobs here {{ config_flags | join(' ') }} -j{{ jobs }}";
-        let r = find_variable(text, "jobs").expect("found");
-        assert_eq!(&text[r.clone()], "jobs");
-        assert!(r.start > text.find("-j").unwrap_or(0));
-    }
+    use crate::model::sources::Sources;
 
     #[test]
     fn environment_is_strict_and_keeps_whitespace() {
@@ -534,9 +319,9 @@ mod tests {
 
     #[test]
     fn the_shipped_templates_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let t = Templates::load(&dir)
-            .map_err(|p| format!("{p:?}"))
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let t = LoadedTemplates::load(&Sources::read(root).templates)
+            .into_templates()
             .expect("templates load");
         assert_eq!(
             t.build_type_names(),
@@ -544,5 +329,31 @@ mod tests {
         );
         assert!(t.build_types["custom"].variables.contains("build_steps"));
         assert_eq!(t.base_vars["prefix"], "/usr/local");
+    }
+
+    #[test]
+    fn a_syntax_error_is_located_and_the_rest_still_loads() {
+        let root = std::path::Path::new("/nowhere");
+        let sources = Sources::from_files(
+            root,
+            [
+                ("templates/base.toml", "prefix = [\n".to_owned()),
+                ("templates/package.Dockerfile.j2", "A\n{{ oops\n".to_owned()),
+                (
+                    "templates/final.Dockerfile.j2",
+                    "FROM {{ base_image }}\n".to_owned(),
+                ),
+            ],
+        );
+        let loaded = LoadedTemplates::load(&sources.templates);
+        assert!(matches!(loaded.base_vars, Err(LoadError::Syntax { .. })));
+        assert!(matches!(loaded.base, Err(LoadError::Unreadable(_))));
+        match &loaded.package {
+            Err(LoadError::Syntax { span, .. }) => assert!(span.is_some()),
+            other => panic!("{other:?}"),
+        }
+        let final_ = loaded.final_.as_ref().expect("final compiles");
+        assert!(final_.variables.contains("base_image"));
+        assert!(loaded.into_templates().is_none());
     }
 }

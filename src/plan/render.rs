@@ -450,7 +450,7 @@ mod tests {
 
     /// The repository's default root, checked.
     fn project() -> Project {
-        crate::check::check(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        crate::check::check_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
             .project
             .expect("the default root is valid")
     }
