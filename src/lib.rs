@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
-// Data flows one way: files -> model -> check -> plan -> run; the
+// Data flows one way: files -> model -> check -> plan -> run (with `dag`,
+// the one graph type, a leaf under them all); the
 // command line and the commands sit at the edge, the process layer under
 // everything that runs a child.
 pub mod check;
 pub(crate) mod cli;
 pub(crate) mod commands;
+pub mod dag;
 pub(crate) mod maintain;
 pub mod model;
 pub mod plan;

@@ -903,7 +903,7 @@ fn check_cycles(
                 .unwrap_or_default()
         })
         .collect();
-    let dag = crate::plan::dag::Dag::new(
+    let dag = crate::dag::Dag::new(
         edges
             .iter()
             .map(|e| e.iter().map(|&(to, _)| to).collect())

@@ -38,4 +38,21 @@ impl Project {
             .filter(|(_, p)| p.manifest.rev.is_none())
             .map(|(name, _)| name.as_str())
     }
+
+    /// The packages' dependency graph, by index in `packages` (dependencies
+    /// that name no package are left out).
+    pub fn dag(&self) -> crate::dag::Dag {
+        crate::dag::Dag::new(
+            self.packages
+                .values()
+                .map(|p| {
+                    p.manifest
+                        .depends
+                        .iter()
+                        .filter_map(|d| self.packages.get_index_of(d))
+                        .collect()
+                })
+                .collect(),
+        )
+    }
 }

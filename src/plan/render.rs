@@ -257,7 +257,7 @@ pub fn render_ahead(
         .map(|name| (name.to_owned(), LOOKED_UP_LATER.to_owned()))
         .collect();
     let plan = render(project, &stand_ins, settings)?;
-    let dag = crate::plan::dag::Dag::new(plan.stages.iter().map(|s| s.deps.clone()).collect());
+    let dag = crate::dag::Dag::new(plan.stages.iter().map(|s| s.deps.clone()).collect());
     let mut waits = vec![false; plan.stages.len()];
     for (i, stage) in plan.stages.iter().enumerate() {
         if matches!(&stage.kind, StageKind::Package(name) if stand_ins.contains_key(name)) {

@@ -20,7 +20,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use crate::plan::dag::Dag;
+use crate::dag::Dag;
 use std::fs::File;
 use std::io::{self, LineWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -5,8 +5,9 @@
 //! once, as found by a depth-first walk), the longest chain of nodes after
 //! each one (the scheduler's priority), and transitive dependents (what a
 //! bump rebuilds). Used by check (cycles), render (order), graph and bump
-//! (dependents) and the scheduler (order, priority). Must not: know what a
-//! node is. Pure.
+//! (dependents) and the scheduler (order, priority): a leaf under every
+//! layer, so that the flow files → model → check → plan → run stays one
+//! way. Must not: know what a node is. Pure.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -194,25 +195,6 @@ impl Dag {
             }
         }
         found
-    }
-}
-
-impl crate::model::project::Project {
-    /// The packages' dependency graph, by index in `packages` (dependencies
-    /// that name no package are left out).
-    pub fn dag(&self) -> Dag {
-        Dag::new(
-            self.packages
-                .values()
-                .map(|p| {
-                    p.manifest
-                        .depends
-                        .iter()
-                        .filter_map(|d| self.packages.get_index_of(d))
-                        .collect()
-                })
-                .collect(),
-        )
     }
 }
 
