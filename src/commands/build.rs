@@ -28,6 +28,9 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
     }
     let revs = super::resolve_revs(&project, &settings, &args.render.git.git_base_url)?;
     let plan = crate::plan::render::render(&project, &revs, &settings)?;
+    // The plan is all a build needs from here: the loaded project (every
+    // manifest's text and tree) would only hold memory.
+    drop(project);
     let engine = engine_of(args)?;
     let jobs = jobs_of(&plan);
     if args.dry_run {
@@ -98,15 +101,22 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
     })
     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     reporter.finish();
-    conclude(
-        &plan,
-        outcomes,
-        &fates,
-        pusher.as_ref(),
-        cache.as_deref(),
+    let registry = cache.as_deref().map(|reference| CacheRun {
+        reference,
+        fates,
+        pusher: pusher.as_ref(),
         warnings,
-        args,
-    )
+    });
+    conclude(&plan, &jobs, outcomes, registry, args)
+}
+
+/// What the cache registry did in a run: each stage's fate, the pushes,
+/// and its warnings.
+struct CacheRun<'a> {
+    reference: &'a str,
+    fates: Vec<Fate>,
+    pusher: Option<&'a Pusher<'a>>,
+    warnings: Vec<String>,
 }
 
 /// The container engine of this run, with its deadlines.
@@ -195,8 +205,8 @@ fn build_ahead(
         Err(_) if crate::process::interrupted().is_cancelled() => ahead,
         Err(e) => return Err(e),
     };
-    let fates = vec![Fate::Local; plan.stages.len()];
-    conclude(&plan, outcomes, &fates, None, None, Vec::new(), args)
+    // The labels are the same in both plans: the summary reads only those.
+    conclude(&plan, &jobs, outcomes, None, args)
 }
 
 /// How the scheduler runs this build.
@@ -216,48 +226,48 @@ fn options(args: &BuildArgs, settings: &Settings, jobs: &[Job]) -> Options {
 /// well.
 fn conclude(
     plan: &Plan,
+    jobs: &[Job],
     outcomes: Result<Vec<Outcome>, scheduler::SchedulerError>,
-    fates: &[Fate],
-    pusher: Option<&Pusher<'_>>,
-    cache: Option<&str>,
-    mut warnings: Vec<String>,
+    registry: Option<CacheRun<'_>>,
     args: &BuildArgs,
 ) -> Result<(), CmdError> {
-    let jobs = jobs_of(plan);
     let mut outcomes = outcomes?;
-    for (outcome, fate) in outcomes.iter_mut().zip(fates) {
-        if *outcome == Outcome::Cached {
-            match fate {
-                Fate::Pulled => *outcome = Outcome::Pulled,
-                Fate::NotNeeded => *outcome = Outcome::NotNeeded,
-                _ => {}
+    let mut warnings = Vec::new();
+    let mut pushed = HashSet::new();
+    let mut cache_lines = String::new();
+    if let Some(registry) = registry {
+        for (outcome, fate) in outcomes.iter_mut().zip(&registry.fates) {
+            if *outcome == Outcome::Cached {
+                match fate {
+                    Fate::Pulled => *outcome = Outcome::Pulled,
+                    Fate::NotNeeded => *outcome = Outcome::NotNeeded,
+                    _ => {}
+                }
+            }
+        }
+        warnings = registry.warnings;
+        if let Some(p) = registry.pusher {
+            pushed = p.pushed().into_iter().collect();
+            let reference = registry.reference;
+            cache_lines = format!("cache: pushed {} stage(s) to {reference}\n", pushed.len());
+            let failed = p.failed();
+            if let Some((tag, why)) = failed.iter().find(|(_, w)| !w.starts_with("not tried")) {
+                warnings.push(format!(
+                    "{} stage(s) were not pushed to {reference}; the first failure, of {tag}: {why}",
+                    failed.len()
+                ));
             }
         }
     }
-    let pushed: HashSet<String> = pusher
-        .map(|p| p.pushed().into_iter().collect())
-        .unwrap_or_default();
 
     remember(plan, &outcomes);
-    let mut report = summary(&jobs, &outcomes);
+    let mut report = summary(jobs, &outcomes);
     for (stage, outcome) in plan.stages.iter().zip(&outcomes) {
         if let (Outcome::Failed { .. }, Some(url)) = (outcome, &stage.url) {
             report.push_str(&format!("{} failed; its source is {url}\n", stage.label));
         }
     }
-    if let (Some(reference), Some(p)) = (cache, pusher) {
-        report.push_str(&format!(
-            "cache: pushed {} stage(s) to {reference}\n",
-            pushed.len()
-        ));
-        let failed = p.failed();
-        if let Some((tag, why)) = failed.iter().find(|(_, w)| !w.starts_with("not tried")) {
-            warnings.push(format!(
-                "{} stage(s) were not pushed to {reference}; the first failure, of {tag}: {why}",
-                failed.len()
-            ));
-        }
-    }
+    report.push_str(&cache_lines);
     for w in &warnings {
         report.push_str(&format!("warning: {w}\n"));
     }
