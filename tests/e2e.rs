@@ -221,7 +221,7 @@ fn e2e_fleet_cache_through_a_real_registry() {
         (json["pulled"].as_u64(), json["pushed"].as_u64()),
         (Some(1), Some(0))
     );
-    run.check_image_on(&tag, "1.0", Some(&host_b));
+    run.check_image_on(&tag, &[], Some(&host_b));
     eprintln!(
         "e2e fleet: cold build on A {:.1}s (with pushes); fresh machine B from the registry {:.1}s",
         a1.seconds, b1.seconds
@@ -265,7 +265,11 @@ fn e2e_fleet_cache_through_a_real_registry() {
         b3.context()
     );
     assert!(b3.pushes.is_empty() && b3.pulls.is_empty());
-    run.check_image_on(&b3.final_tag(&run.image), "1.2", Some(&host_b));
+    run.check_image_on(
+        &b3.final_tag(&run.image),
+        &[("e2e/makelib", "1.2")],
+        Some(&host_b),
+    );
     // What A pulled under the registry's names goes with the run.
     run.remove_images_named(&format!("127.0.0.1:{}/", registry.port));
 }
@@ -353,7 +357,7 @@ fn scenario(run: Run) {
         "(a) every stage built once\n{}",
         a.context()
     );
-    run.check_image(&tag_a, "1.0");
+    run.check_image(&tag_a, &[]);
 
     // (b) nothing changed: nothing is built, every stage reported cached.
     let b = run.build("b");
@@ -388,7 +392,37 @@ fn scenario(run: Run) {
         "(c) the bumped stage, its transitive dependents and final\n{}",
         c.context()
     );
-    run.check_image(&tag_c, "1.1");
+    run.check_image(&tag_c, &[("e2e/makelib", "1.1")]);
+
+    // (c2) e2e/customlib loses its pin: its revision is the head of master
+    // on a git server (a local repository). The other stages are here; the
+    // lookup runs beside the check, customlib and final are rebuilt.
+    let head = run.serve_git_repo("e2e/customlib");
+    run.unpin("e2e-customlib.toml", "1.0");
+    std::fs::copy(
+        run.tarballs.join("e2e-customlib-1.0.tar.gz"),
+        run.tarballs.join(format!("e2e-customlib-{head}.tar.gz")),
+    )
+    .expect("tarball at the looked-up revision");
+    let git_base = format!("file://{}", run.git_base().display());
+    let c2 = run.build_with(
+        "c2",
+        &run.wrapper,
+        &run.build_log,
+        &["--git-base-url", &git_base],
+    );
+    c2.assert_success();
+    assert_eq!(
+        c2.built_stages(),
+        set(&["e2e-customlib", "final"]),
+        "(c2) the unpinned package at its looked-up revision, and final\n{}",
+        c2.context()
+    );
+    run.check_image(
+        &c2.final_tag(&run.image),
+        &[("e2e/makelib", "1.1"), ("e2e/customlib", &head)],
+    );
+    run.set_rev_line("e2e-customlib.toml", "1.0");
 
     // (d) a package whose tarball does not exist, with a dependent, and an
     // independent new package.
@@ -670,12 +704,13 @@ impl Run {
 
     /// Checks the final image: every package's files, the depcache, and a
     /// program linked against two packages (and through them all but one).
-    fn check_image(&self, tag: &str, makelib_rev: &str) {
-        self.check_image_on(tag, makelib_rev, None);
+    fn check_image(&self, tag: &str, revs: &[(&str, &str)]) {
+        self.check_image_on(tag, revs, None);
     }
 
     /// As `check_image`, on the daemon at `host` (else the default one).
-    fn check_image_on(&self, tag: &str, makelib_rev: &str, host: Option<&str>) {
+    /// `revs`: the packages not at rev 1.0, and theirs.
+    fn check_image_on(&self, tag: &str, revs: &[(&str, &str)], host: Option<&str>) {
         let mut script = String::from("set -e\ncat >/tmp/main.cpp\nmissing=\n");
         for (_, files) in PACKAGES {
             for f in *files {
@@ -723,11 +758,10 @@ impl Run {
         let depcache: String = PACKAGES
             .iter()
             .map(|(name, _)| {
-                let rev = if *name == "e2e/makelib" {
-                    makelib_rev
-                } else {
-                    "1.0"
-                };
+                let rev = revs
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("1.0", |(_, r)| *r);
                 format!("{name}:{rev},")
             })
             .collect();
@@ -747,6 +781,57 @@ impl Run {
         let old = format!("rev = \"{from}\"");
         assert!(text.contains(&old), "{file} has no {old}");
         std::fs::write(&path, text.replace(&old, &format!("rev = \"{to}\""))).expect("write");
+    }
+
+    /// Removes `rev = "<rev>"` from one manifest.
+    fn unpin(&self, file: &str, rev: &str) {
+        let path = self.root.join("packages.d").join(file);
+        let text = std::fs::read_to_string(&path).expect("read manifest");
+        let line = format!("rev = \"{rev}\"\n");
+        assert!(text.contains(&line), "{file} has no {line}");
+        std::fs::write(&path, text.replacen(&line, "", 1)).expect("write");
+    }
+
+    /// Puts `rev = "<rev>"` back after the name of one unpinned manifest.
+    fn set_rev_line(&self, file: &str, rev: &str) {
+        let path = self.root.join("packages.d").join(file);
+        let text = std::fs::read_to_string(&path).expect("read manifest");
+        let (head, tail) = text.split_once("\nname = ").expect("a name line");
+        let (name, rest) = tail.split_once('\n').expect("a line after the name");
+        let text = format!("{head}\nname = {name}\nrev = \"{rev}\"\n{rest}");
+        std::fs::write(&path, text).expect("write");
+    }
+
+    /// The folder of the local git server `serve_git_repo` fills.
+    fn git_base(&self) -> PathBuf {
+        self.tarballs.with_file_name("git")
+    }
+
+    /// A git repository for `name` under [`git_base`](Self::git_base) with
+    /// one commit on master; returns that commit.
+    fn serve_git_repo(&self, name: &str) -> String {
+        let repo = self.git_base().join(name);
+        std::fs::create_dir_all(&repo).expect("mkdir repo");
+        let git = |args: &[&str]| {
+            let mut cmd = Command::new("git");
+            cmd.arg("-C").arg(&repo).args(args);
+            let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+            assert_eq!(out.code, Some(0), "git {args:?}: {}", out.stderr);
+            out.stdout
+        };
+        git(&["init", "-q", "-b", "master"]);
+        git(&[
+            "-c",
+            "user.name=e2e",
+            "-c",
+            "user.email=e2e@localhost",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "customlib",
+        ]);
+        git(&["rev-parse", "HEAD"]).trim().to_owned()
     }
 
     /// e2e/missing (no tarball), e2e/needsmissing (depends on it) and
