@@ -70,6 +70,16 @@ fn loaded_text(sources: &Sources, path: &Path) -> Result<String, CmdError> {
         })
 }
 
+/// The package `name` (already found by [`find_package`]).
+fn package<'a>(project: &'a Project, name: &str) -> Result<&'a crate::check::Package, CmdError> {
+    project
+        .package(name)
+        .ok_or_else(|| CmdError::NoSuchPackage {
+            name: name.to_owned(),
+            hint: String::new(),
+        })
+}
+
 fn package_edit(
     project: &Project,
     sources: &Sources,
@@ -77,12 +87,7 @@ fn package_edit(
     rev: &str,
     sha256: Option<&str>,
 ) -> Result<Edit, CmdError> {
-    let pkg = project
-        .package(name)
-        .ok_or_else(|| CmdError::NoSuchPackage {
-            name: name.to_owned(),
-            hint: String::new(),
-        })?;
+    let pkg = package(project, name)?;
     let path = pkg.source.path.clone();
     let old = loaded_text(sources, &path)?;
     let mut new = set_string(&old, "rev", rev, Some("name")).map_err(edit_error(&path))?;
@@ -319,12 +324,7 @@ fn checksum_for(
         rev: rev.to_owned(),
         why,
     })?;
-    let pkg = project
-        .package(name)
-        .ok_or_else(|| CmdError::NoSuchPackage {
-            name: name.to_owned(),
-            hint: String::new(),
-        })?;
+    let pkg = package(project, name)?;
     let prefix = project.templates.prefix();
     let arch = crate::model::settings::machine();
     let ctx =
