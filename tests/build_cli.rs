@@ -535,3 +535,24 @@ fn a_failed_lookup_stops_the_base_build_and_says_why() {
         );
     }
 }
+
+#[test]
+fn a_branch_no_lookup_can_use_fails_before_any_build_starts() {
+    let fake = Fake::new("docker");
+    let out = fake
+        .command_in(&repo(), &["build"])
+        .env("BRANCH", "(")
+        .output()
+        .expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("BRANCH `(` is not a regular expression"),
+        "{stderr}"
+    );
+    assert!(fake.built().is_empty(), "nothing built: {stderr}");
+    assert!(
+        !fake.data.path().join("image-ls.calls").exists(),
+        "the engine was not even asked: {stderr}"
+    );
+}

@@ -24,6 +24,8 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
     // looked up, unless every tag is needed first: by a cache registry's
     // walk, or to say what would happen (--dry-run).
     if cache.is_none() && !args.dry_run && project.unpinned().next().is_some() {
+        // A setting that no lookup can use fails before anything starts.
+        crate::run::revs::check_settings(&project, &settings).map_err(CmdError::RevisionSetting)?;
         return build_ahead(&project, &settings, args, &engine_of(args)?);
     }
     let revs = super::resolve_revs(&project, &settings, &args.render.git.git_base_url)?;

@@ -59,6 +59,42 @@ enum Answer {
     Topic(String, Result<Topic, String>),
 }
 
+/// The lookup settings (GERRIT_…, BRANCH), checked as [`resolve`] checks
+/// them: what a build checks before it starts anything beside the lookups.
+pub fn check_settings(project: &Project, settings: &Settings) -> Result<(), String> {
+    gerrit_pin(settings)?;
+    if project.unpinned().next().is_some() {
+        branch_rule(project, settings)?;
+    }
+    Ok(())
+}
+
+/// GERRIT_PROJECT's patchset revision, if both are set, checked; and
+/// GERRIT_TOPIC, checked.
+fn gerrit_pin(settings: &Settings) -> Result<Option<(&str, &str)>, String> {
+    let pin = match (&settings.gerrit_project, &settings.gerrit_rev) {
+        (Some(project), Some(rev)) => {
+            crate::check::shell::check_rev(rev)
+                .map_err(|why| format!("GERRIT_PATCHSET_REVISION `{rev}` for {project} {why}"))?;
+            Some((project.as_str(), rev.as_str()))
+        }
+        _ => None,
+    };
+    if let Some(topic) = &settings.gerrit_topic {
+        if topic.chars().any(char::is_control) {
+            return Err(format!(
+                "GERRIT_TOPIC {topic:?} contains a control character"
+            ));
+        }
+    }
+    Ok(pin)
+}
+
+/// How BRANCH picks a head (the root's `branch_match`).
+fn branch_rule(project: &Project, settings: &Settings) -> Result<BranchRule, String> {
+    BranchRule::new(BranchMatch::of(&project.templates), &settings.branch)
+}
+
 /// Revisions for every package without a `rev`. Errors name the package
 /// and the command that failed, one per failed lookup.
 pub fn resolve(
@@ -67,24 +103,7 @@ pub fn resolve(
     git_base: &str,
 ) -> Result<Resolution, ResolveError> {
     let mut out = Resolution::default();
-    let gerrit_pin = match (&settings.gerrit_project, &settings.gerrit_rev) {
-        (Some(project), Some(rev)) => {
-            if let Err(why) = crate::check::shell::check_rev(rev) {
-                return Err(ResolveError::Setting(format!(
-                    "GERRIT_PATCHSET_REVISION `{rev}` for {project} {why}"
-                )));
-            }
-            Some((project.as_str(), rev.as_str()))
-        }
-        _ => None,
-    };
-    if let Some(topic) = &settings.gerrit_topic {
-        if topic.chars().any(char::is_control) {
-            return Err(ResolveError::Setting(format!(
-                "GERRIT_TOPIC {topic:?} contains a control character"
-            )));
-        }
-    }
+    let gerrit_pin = gerrit_pin(settings).map_err(ResolveError::Setting)?;
     let mut jobs = Vec::new();
     for name in project.unpinned() {
         if let Some((_, rev)) = gerrit_pin.filter(|(p, _)| *p == name) {
@@ -101,8 +120,7 @@ pub fn resolve(
     if jobs.is_empty() {
         return Ok(out);
     }
-    let rule = BranchRule::new(BranchMatch::of(&project.templates), &settings.branch)
-        .map_err(ResolveError::Setting)?;
+    let rule = branch_rule(project, settings).map_err(ResolveError::Setting)?;
     let topic = settings.gerrit_topic.as_deref().unwrap_or_default();
     let git = Path::new("git");
     let answers = lsremote::run_bounded(jobs, PARALLEL, |job| match job {
