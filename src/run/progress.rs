@@ -21,14 +21,17 @@ use crate::run::scheduler::{Job, Outcome, Reporter};
 const CLEAR_LINE: &str = "\r\x1b[2K";
 /// Running stage names shown in the status line before "+N more".
 const STATUS_NAMES: usize = 3;
-/// The status line is cut to this many characters so it never wraps on
-/// an ordinary terminal (a wrapped line cannot be redrawn with `\r`).
-const STATUS_WIDTH: usize = 100;
+/// The status line's width when the terminal does not say its own: it is
+/// cut to the terminal's width so that it never wraps (a wrapped line
+/// cannot be redrawn with `\r`).
+const STATUS_WIDTH: usize = 80;
 
 /// A [`Reporter`] writing to stderr (or any writer, for tests).
 pub struct StderrReporter<W: Write + Send> {
     labels: Vec<String>,
     tty: bool,
+    /// The status line's width, at most.
+    width: usize,
     state: Mutex<State<W>>,
 }
 
@@ -43,11 +46,18 @@ struct State<W> {
 
 impl<W: Write + Send> StderrReporter<W> {
     /// `tty`: whether `stderr` is a terminal (then a live status line is
-    /// kept at the bottom).
+    /// kept at the bottom, as wide as the terminal).
     pub fn new(jobs: &[Job], tty: bool, stderr: W) -> Self {
+        let width = if tty { terminal_width() } else { None };
+        Self::with_width(jobs, tty, stderr, width.unwrap_or(STATUS_WIDTH))
+    }
+
+    /// As [`new`](Self::new), with the status line at most `width` wide.
+    pub fn with_width(jobs: &[Job], tty: bool, stderr: W, width: usize) -> Self {
         Self {
             labels: jobs.iter().map(|j| j.label.clone()).collect(),
             tty,
+            width: width.max(20),
             state: Mutex::new(State {
                 out: stderr,
                 running: Vec::new(),
@@ -131,8 +141,10 @@ impl<W: Write + Send> StderrReporter<W> {
         if st.failed > 0 {
             let _ = write!(s, ", {} failed", st.failed);
         }
-        if s.chars().count() > STATUS_WIDTH - 1 {
-            s = s.chars().take(STATUS_WIDTH - 2).collect();
+        // With the closing `]`, one column short of the width: a line that
+        // fills the last column wraps on some terminals.
+        if s.chars().count() > self.width - 2 {
+            s = s.chars().take(self.width - 3).collect();
             s.push('…');
         }
         s.push(']');
@@ -174,6 +186,12 @@ impl<W: Write + Send> Reporter for StderrReporter<W> {
         }
         self.redraw(&mut st);
     }
+}
+
+/// The columns of the terminal on stderr, if it says.
+fn terminal_width() -> Option<usize> {
+    let size = rustix::termios::tcgetwinsize(std::io::stderr()).ok()?;
+    Some(usize::from(size.ws_col)).filter(|&w| w > 0)
 }
 
 fn secs(d: Duration) -> String {
@@ -360,14 +378,16 @@ mod tests {
         let many: Vec<Job> = (0..40)
             .map(|i| job(&format!("some-very-long-organisation/package-{i}"), "t"))
             .collect();
-        let r = StderrReporter::new(&many, true, Vec::new());
-        for i in 0..40 {
-            r.started(i);
+        for width in [STATUS_WIDTH, 40, 132] {
+            let r = StderrReporter::with_width(&many, true, Vec::new(), width);
+            for i in 0..40 {
+                r.started(i);
+            }
+            let st = r.lock();
+            let s = r.status_text(&st);
+            assert!(s.chars().count() < width, "{width}: {s}");
+            assert!(s.ends_with(']'));
         }
-        let st = r.lock();
-        let s = r.status_text(&st);
-        assert!(s.chars().count() <= STATUS_WIDTH, "{s}");
-        assert!(s.ends_with(']'));
     }
 
     #[test]
