@@ -1,5 +1,7 @@
 //! `build` (and the bare command): render every stage, ask the engine once
 //! which tags exist, build the rest on the scheduler, print the final tag.
+//! With unpinned packages (and no cache registry or --dry-run), what needs
+//! no lookup builds while the lookups run (`build_ahead`).
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};

@@ -3,9 +3,10 @@
 //! priority (longest remaining chain first), cancellation, per-stage logs.
 //!
 //! Owns: input validation (dependency indexes, cycles), the "already
-//! exists" check (one `existing_tags` call), the order and concurrency of
-//! builds, turning engine results into [`Outcome`]s, and the per-stage log
-//! files under `Options::log_dir`.
+//! exists" check (one `existing_tags` call, and one more for the jobs whose
+//! tags arrive late — see [`Late`]), the order and concurrency of builds,
+//! turning engine results into [`Outcome`]s, and the per-stage log files
+//! under `Options::log_dir`.
 //!
 //! Must not: print anything (all progress goes through [`Reporter`]),
 //! compute Dockerfiles or tags, talk to processes directly, poll with
