@@ -3,6 +3,10 @@
 //! Owns: argument parsing only. Must not: do any work; `commands` turns
 //! these values into actions.
 
+// The doc comments below are `--help` text, written for a terminal:
+// `<stage>` and `[:port]` there are not HTML or links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};

@@ -219,7 +219,7 @@ impl Templates {
     }
 
     /// Renders the template `name` ("base", "package", "final",
-    /// "build-types/<type>").
+    /// "build-types/`<type>`").
     pub fn render(&self, name: &str, ctx: &Value) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(ctx)
     }

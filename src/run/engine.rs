@@ -4,7 +4,7 @@
 //! its real implementation [`DockerCli`] (runs `docker` or `podman` through
 //! `crate::process`: its own process group, registered with the run's
 //! [`CancelToken`], a deadline for `image ls` and an optional one per
-//! build), and a scriptable [`fake::FakeEngine`] for tests.
+//! build), and a scriptable `fake::FakeEngine` for tests.
 //!
 //! Must not: decide what to build or in which order (that is
 //! `crate::run::scheduler`), compute Dockerfiles or tags, print anything (build
