@@ -696,6 +696,9 @@ impl Ctx<'_> {
                         }
                         self.report(|| self.events.cached(i, tag));
                         self.finish(i, Done::Ok);
+                        // It may have been queued for a slot already (its
+                        // dependencies done): it will not ask for one now.
+                        self.slots.forget(i);
                     }
                 }
                 Err(e) => {
@@ -1778,5 +1781,44 @@ mod tests {
             .events()
             .iter()
             .any(|e| matches!(e, Ev::Finished(1, _))));
+    }
+
+    #[test]
+    fn a_late_stage_queued_for_a_slot_and_then_found_cached_does_not_block_the_queue() {
+        // The specs arrive just as the base ends: a (ahead of b in the slot
+        // queue) may be queued, or its thread started, before it turns out
+        // to exist; whatever the order, b must still get its slot. The
+        // order is up to the threads, so the run is repeated.
+        /// Sends the specs when the base finishes.
+        struct SpecsOnBaseDone(crossbeam::channel::Sender<Result<Vec<Spec>, String>>);
+        impl Reporter for SpecsOnBaseDone {
+            fn cached(&self, _: usize, _: &str) {}
+            fn started(&self, _: usize) {}
+            fn line(&self, _: usize, _: &str) {}
+            fn finished(&self, job: usize, _: &Outcome) {
+                if job == 0 {
+                    let _ = self.0.try_send(Ok(late_specs()));
+                }
+            }
+        }
+        for round in 0..50 {
+            let (jobs, pending) = late_jobs();
+            let (specs_tx, specs) = crossbeam::channel::bounded(1);
+            let late = Late { pending, specs };
+            // Detached, so that a run that never ends fails the test
+            // instead of hanging it.
+            let (done_tx, done_rx) = crossbeam::channel::bounded(1);
+            std::thread::spawn(move || {
+                let engine = FakeEngine::new().with_existing(["img:a-late"]);
+                let out = run_late_ok(&jobs, late, &engine, &SpecsOnBaseDone(specs_tx));
+                let _ = done_tx.send((out, engine.build_order()));
+            });
+            let (out, order) = done_rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("round {round}: the run never ended"));
+            assert_eq!(out[1], Outcome::Cached, "round {round}");
+            assert!(out.iter().all(Outcome::is_success), "{out:?}");
+            assert_eq!(order, ["base", "b", "final"], "round {round}");
+        }
     }
 }
