@@ -35,20 +35,7 @@ struct Env {
 impl Env {
     /// A root with the default templates and acme/a, acme/b (needs a).
     fn new() -> Env {
-        let root = tempfile::tempdir().expect("tempdir");
-        copy_tree(&repo().join("templates"), &root.path().join("templates"));
-        let pkgs = root.path().join("packages.d");
-        std::fs::create_dir_all(&pkgs).expect("mkdir");
-        std::fs::write(
-            pkgs.join("acme-a.toml"),
-            "name = \"acme/a\"\nrev = \"v1\"\nbuild_type = \"make\"\n",
-        )
-        .expect("write");
-        std::fs::write(
-            pkgs.join("acme-b.toml"),
-            "name = \"acme/b\"\nrev = \"v1\"\ndepends = [\"acme/a\"]\nbuild_type = \"make\"\n",
-        )
-        .expect("write");
+        let root = acme_root();
         let data = tempfile::tempdir().expect("tempdir");
         let engine = data.path().join("engine");
         std::fs::write(&engine, ENGINE).expect("write engine");

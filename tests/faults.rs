@@ -127,25 +127,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A small root of its own: two packages, one depending on the other.
-fn small_root() -> tempfile::TempDir {
-    let root = tempfile::tempdir().expect("tempdir");
-    copy_tree(&repo().join("templates"), &root.path().join("templates"));
-    let pkgs = root.path().join("packages.d");
-    std::fs::create_dir_all(&pkgs).expect("mkdir");
-    std::fs::write(
-        pkgs.join("acme-a.toml"),
-        "name = \"acme/a\"\nrev = \"v1\"\nbuild_type = \"make\"\n",
-    )
-    .expect("write");
-    std::fs::write(
-        pkgs.join("acme-b.toml"),
-        "name = \"acme/b\"\nrev = \"v1\"\ndepends = [\"acme/a\"]\nbuild_type = \"make\"\n",
-    )
-    .expect("write");
-    root
-}
-
 /// An engine whose `image ls` answers nothing and whose builds run `build`.
 fn engine_with_build(f: &Faults, build: &str) -> PathBuf {
     f.program(
@@ -163,7 +144,7 @@ fn a_hanging_image_ls_ends_at_the_engine_timeout() {
         "docker",
         &format!("case \"$1\" in image) {HANG} ;; esac\nexit 0\n"),
     );
-    let root = small_root();
+    let root = acme_root();
     let child = f
         .tool(root.path(), &["build", "--engine-timeout", "1"])
         .spawn()
@@ -185,7 +166,7 @@ fn sigint_during_a_hanging_image_ls_exits_130_at_once() {
         "docker",
         &format!("case \"$1\" in image) {HANG} ;; esac\nexit 0\n"),
     );
-    let root = small_root();
+    let root = acme_root();
     let child = f.tool(root.path(), &["build"]).spawn().expect("spawn");
     f.wait_started();
     signal(&child, "INT", false);
@@ -200,7 +181,7 @@ fn sigint_during_a_hanging_image_ls_exits_130_at_once() {
 fn a_build_past_the_stage_timeout_fails_that_stage_and_stops_its_children() {
     let f = Faults::new();
     engine_with_build(&f, HANG);
-    let root = small_root();
+    let root = acme_root();
     let child = f
         .tool(root.path(), &["build", "--stage-timeout", "1"])
         .spawn()
@@ -220,7 +201,7 @@ fn a_build_past_the_stage_timeout_fails_that_stage_and_stops_its_children() {
 fn sigint_to_the_whole_process_group_during_builds_exits_130_with_the_summary() {
     let f = Faults::new();
     engine_with_build(&f, HANG);
-    let root = small_root();
+    let root = acme_root();
     let child = f.tool(root.path(), &["build"]).spawn().expect("spawn");
     f.wait_started();
     signal(&child, "INT", true);
@@ -239,7 +220,7 @@ fn an_engine_that_dies_by_a_signal_or_floods_output_is_a_clear_failure() {
     // Killed by SIGKILL mid-build.
     let f = Faults::new();
     engine_with_build(&f, "echo step 1\nkill -KILL $$");
-    let root = small_root();
+    let root = acme_root();
     let child = f.tool(root.path(), &["build"]).spawn().expect("spawn");
     let (out, _) = finish(child, Duration::from_secs(20));
     let err = text(&out.stderr);
@@ -303,7 +284,7 @@ fn a_git_that_crashes_or_floods_fails_the_lookup_with_the_package_named() {
 fn sigint_during_bump_checksum_exits_130_stops_curl_and_writes_nothing() {
     let f = Faults::new();
     f.program("curl", HANG);
-    let root = small_root();
+    let root = acme_root();
     let manifest = root.path().join("packages.d/acme-a.toml");
     let before = std::fs::read_to_string(&manifest).expect("read");
     let child = f
@@ -343,7 +324,7 @@ fn sigterm_during_a_gerrit_lookup_exits_130_and_stops_curl() {
 fn sigint_during_outdated_lookups_exits_130_with_one_line() {
     let f = Faults::new();
     f.program("git", HANG);
-    let root = small_root();
+    let root = acme_root();
     let child = f.tool(root.path(), &["outdated"]).spawn().expect("spawn");
     f.wait_started();
     signal(&child, "INT", false);

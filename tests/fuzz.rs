@@ -7,6 +7,8 @@
 //! CI runs a short campaign (BUD_FUZZ_CASES, default 500 cases a property);
 //! `scripts/fuzz.sh` runs over a million.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -17,6 +19,7 @@ use build_unit_test_docker::check::{self as validate, Project};
 use build_unit_test_docker::model::settings::{IsoWeek, Settings, User};
 use build_unit_test_docker::model::sources::Sources;
 use build_unit_test_docker::plan::render::{self, Plan};
+use common::{copy_tree, repo};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -30,23 +33,6 @@ fn config() -> Config {
         failure_persistence: None,
         max_shrink_iters: 2000,
         ..Config::default()
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
     }
 }
 

@@ -22,16 +22,13 @@ fn fixture_root(case: &str) -> tempfile::TempDir {
 }
 
 fn validate(root: &Path, format: &str) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .current_dir(root)
-        .args(["validate", "--root", ".", "--format", format])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run validate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    outcome(
+        Command::new(BIN)
+            .current_dir(root)
+            .args(["validate", "--root", ".", "--format", format])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run validate"),
     )
 }
 

@@ -153,18 +153,44 @@ pub fn tool_on_cpu0(git_dir: &Path) -> Option<Command> {
 
 /// `validate` on `root`: exit code, stdout, stderr (no colours).
 pub fn validate_root(root: &Path) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--root")
-        .arg(root)
-        .arg("validate")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run validate");
+    outcome(
+        Command::new(BIN)
+            .arg("--root")
+            .arg(root)
+            .arg("validate")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run validate"),
+    )
+}
+
+/// A finished run as (exit status, stdout, stderr); -1 for a signal.
+pub fn outcome(out: std::process::Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A small root of its own: the default templates and two packages,
+/// acme/b depending on acme/a.
+pub fn acme_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    copy_tree(&repo().join("templates"), &root.path().join("templates"));
+    let pkgs = root.path().join("packages.d");
+    std::fs::create_dir_all(&pkgs).expect("mkdir");
+    std::fs::write(
+        pkgs.join("acme-a.toml"),
+        "name = \"acme/a\"\nrev = \"v1\"\nbuild_type = \"make\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        pkgs.join("acme-b.toml"),
+        "name = \"acme/b\"\nrev = \"v1\"\ndepends = [\"acme/a\"]\nbuild_type = \"make\"\n",
+    )
+    .expect("write");
+    root
 }
 
 /// The golden base tag every parity render builds on.
