@@ -288,7 +288,7 @@ pub fn run_late(
     // Jobs ready from the start are queued before any thread runs, so the
     // first slots go by priority rather than by thread start-up order.
     for i in 0..n {
-        if !ctx.cached[i] && ctx.remaining[i].load(Ordering::SeqCst) == 0 {
+        if !ctx.cached[i] && ctx.remaining[i].load(Ordering::SeqCst) == 0 && ctx.may_queue(i) {
             ctx.slots.mark_ready(i, || false);
         }
     }
@@ -623,7 +623,10 @@ impl Ctx<'_> {
         }
         if done == Done::Ok {
             for &j in self.graph.dag.dependents(job) {
-                if self.remaining[j].fetch_sub(1, Ordering::SeqCst) == 1 && !self.cached[j] {
+                if self.remaining[j].fetch_sub(1, Ordering::SeqCst) == 1
+                    && !self.cached[j]
+                    && self.may_queue(j)
+                {
                     self.slots
                         .mark_ready(j, || self.finished[j].load(Ordering::SeqCst));
                 }
@@ -651,6 +654,14 @@ impl Ctx<'_> {
         }
         self.report(|| self.events.finished(job, &outcome));
         self.finish(job, done);
+    }
+
+    /// Whether `job` may take a place in the slot queue before its thread
+    /// asks for a slot: not a pending job whose spec has not come, which
+    /// would hold the queue's head while it waits at the gate (it queues
+    /// itself in `acquire` once through).
+    fn may_queue(&self, job: usize) -> bool {
+        !self.pending[job] || lock(&self.gate.state).is_some()
     }
 
     /// Whether `job` has an outcome already.
@@ -1820,5 +1831,36 @@ mod tests {
             assert!(out.iter().all(Outcome::is_success), "{out:?}");
             assert_eq!(order, ["base", "b", "final"], "round {round}");
         }
+    }
+
+    #[test]
+    fn a_stage_waiting_for_its_revision_does_not_hold_the_slot_queue() {
+        // The base exists; a (first in the queue by priority) waits for
+        // its spec, which comes only once b builds: b must not wait for a.
+        struct SpecsWhenBStarts(crossbeam::channel::Sender<Result<Vec<Spec>, String>>);
+        impl Reporter for SpecsWhenBStarts {
+            fn cached(&self, _: usize, _: &str) {}
+            fn started(&self, job: usize) {
+                if job == 2 {
+                    let _ = self.0.try_send(Ok(late_specs()));
+                }
+            }
+            fn line(&self, _: usize, _: &str) {}
+            fn finished(&self, _: usize, _: &Outcome) {}
+        }
+        let (jobs, pending) = late_jobs();
+        let (specs_tx, specs) = crossbeam::channel::bounded(1);
+        let late = Late { pending, specs };
+        let (done_tx, done_rx) = crossbeam::channel::bounded(1);
+        std::thread::spawn(move || {
+            let engine = FakeEngine::new().with_existing(["img:base"]);
+            let out = run_late_ok(&jobs, late, &engine, &SpecsWhenBStarts(specs_tx));
+            let _ = done_tx.send((out, engine.build_order()));
+        });
+        let (out, order) = done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("b builds while a waits for its revision");
+        assert!(out.iter().all(Outcome::is_success), "{out:?}");
+        assert_eq!(order, ["b", "a", "final"]);
     }
 }
