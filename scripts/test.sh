@@ -26,6 +26,14 @@ trap down EXIT
 
 bash "$here/docker-up.sh"
 bash "$here/podman-up.sh"
+# The OCI runtime podman-up.sh found working, when podman's default does
+# not run containers here (crun on a hybrid-cgroup host).
+podman_env=${BUD_PODMAN_STATE:-/tmp/bud-podman}/env
+if [ -f "$podman_env" ]; then
+    CONTAINERS_CONF=$(sed -n 's/^CONTAINERS_CONF=//p' "$podman_env")
+    export CONTAINERS_CONF
+    echo "test.sh: podman uses CONTAINERS_CONF=$CONTAINERS_CONF" >&2
+fi
 if [ "$(id -u)" = 0 ]; then
     fleet_started=1
     bash "$here/fleet-up.sh"
