@@ -17,8 +17,6 @@ pub(crate) mod run;
 use std::ffi::OsString;
 use std::io::Write;
 
-use clap::Parser;
-
 /// Runs the command line `args` (program name first) and returns the exit
 /// code: 0 success, 1 validation or build failure, 2 usage error, 130
 /// interrupted. A command's failure is printed here, once.
@@ -27,7 +25,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

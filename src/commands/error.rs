@@ -240,8 +240,13 @@ pub(crate) enum SettingsError {
     ClockOutOfRange,
     #[error("SOURCE_DATE_EPOCH `{0}` is not a number of seconds")]
     SourceDateEpochNotANumber(String),
-    #[error("SOURCE_DATE_EPOCH `{0}` is out of range")]
+    #[error(
+        "SOURCE_DATE_EPOCH `{0}` is out of range: tags need a year from 1970 to 9999 \
+         (0 to 253402300799 seconds)"
+    )]
     SourceDateEpochOutOfRange(String),
+    #[error("SOURCE_DATE_EPOCH is not valid UTF-8: set it to a number of seconds since 1970, or unset it")]
+    SourceDateEpochNotUtf8,
     #[error("--arch `{0}` is not a machine name like x86_64, aarch64 or ppc64le")]
     NotAnArch(String),
     #[error("--cpus must be at least 1")]
@@ -327,6 +332,7 @@ mod tests {
             CmdError::from(SettingsError::ClockOutOfRange),
             CmdError::from(SettingsError::SourceDateEpochNotANumber("soon".into())),
             CmdError::from(SettingsError::SourceDateEpochOutOfRange("9e99".into())),
+            CmdError::from(SettingsError::SourceDateEpochNotUtf8),
             CmdError::from(SettingsError::NotAnArch("x86 64".into())),
             CmdError::from(SettingsError::Refused(vec!["a".into()])),
             CmdError::CachePushWithoutRegistry,
@@ -352,11 +358,11 @@ mod tests {
             "error: SOURCE_DATE_EPOCH `soon` is not a number of seconds"
         );
         assert_eq!(
-            printed(&usage[8]).0,
+            printed(&usage[9]).0,
             "error: BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) \"a b\" is not a registry"
         );
         assert_eq!(
-            printed(&usage[10]).0,
+            printed(&usage[11]).0,
             "error: no stage `x`",
             "no hint when nothing is close"
         );

@@ -22,7 +22,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::check::diag::{self, Problem};
-use crate::cli::{Cli, Command, RenderArgs};
+use crate::cli::{Command, Invocation, RenderArgs};
 use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
 use crate::model::sources::Sources;
@@ -54,22 +54,21 @@ impl Outcome {
 }
 
 /// Runs the command; the caller prints the error, once.
-pub(crate) fn execute(cli: Cli) -> Result<Outcome, CmdError> {
-    let root = cli.root.clone();
+pub(crate) fn execute(cli: Invocation) -> Result<Outcome, CmdError> {
+    let root = cli.root;
     match cli.command {
-        None => build::run(&root, &cli.build),
-        Some(Command::Build(args)) => build::run(&root, &args),
-        Some(Command::Validate(args)) => return Ok(validate::run(&root, &args)),
-        Some(Command::List(args)) => list::run(&root, &args),
-        Some(Command::Schema) => validate::schema(&root),
-        Some(Command::Render(args)) => render::run(&root, &args),
-        Some(Command::Graph(args)) => graph::run(&root, &args),
-        Some(Command::Bump(args)) => maintain::bump(&root, &args),
-        Some(Command::Outdated(args)) => maintain::outdated(&root, &args),
-        Some(Command::Update(args)) => maintain::update(&root, &args),
-        Some(Command::Explain(args)) => explain::run(&root, &args),
-        Some(Command::Completions(args)) => docs::completions(&args),
-        Some(Command::Man(args)) => docs::man(&args),
+        Command::Build(args) => build::run(&root, &args),
+        Command::Validate(args) => return Ok(validate::run(&root, &args)),
+        Command::List(args) => list::run(&root, &args),
+        Command::Schema => validate::schema(&root),
+        Command::Render(args) => render::run(&root, &args),
+        Command::Graph(args) => graph::run(&root, &args),
+        Command::Bump(args) => maintain::bump(&root, &args),
+        Command::Outdated(args) => maintain::outdated(&root, &args),
+        Command::Update(args) => maintain::update(&root, &args),
+        Command::Explain(args) => explain::run(&root, &args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
     .map(|()| Outcome::Success)
 }
@@ -155,10 +154,18 @@ pub(crate) struct Inputs {
 
 impl Inputs {
     pub(crate) fn of_process() -> Result<Inputs, SettingsError> {
-        let env = ["SOURCE_DATE_EPOCH", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT"]
+        // OMP_* that are not text are ignored, as nproc ignores any value
+        // it cannot read; SOURCE_DATE_EPOCH names the tags, so it is refused.
+        let mut env: BTreeMap<String, String> = ["OMP_NUM_THREADS", "OMP_THREAD_LIMIT"]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
             .collect();
+        if let Some(epoch) = std::env::var_os("SOURCE_DATE_EPOCH") {
+            let epoch = epoch
+                .into_string()
+                .map_err(|_| SettingsError::SourceDateEpochNotUtf8)?;
+            env.insert("SOURCE_DATE_EPOCH".to_owned(), epoch);
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|_| SettingsError::ClockBeforeEpoch)?;
@@ -391,6 +398,14 @@ mod tests {
             matches!(&e, SettingsError::SourceDateEpochNotANumber(v) if v == "soon"),
             "{e}"
         );
+        for far in ["-99999999999", "-1", "253402300800"] {
+            let bad = inputs(&[("SOURCE_DATE_EPOCH", far)]);
+            let e = settings_from(&args(), false, CpuCount::Affinity, &bad).expect_err(far);
+            assert!(
+                matches!(&e, SettingsError::SourceDateEpochOutOfRange(v) if v == far),
+                "{far}: a tag of another year than 1970 to 9999: {e}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,272 @@
+//! Hardening at the edge (issue 18): options before a subcommand, stdout
+//! that cannot be written, out-of-range durations and epochs, variables
+//! that are not UTF-8, an unwritable `--report`, and a child's control
+//! characters on the terminal. Each through the real binary, on a small
+//! root with a fake engine (nothing leaves the machine).
+
+mod common;
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// A fake engine that knows no image, builds every stage at once (reading
+/// its Dockerfile) and says so, and answers nothing else.
+const ENGINE: &str =
+    "#!/bin/sh\ncase \"$1\" in\n  build) cat >/dev/null; echo built ;;\nesac\nexit 0\n";
+
+struct Fixture {
+    root: tempfile::TempDir,
+    bin: tempfile::TempDir,
+    cache: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let bin = tempfile::tempdir().expect("tempdir");
+        let engine = bin.path().join("docker");
+        std::fs::write(&engine, ENGINE).expect("write engine");
+        make_executable(&engine);
+        Fixture {
+            root: acme_root(),
+            bin,
+            cache: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The tool with the golden environment, the fake engine on PATH and a
+    /// history cache of its own; `args` as given (no --root added).
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = tool(self.bin.path());
+        cmd.args(args)
+            .env("BUILD_UNIT_TEST_CACHE_DIR", self.cache.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `--root ROOT args…`: (status, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = self.cmd(&["--root"]);
+        cmd.arg(self.root()).args(args);
+        outcome(cmd.output().expect("run"))
+    }
+
+    fn manifest(&self) -> String {
+        std::fs::read_to_string(self.root().join("packages.d/acme-a.toml")).expect("read")
+    }
+}
+
+// ---- 1. Options before a subcommand.
+
+#[test]
+fn a_dry_run_before_bump_is_refused_and_writes_nothing() {
+    let f = Fixture::new();
+    let before = f.manifest();
+    let (code, out, err) = f.run(&["--dry-run", "bump", "acme/a", "v2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(
+            "`--dry-run` goes after the subcommand: `build-unit-test-docker bump --dry-run …`"
+        ),
+        "{err}"
+    );
+    assert_eq!(f.manifest(), before, "the manifest is untouched");
+    // Where it belongs, it is a dry run.
+    let (code, out, err) = f.run(&["bump", "--dry-run", "acme/a", "v2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("+rev = \"v2\""), "{out}");
+    assert_eq!(f.manifest(), before);
+}
+
+#[test]
+fn build_options_before_other_subcommands_are_refused_naming_their_place() {
+    let f = Fixture::new();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--dry-run", "update"],
+            "`--dry-run` goes after the subcommand: `build-unit-test-docker update --dry-run …`",
+        ),
+        (
+            &["--dry-run", "build"],
+            "`--dry-run` goes after the subcommand: `build-unit-test-docker build --dry-run …`",
+        ),
+        (
+            &["--force", "--image-name", "other/img", "build"],
+            "`--force` goes after the subcommand",
+        ),
+        (
+            &["--image-name", "x", "render"],
+            "`--image-name` goes after the subcommand: `build-unit-test-docker render --image-name <NAME> …`",
+        ),
+        (
+            &["--report", "r.json", "--log-dir", "logs", "list"],
+            "`--report` is not an option of `list`: it is `build`'s (`build-unit-test-docker build --report <FILE>`)",
+        ),
+        (&["-j", "2", "validate"], "`--jobs` is not an option of `validate`"),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = f.run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: nothing ran: {out}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(!f.root().join("r.json").exists() && !f.root().join("logs").exists());
+}
+
+#[test]
+fn the_bare_command_is_build_and_root_goes_before_or_after() {
+    let f = Fixture::new();
+    let (code, bare, err) = f.run(&["--jobs", "2", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(bare.contains("4 stages: 0 cached, 4 would build"), "{bare}");
+    let mut after = f.cmd(&["build", "--dry-run", "--jobs", "2", "--root"]);
+    after.arg(f.root());
+    let (code, out, err) = outcome(after.output().expect("run"));
+    assert_eq!((code, out), (0, bare), "{err}");
+    // Variables still reach the bare command and a subcommand alike.
+    let mut named = f.cmd(&["--root"]);
+    named
+        .arg(f.root())
+        .arg("--dry-run")
+        .env("DOCKER_IMAGE_NAME", "other/img");
+    let (code, out, err) = outcome(named.output().expect("run"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" other/img:"), "{out}");
+}
+
+// ---- 7. Durations out of range.
+
+#[test]
+fn huge_or_zero_durations_are_usage_errors_not_panics() {
+    let f = Fixture::new();
+    let huge = "18446744073709551615";
+    let cases: &[&[&str]] = &[
+        &["build", "--stage-timeout", huge],
+        &["--stage-timeout", huge],
+        &["build", "--engine-timeout", huge],
+        &["build", "--cache-timeout", huge],
+        &["render", "--gerrit-timeout", huge],
+        &["explain", "--gerrit-timeout", huge],
+        &["bump", "--fetch-timeout", huge, "acme/a", "v2"],
+        &["outdated", "--timeout", huge],
+        &["update", "--timeout", "0"],
+    ];
+    for args in cases {
+        let (code, out, err) = f.run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        let flag = args.iter().find(|a| a.ends_with("timeout")).expect("flag");
+        assert!(err.contains(&format!("'{flag} <SECS>'")), "{args:?}: {err}");
+        assert!(
+            err.contains("must be at most 2592000 seconds (30 days)")
+                || err.contains("must be at least 1 second"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // The largest accepted value builds.
+    let (code, _, err) = f.run(&["build", "--stage-timeout", "2592000"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+// ---- 10. SOURCE_DATE_EPOCH and variables that are not UTF-8.
+
+#[test]
+fn source_date_epoch_outside_four_digit_years_is_refused() {
+    let f = Fixture::new();
+    for epoch in ["-99999999999", "-1", "253402300800", "99999999999999"] {
+        let mut cmd = f.cmd(&["--root"]);
+        cmd.arg(f.root())
+            .arg("render")
+            .env("SOURCE_DATE_EPOCH", epoch);
+        let (code, out, err) = outcome(cmd.output().expect("run"));
+        assert_eq!(code, 2, "{epoch}: {err}");
+        assert!(out.is_empty(), "{epoch}: {out}");
+        assert!(
+            err.contains(&format!("SOURCE_DATE_EPOCH `{epoch}` is out of range")),
+            "{epoch}: {err}"
+        );
+    }
+    for (epoch, week) in [("0", ":1970-W01-"), ("253402300799", ":9999-W52-")] {
+        let mut cmd = f.cmd(&["--root"]);
+        cmd.arg(f.root())
+            .arg("render")
+            .env("SOURCE_DATE_EPOCH", epoch);
+        let (code, out, err) = outcome(cmd.output().expect("run"));
+        assert_eq!(code, 0, "{epoch}: {err}");
+        assert!(out.contains(week), "{epoch}: {out}");
+    }
+}
+
+fn not_utf8() -> &'static std::ffi::OsStr {
+    std::ffi::OsStr::from_bytes(b"ubuntu:\xff")
+}
+
+#[test]
+fn a_source_date_epoch_that_is_not_utf8_is_refused() {
+    let f = Fixture::new();
+    let mut cmd = f.cmd(&["--root"]);
+    cmd.arg(f.root())
+        .arg("render")
+        .env("SOURCE_DATE_EPOCH", not_utf8());
+    let (code, out, err) = outcome(cmd.output().expect("run"));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("SOURCE_DATE_EPOCH is not valid UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn variables_that_are_not_utf8_are_named_with_their_flag() {
+    let f = Fixture::new();
+    for (var, flag) in [
+        ("DISTRO", "--distro"),
+        ("HOME", "--home"),
+        ("USER", "--user"),
+        ("DOCKER_IMAGE_NAME", "--image-name"),
+        ("FORCE_DOCKER_BUILD", "--force"),
+    ] {
+        // `render` reads no FORCE_DOCKER_BUILD.
+        let commands: &[&[&str]] = if var == "FORCE_DOCKER_BUILD" {
+            &[&["--dry-run"]]
+        } else {
+            &[&["render"], &["--dry-run"]]
+        };
+        for &args in commands {
+            let mut cmd = f.cmd(&["--root"]);
+            cmd.arg(f.root()).args(args).env(var, not_utf8());
+            let (code, out, err) = outcome(cmd.output().expect("run"));
+            assert_eq!(code, 2, "{var} {args:?}: {err}");
+            assert!(out.is_empty(), "{var}: {out}");
+            assert!(
+                err.contains(&format!("{var} ({flag}) is not valid UTF-8")),
+                "{var} {args:?}: {err}"
+            );
+        }
+    }
+    // A command that does not read HOME is not failed by it.
+    let mut cmd = f.cmd(&["--root"]);
+    cmd.arg(f.root()).arg("validate").env("HOME", not_utf8());
+    let (code, _, err) = outcome(cmd.output().expect("run"));
+    assert_eq!(code, 0, "{err}");
+    // A bad value from a variable names the variable too.
+    let mut cmd = f.cmd(&["--root"]);
+    cmd.arg(f.root())
+        .arg("render")
+        .env("BUILD_UNIT_TEST_CPUS", "many");
+    let (code, _, err) = outcome(cmd.output().expect("run"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("BUILD_UNIT_TEST_CPUS (--cpus) `many` is not valid"),
+        "{err}"
+    );
+}
