@@ -270,3 +270,110 @@ fn variables_that_are_not_utf8_are_named_with_their_flag() {
         "{err}"
     );
 }
+
+// ---- 2. stdout that cannot be written.
+
+/// Every command that prints on stdout, as run on the fixture
+/// (`validate --format github` prints nothing for a valid root).
+const PRINTING: &[&[&str]] = &[
+    &["list"],
+    &["list", "--format", "json"],
+    &["render"],
+    &["schema"],
+    &["graph"],
+    &["validate", "--format", "json"],
+    &["explain"],
+    &["build", "--dry-run"],
+    &["build"],
+    &[],
+    &["completions", "bash"],
+    &["man"],
+];
+
+#[test]
+fn a_full_stdout_fails_every_command_that_prints() {
+    let f = Fixture::new();
+    for args in PRINTING {
+        let mut cmd = f.cmd(&["--root"]);
+        cmd.arg(f.root())
+            .args(*args)
+            .stdout(std::fs::File::create("/dev/full").expect("/dev/full"));
+        let (code, _, err) = outcome(cmd.output().expect("run"));
+        assert_eq!(code, 1, "{args:?}: {err}");
+        let last = err.lines().last().unwrap_or_default();
+        assert_eq!(
+            last, "error: could not write to stdout: No space left on device (os error 28)",
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            err.matches("error:").count(),
+            1,
+            "{args:?}: one error line: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_stdout_fails_every_command_that_prints() {
+    let f = Fixture::new();
+    for args in PRINTING {
+        // The shell closes fd 1 (`>&-`), then runs the tool.
+        let mut cmd = f.cmd(&[]);
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\" >&-")
+            .arg(BIN)
+            .arg("--root")
+            .arg(f.root())
+            .args(*args);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => shell.env(k, v),
+                None => shell.env_remove(k),
+            };
+        }
+        cmd = shell;
+        let (code, _, err) = outcome(cmd.output().expect("run"));
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.ends_with("error: could not write to stdout: it was closed when the run started\n"),
+            "{args:?}: {err}"
+        );
+    }
+    // /dev/null on purpose is written, not refused.
+    let (code, _, err) = outcome(
+        f.cmd(&["--root"])
+            .arg(f.root())
+            .arg("list")
+            .stdout(Stdio::null())
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_reader_that_went_away_is_not_an_error() {
+    // `… | true`: the reader exits without reading; the write meets EPIPE
+    // (or the pipe's buffer): the run ends as it would have, quietly.
+    let f = Fixture::new();
+    for args in [&["schema"][..], &["render"][..]] {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg("\"$0\" \"$@\" | true; exit \"${PIPESTATUS[0]}\"")
+            .arg(BIN)
+            .arg("--root")
+            .arg(f.root())
+            .args(args);
+        for (k, v) in f.cmd(&[]).get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let (code, _, err) = outcome(cmd.output().expect("run"));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!err.contains("error:"), "{args:?}: {err}");
+    }
+}

@@ -307,8 +307,7 @@ fn conclude(
         }
     }
     ended?;
-    let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
-    Ok(())
+    super::print_out(format!("{}\n", plan.final_stage().tag))
 }
 
 /// The scheduler's view of the plan.
@@ -388,12 +387,12 @@ fn dry_run(
         ));
     }
     out.push('\n');
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    let printed = super::print_out(out);
     let mut stderr = std::io::stderr().lock();
     for w in warnings {
         let _ = writeln!(stderr, "warning: {w}");
     }
-    Ok(())
+    printed
 }
 
 /// Without a cache registry: each stage is here, or is built.

@@ -157,8 +157,10 @@ pub(crate) enum CmdError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot write the completion script")]
-    WriteCompletions(#[source] io::Error),
+    /// What a command prints could not be written (not EPIPE: see
+    /// `print_out`).
+    #[error("could not write to stdout")]
+    Stdout(#[source] io::Error),
     #[error("cannot write the man pages")]
     WriteManPages(#[source] io::Error),
 
@@ -551,8 +553,8 @@ mod tests {
                 "error: cannot write the report /r.json: denied",
             ),
             (
-                CmdError::WriteCompletions(io("closed")),
-                "error: cannot write the completion script: closed",
+                CmdError::Stdout(io("No space left on device")),
+                "error: could not write to stdout: No space left on device",
             ),
             (
                 CmdError::WriteManPages(io("closed")),

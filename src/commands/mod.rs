@@ -58,7 +58,7 @@ pub(crate) fn execute(cli: Invocation) -> Result<Outcome, CmdError> {
     let root = cli.root;
     match cli.command {
         Command::Build(args) => build::run(&root, &args),
-        Command::Validate(args) => return Ok(validate::run(&root, &args)),
+        Command::Validate(args) => return validate::run(&root, &args),
         Command::List(args) => list::run(&root, &args),
         Command::Schema => validate::schema(&root),
         Command::Render(args) => render::run(&root, &args),
@@ -71,6 +71,48 @@ pub(crate) fn execute(cli: Invocation) -> Result<Outcome, CmdError> {
         Command::Man(args) => docs::man(&args),
     }
     .map(|()| Outcome::Success)
+}
+
+/// Writes `bytes` to stdout, flushed: what every command prints there goes
+/// through here. A stdout that cannot be written (a full disk, /dev/full,
+/// one closed when the run started) is the command's failure (exit 1,
+/// "could not write to stdout"), so `img=$(build-unit-test-docker)` never
+/// holds half a tag. A reader that went away (EPIPE: `… | head -1`) is not:
+/// it chose to read no further, so the rest is dropped quietly and the run
+/// exits as it would have.
+pub(crate) fn print_out(bytes: impl AsRef<[u8]>) -> Result<(), CmdError> {
+    if bytes.as_ref().is_empty() {
+        return Ok(());
+    }
+    if stdout_was_closed() {
+        return Err(CmdError::Stdout(std::io::Error::other(
+            "it was closed when the run started",
+        )));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(bytes.as_ref())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CmdError::Stdout(e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Whether stdout was closed when the process started (`>&-`). The Rust
+/// runtime puts /dev/null, opened read-write, on a closed standard fd
+/// before `main`; a shell's `>/dev/null` opens it write-only. So a stdout
+/// that is /dev/null open read-write is taken as closed.
+fn stdout_was_closed() -> bool {
+    use rustix::fs::{fcntl_getfl, fstat, stat, FileType, OFlags};
+    let stdout = std::io::stdout();
+    let (Ok(out), Ok(null)) = (fstat(&stdout), stat("/dev/null")) else {
+        return false;
+    };
+    FileType::from_raw_mode(out.st_mode) == FileType::CharacterDevice
+        && out.st_rdev == null.st_rdev
+        && fcntl_getfl(&stdout).is_ok_and(|f| f & OFlags::ACCMODE == OFlags::RDWR)
 }
 
 /// Prints problems on stderr as miette reports.
