@@ -13,9 +13,10 @@ use std::process::{Command, Stdio};
 use common::*;
 
 /// A fake engine that knows no image, builds every stage at once (reading
-/// its Dockerfile) and says so, and answers nothing else.
-const ENGINE: &str =
-    "#!/bin/sh\ncase \"$1\" in\n  build) cat >/dev/null; echo built ;;\nesac\nexit 0\n";
+/// its Dockerfile) and says so, and answers nothing else. Each call's first
+/// word goes to `calls` beside it.
+const ENGINE: &str = "#!/bin/sh\necho \"$1\" >> \"$(dirname \"$0\")/calls\"\n\
+                      case \"$1\" in\n  build) cat >/dev/null; echo built ;;\nesac\nexit 0\n";
 
 struct Fixture {
     root: tempfile::TempDir,
@@ -55,6 +56,15 @@ impl Fixture {
         let mut cmd = self.cmd(&["--root"]);
         cmd.arg(self.root()).args(args);
         outcome(cmd.output().expect("run"))
+    }
+
+    /// The engine's calls so far (first words).
+    fn engine_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.bin.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     fn manifest(&self) -> String {
@@ -376,4 +386,49 @@ fn a_reader_that_went_away_is_not_an_error() {
         assert_eq!(code, 0, "{args:?}: {err}");
         assert!(!err.contains("error:"), "{args:?}: {err}");
     }
+}
+
+// ---- 9. An unwritable --report is found before the build.
+
+#[test]
+fn an_unwritable_report_is_refused_before_anything_builds() {
+    let f = Fixture::new();
+    let file = f.root().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let under_a_file = file.join("report.json");
+    let a_folder = f.root().join("packages.d");
+    for (path, says) in [
+        (&under_a_file, "a-file is not a folder"),
+        (&a_folder, "it is a folder; give a file name"),
+    ] {
+        let (code, out, err) = f.run(&["build", "--report", &path.display().to_string()]);
+        assert_eq!(code, 2, "{err}");
+        assert!(out.is_empty(), "no tag: {out}");
+        assert!(
+            err.contains(&format!(
+                "error: --report {}: cannot write the report there (checked before building): ",
+                path.display()
+            )) && err.contains(says),
+            "{err}"
+        );
+        assert!(
+            f.engine_calls().is_empty(),
+            "the engine was not called: {:?}",
+            f.engine_calls()
+        );
+    }
+    // A report in a folder that does not exist yet: made, written, and
+    // nothing else left there.
+    let report = f.root().join("out/sub/report.json");
+    let (code, out, err) = f.run(&["build", "--report", &report.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty(), "the tag");
+    assert!(f.engine_calls().contains(&"build".to_owned()));
+    let text = std::fs::read_to_string(&report).expect("report written");
+    assert!(text.contains("\"exit_status\": 0"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(report.parent().expect("parent"))
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("report.json")]);
 }

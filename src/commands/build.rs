@@ -22,6 +22,12 @@ use super::{CmdError, Interruption, OK};
 pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
     let (project, settings) = super::prepare(root, &args.render, args.force)?;
     let cache = cache_reference(args)?;
+    if let (Some(path), false) = (&args.report, args.dry_run) {
+        super::report::check_writable(path).map_err(|source| CmdError::ReportUnwritable {
+            path: path.clone(),
+            source,
+        })?;
+    }
     // The base and the pinned packages build while the other revisions are
     // looked up, unless every tag is needed first: by a cache registry's
     // walk, or to say what would happen (--dry-run).

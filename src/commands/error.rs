@@ -28,6 +28,13 @@ pub(crate) enum CmdError {
     CachePushWithoutRegistry,
     #[error("BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}")]
     BadCacheRegistry { reference: String, why: String },
+    /// `--report FILE` cannot be written: found before the build.
+    #[error("--report {}: cannot write the report there (checked before building)", path.display())]
+    ReportUnwritable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("--checksum is for packages, not base pins")]
     ChecksumOfBasePin,
     /// `explain STAGE` names no stage of the plan.
@@ -185,6 +192,7 @@ impl CmdError {
             | CmdError::CachePushWithoutRegistry
             | CmdError::BadCacheRegistry { .. }
             | CmdError::ChecksumOfBasePin
+            | CmdError::ReportUnwritable { .. }
             | CmdError::NoSuchStage { .. } => USAGE,
             CmdError::Interrupted(_) => INTERRUPTED,
             CmdError::Several(all) => all
@@ -343,6 +351,10 @@ mod tests {
                 why: "is not a registry".into(),
             },
             CmdError::ChecksumOfBasePin,
+            CmdError::ReportUnwritable {
+                path: "/r/x.json".into(),
+                source: io("denied"),
+            },
             CmdError::NoSuchStage {
                 name: "x".into(),
                 hint: String::new(),
@@ -364,9 +376,13 @@ mod tests {
             "error: BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) \"a b\" is not a registry"
         );
         assert_eq!(
-            printed(&usage[11]).0,
+            printed(&usage[12]).0,
             "error: no stage `x`",
             "no hint when nothing is close"
+        );
+        assert_eq!(
+            printed(&usage[11]).0,
+            "error: --report /r/x.json: cannot write the report there (checked before building): denied"
         );
     }
 
