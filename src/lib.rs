@@ -11,6 +11,7 @@ pub mod dag;
 pub(crate) mod maintain;
 pub mod model;
 pub mod plan;
+pub(crate) mod printable;
 pub(crate) mod process;
 pub(crate) mod run;
 
@@ -41,7 +42,10 @@ where
     let code = match ended {
         Ok(outcome) => outcome.exit_status(),
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {}", commands::with_sources(&e));
+            // Defence in depth: what a child said is made printable where it
+            // is read; nothing in an error line may drive the terminal.
+            let line = printable::printable_str(&commands::with_sources(&e));
+            let _ = writeln!(std::io::stderr(), "error: {line}");
             e.exit_status()
         }
     };

@@ -26,9 +26,14 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_engine(ENGINE)
+    }
+
+    /// With this fake engine script instead.
+    fn with_engine(script: &str) -> Fixture {
         let bin = tempfile::tempdir().expect("tempdir");
         let engine = bin.path().join("docker");
-        std::fs::write(&engine, ENGINE).expect("write engine");
+        std::fs::write(&engine, script).expect("write engine");
         make_executable(&engine);
         Fixture {
             root: acme_root(),
@@ -431,4 +436,64 @@ fn an_unwritable_report_is_refused_before_anything_builds() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("report.json")]);
+}
+
+// ---- 13a. A child's escape sequences never reach the terminal.
+
+/// What a hostile or broken child prints: a title change, colours, a
+/// hidden link, a bell, a backspace and a carriage return.
+const HOSTILE: &str =
+    r"\033]0;pwned\007\033[31mdenied\033[0m: \033]8;;http://x/\007see\033]8;;\007 \007\010\rend";
+
+fn assert_printable(err: &str) {
+    let bad: Vec<char> = err
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "control characters {bad:?} reached stderr: {err:?}"
+    );
+    assert!(
+        !err.contains("pwned"),
+        "an OSC's payload went through: {err:?}"
+    );
+}
+
+#[test]
+fn a_registrys_error_text_reaches_the_terminal_stripped() {
+    // Every pull fails, saying HOSTILE; the build goes on without the cache.
+    let engine = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  pull) printf '{HOSTILE}\\n' >&2; exit 1 ;;\n  \
+         build) cat >/dev/null; echo built ;;\nesac\nexit 0\n"
+    );
+    let f = Fixture::with_engine(&engine);
+    let (code, out, err) = f.run(&["build", "--cache-registry", "127.0.0.1:1/ci"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty(), "the tag");
+    assert!(err.contains("denied: see end"), "the words stay: {err:?}");
+    assert_printable(&err);
+}
+
+#[test]
+fn git_error_text_reaches_the_terminal_stripped() {
+    // An unpinned package; git fails saying HOSTILE.
+    let f = Fixture::new();
+    std::fs::write(
+        f.root().join("packages.d/acme-a.toml"),
+        "name = \"acme/a\"\nbuild_type = \"make\"\n",
+    )
+    .expect("write");
+    let git = f.bin.path().join("git");
+    std::fs::write(
+        &git,
+        format!("#!/bin/sh\nprintf '{HOSTILE}\\n' >&2\nexit 128\n"),
+    )
+    .expect("write git");
+    make_executable(&git);
+    let (code, out, err) = f.run(&["render"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("denied: see end"), "the words stay: {err:?}");
+    assert_printable(&err);
 }

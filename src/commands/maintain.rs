@@ -375,7 +375,7 @@ fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
         } else {
             format!(
                 "`git ls-remote` of {url} printed no {what}, but: {}",
-                first.chars().take(80).collect::<String>()
+                crate::printable::printable_str(&first.chars().take(80).collect::<String>())
             )
         }
     };
@@ -486,7 +486,11 @@ fn print_rows(rows: &[Row], format: TableFormat) -> Result<(), CmdError> {
             let cells: Vec<[String; 4]> = rows
                 .iter()
                 .map(|r| {
-                    let latest = r.latest.clone().unwrap_or_else(|| "-".to_owned());
+                    // A tag name is the server's text: shown, it drives nothing.
+                    let latest = r
+                        .latest
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), crate::printable::printable_str);
                     let status = match (&r.error, r.outdated, r.kind) {
                         (Some(e), _, _) => format!("lookup failed: {}", one_line(e)),
                         (None, _, "unpinned") => "not pinned: builds its branch head".to_owned(),
