@@ -3,7 +3,8 @@
 // Data flows one way: files -> model -> check -> plan -> run (with `dag`,
 // the one graph type, a leaf under them all); the
 // command line and the commands sit at the edge, the process layer under
-// everything that runs a child.
+// everything that runs a child, and `printable` under all that shows a
+// child's text.
 pub mod check;
 pub(crate) mod cli;
 pub(crate) mod commands;

@@ -1,6 +1,7 @@
 //! The subcommands: each turns parsed arguments into work on the core and
 //! prints the result. The only place that prints, besides the one error
-//! line the edge prints for the [`CmdError`] a command returns.
+//! line the edge prints for the [`CmdError`] a command returns; everything
+//! for stdout goes through [`print_out`], whose failure is the command's.
 //!
 //! Owns: reading the process environment, the clock and the user ids into
 //! `Settings`; exit codes. Must not: hold rules that belong to the core, or
