@@ -599,3 +599,69 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Invocation, clap::Error> {
+        parse(std::iter::once("build-unit-test-docker").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+        lenient_top(Cli::command()).debug_assert();
+    }
+
+    #[test]
+    fn the_bare_command_is_build_with_its_options() {
+        let i = parsed(&["--root", "r", "-j", "3", "--dry-run"]).expect("parses");
+        assert_eq!(i.root, PathBuf::from("r"));
+        match i.command {
+            Command::Build(b) => assert_eq!((b.jobs, b.dry_run), (Some(3), true)),
+            other => panic!("not build: {other:?}"),
+        }
+        let i = parsed(&["validate", "--root", "r"]).expect("parses");
+        assert_eq!(i.root, PathBuf::from("r"), "--root after the subcommand");
+        assert!(matches!(i.command, Command::Validate(_)));
+    }
+
+    #[test]
+    fn an_option_before_its_subcommand_is_refused_naming_its_place() {
+        let e = parsed(&["--dry-run", "bump", "a/b", "v2"]).expect_err("refused");
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+        assert!(e.use_stderr(), "a usage error: exit 2");
+        assert!(
+            e.to_string().contains(
+                "`--dry-run` goes after the subcommand: `build-unit-test-docker bump --dry-run …`"
+            ),
+            "{e}"
+        );
+        let e = parsed(&["--log-dir", "d", "list"]).expect_err("refused");
+        assert!(
+            e.to_string().contains(
+                "`--log-dir` is not an option of `list`: it is `build`'s \
+                 (`build-unit-test-docker build --log-dir <DIR>`)"
+            ),
+            "{e}"
+        );
+        assert!(parsed(&["--root", "r", "list"]).is_ok(), "--root is global");
+    }
+
+    #[test]
+    fn seconds_are_from_one_to_thirty_days() {
+        assert_eq!(secs("1"), Ok(1));
+        assert_eq!(secs("2592000"), Ok(MAX_SECS));
+        assert_eq!(
+            secs("2592001"),
+            Err("must be at most 2592000 seconds (30 days)".to_owned())
+        );
+        assert_eq!(
+            secs("18446744073709551616"),
+            Err("`18446744073709551616` is not a whole number of seconds".to_owned())
+        );
+        assert_eq!(secs("0"), Err("must be at least 1 second".to_owned()));
+        assert!(secs("-1").is_err() && secs("1.5").is_err());
+    }
+}
