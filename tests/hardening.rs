@@ -356,6 +356,18 @@ fn a_closed_stdout_fails_every_command_that_prints() {
             "{args:?}: {err}"
         );
     }
+    // A daemon's child, all three on one read-write /dev/null (as daemon(3)
+    // leaves them): its output is discarded on purpose; the run succeeds.
+    let mut daemon = Command::new("sh");
+    daemon
+        .arg("-c")
+        .arg("exec \"$0\" \"$@\" <>/dev/null >&0 2>&0")
+        .arg(BIN)
+        .arg("--root")
+        .arg(f.root())
+        .arg("list");
+    let status = daemon.status().expect("run");
+    assert_eq!(status.code(), Some(0));
     // /dev/null on purpose is written, not refused.
     let (code, _, err) = outcome(
         f.cmd(&["--root"])

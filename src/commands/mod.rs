@@ -104,15 +104,26 @@ pub(crate) fn print_out(bytes: impl AsRef<[u8]>) -> Result<(), CmdError> {
 /// Whether stdout was closed when the process started (`>&-`). The Rust
 /// runtime puts /dev/null, opened read-write, on a closed standard fd
 /// before `main`; a shell's `>/dev/null` opens it write-only. So a stdout
-/// that is /dev/null open read-write is taken as closed.
+/// that is /dev/null open read-write, while stderr is not /dev/null, is
+/// taken as closed. When stderr is /dev/null too (a daemon's children get
+/// all three from one read-write open, as daemon(3) does), nothing is
+/// claimed: no one would see the error, and a run whose output is
+/// discarded on purpose must not fail for it.
 fn stdout_was_closed() -> bool {
     use rustix::fs::{fcntl_getfl, fstat, stat, FileType, OFlags};
-    let stdout = std::io::stdout();
-    let (Ok(out), Ok(null)) = (fstat(&stdout), stat("/dev/null")) else {
+    use std::os::fd::AsFd;
+    let Ok(null) = stat("/dev/null") else {
         return false;
     };
-    FileType::from_raw_mode(out.st_mode) == FileType::CharacterDevice
-        && out.st_rdev == null.st_rdev
+    let is_null = |fd: rustix::fd::BorrowedFd<'_>| {
+        fstat(fd).is_ok_and(|m| {
+            FileType::from_raw_mode(m.st_mode) == FileType::CharacterDevice
+                && m.st_rdev == null.st_rdev
+        })
+    };
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    is_null(stdout.as_fd())
+        && !is_null(stderr.as_fd())
         && fcntl_getfl(&stdout).is_ok_and(|f| f & OFlags::ACCMODE == OFlags::RDWR)
 }
 
