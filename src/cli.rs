@@ -35,8 +35,9 @@ pub struct Invocation {
 /// The options shown for the bare command are `build`'s. Before a
 /// subcommand only `--root` is taken: any other option there is refused
 /// (a usage error naming where it goes), as it would otherwise be dropped
-/// (`--dry-run bump …` would write). The environment variables of the
-/// bare command's options are read only when there is no subcommand.
+/// (`--dry-run bump …` would write). The environment variables behind the
+/// bare command's options are checked only when there is no subcommand
+/// (each subcommand checks those of its own options).
 pub fn parse<I, T>(args: I) -> Result<Invocation, clap::Error>
 where
     I: IntoIterator<Item = T>,
