@@ -71,4 +71,30 @@ mod tests {
         assert_eq!(printable_str("plain [text] ünï"), "plain [text] ünï");
         assert_eq!(printable(b"bad \xff utf8"), "bad \u{fffd} utf8");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Whatever a child prints, nothing that reaches the terminal can
+        /// drive it, the rule is stable, and plain text is kept as it is.
+        #[test]
+        fn no_control_character_survives(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::sample::select(vec![0x1b_u8, b'[', b']', b'P', b'\\', 7, b'\t', b'\n', b'\r', b';']),
+                ],
+                0..200,
+            ),
+            plain in "[ -~\t\nä€]{0,80}",
+        ) {
+            let out = printable(&bytes);
+            proptest::prop_assert!(
+                !out.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{out:?}"
+            );
+            proptest::prop_assert_eq!(printable_str(&out), out.clone(), "idempotent");
+            proptest::prop_assert_eq!(printable_str(&plain), plain);
+        }
+    }
 }
