@@ -329,6 +329,25 @@ fn a_full_stdout_fails_every_command_that_prints() {
 }
 
 #[test]
+fn a_build_whose_tag_cannot_be_written_says_so_in_its_report() {
+    let f = Fixture::new();
+    let report = f.root().join("report.json");
+    let mut cmd = f.cmd(&["--root"]);
+    cmd.arg(f.root())
+        .arg("build")
+        .arg("--report")
+        .arg(&report)
+        .stdout(std::fs::File::create("/dev/full").expect("/dev/full"));
+    let (code, _, err) = outcome(cmd.output().expect("run"));
+    assert_eq!(code, 1, "{err}");
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        text.contains("\"exit_status\": 1"),
+        "as the run exits: {text}"
+    );
+}
+
+#[test]
 fn a_closed_stdout_fails_every_command_that_prints() {
     let f = Fixture::new();
     for args in PRINTING {

@@ -300,6 +300,10 @@ fn conclude(
             .collect();
         Err(CmdError::BuildFailed { stages })
     };
+    // The tag goes out before the report is written, so that the report's
+    // exit_status is the one the run ends with, a stdout that cannot be
+    // written included.
+    let ended = ended.and_then(|()| super::print_out(format!("{}\n", plan.final_stage().tag)));
     if let Some(path) = &args.report {
         let code = ended.as_ref().map_or_else(CmdError::exit_status, |()| OK);
         let report = super::report::report(plan, &outcomes, args.log_dir.as_deref(), &pushed, code);
@@ -312,8 +316,7 @@ fn conclude(
             return CmdError::all(ended.err().into_iter().chain([unwritten]).collect());
         }
     }
-    ended?;
-    super::print_out(format!("{}\n", plan.final_stage().tag))
+    ended
 }
 
 /// The scheduler's view of the plan.
