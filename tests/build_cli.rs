@@ -28,7 +28,7 @@ case "$1" in
     echo "warning on stderr" >&2
     if [ -n "$FAKE_DOCKER_SLEEP" ]; then echo $$ >> "$dir/sleepers"; exec sleep "$FAKE_DOCKER_SLEEP"; fi
     case "$tag" in *"$FAKE_DOCKER_FAIL"*)
-      if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "curl: (22) The requested URL returned error: 404"; exit 1; fi ;;
+      if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "${FAKE_DOCKER_SAYS:-curl: (22) The requested URL returned error: 404}"; exit 1; fi ;;
     esac
     echo "Successfully tagged $tag"
     exit 0 ;;
@@ -300,6 +300,40 @@ fn a_failing_stage_skips_its_dependents_and_prints_nothing_on_stdout() {
     let log = std::fs::read_to_string(fake.data.path().join("logs/openbmc-stdplus.log"))
         .expect("log kept");
     assert!(log.contains("404"));
+}
+
+#[test]
+fn a_build_failing_for_the_hosts_setup_says_what_to_change() {
+    let fake = Fake::new("docker");
+    let out = fake
+        .command(&["build"])
+        .env("FAKE_DOCKER_FAIL", "-base:")
+        .env(
+            "FAKE_DOCKER_SAYS",
+            "Error: OCI runtime error: crun: cgroups in hybrid mode not supported, drop all \
+             controllers from cgroupv2",
+        )
+        .output()
+        .expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    let hints: Vec<&str> = stderr.lines().filter(|l| l.starts_with("hint: ")).collect();
+    assert_eq!(hints.len(), 1, "{stderr}");
+    assert!(
+        hints[0].contains("set `runtime = \"runc\"` under `[engine]` in containers.conf")
+            && hints[0].contains("systemd.unified_cgroup_hierarchy=1"),
+        "{stderr}"
+    );
+    // An ordinary failure (a missing tarball) gets none.
+    let out = fake
+        .command(&["build"])
+        .env("FAKE_DOCKER_FAIL", "-base:")
+        .output()
+        .expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("hint:"), "{stderr}");
 }
 
 #[test]

@@ -115,8 +115,12 @@ pub enum EngineError {
     /// The engine ran and exited unsuccessfully.
     #[error("`{command}` exited with {exit}")]
     Status { command: String, exit: ExitDesc },
-    /// `image ls` failed; `stderr` is what the engine said.
-    #[error("`{command}` failed with {exit}: {stderr}\n(is the engine's daemon running and reachable? `docker info` or `podman info` tells; scripts/docker-up.sh starts one)")]
+    /// `image ls` failed; `stderr` is what the engine said, and the hint
+    /// what to change on the host (`crate::run::hints`, else a generic one).
+    #[error(
+        "`{command}` failed with {exit}: {stderr}\nhint: {}",
+        image_list_hint(stderr)
+    )]
     ImageList {
         command: String,
         exit: ExitDesc,
@@ -145,6 +149,15 @@ pub enum EngineError {
         /// The option that sets the limit.
         flag: &'static str,
     },
+}
+
+/// What to do when `image ls` failed with `stderr`: the host-setup hint
+/// it matches, else a question every engine fault may answer.
+fn image_list_hint(stderr: &str) -> &'static str {
+    crate::run::hints::host_hint([stderr]).unwrap_or(
+        "is the engine's daemon running and reachable? `docker info` or `podman info` \
+         tells; scripts/docker-up.sh starts one",
+    )
 }
 
 /// The real engine: the `docker` (or `podman`) command-line client.
@@ -1125,12 +1138,24 @@ mod tests {
         assert!(
             said.starts_with(&format!(
                 "`{} image ls --format {{{{.Repository}}}}:{{{{.Tag}}}}` failed with status 1: \
-                 Cannot connect to the Docker daemon\n",
+                 Cannot connect to the Docker daemon\nhint: no Docker daemon answers: start it",
                 cli.program.display()
             )),
             "{said}"
         );
-        assert!(said.contains("daemon running"), "{said}");
+        // What matches no known fault gets the generic question.
+        let cli = script(dir.path(), "echo 'Error: something else' >&2\nexit 125\n");
+        let said = cli
+            .existing_tags(&["a:b"])
+            .expect_err("must fail")
+            .to_string();
+        assert!(
+            said.ends_with(
+                "something else\nhint: is the engine's daemon running and reachable? \
+                            `docker info` or `podman info` tells; scripts/docker-up.sh starts one"
+            ),
+            "{said}"
+        );
     }
 
     #[test]
