@@ -32,7 +32,25 @@ case "$1" in
     esac
     echo "Successfully tagged $tag"
     exit 0 ;;
+  version)
+    if [ -n "$FAKE_DOCKER_NO_PLATFORM" ]; then echo "Error: no server" >&2; exit 1; fi
+    echo "${FAKE_DOCKER_PLATFORM:-linux/amd64}"
+    exit 0 ;;
 esac
+# A registry of files in $FAKE_REGISTRY, one per remote name (none: every
+# registry call fails).
+if [ -n "$FAKE_REGISTRY" ]; then
+  for last; do :; done
+  stored="$FAKE_REGISTRY/$(echo "$last" | tr '/:' '__')"
+  case "$1" in
+    tag) echo "$3" >> "$dir/existing"; exit 0 ;;
+    push) : > "$stored"; echo "$last" >> "$dir/pushed"; exit 0 ;;
+    pull|manifest)
+      if [ -e "$stored" ]; then echo "$last" >> "$dir/pulled"; exit 0; fi
+      echo "Error response from daemon: manifest for $last not found: manifest unknown" >&2
+      exit 1 ;;
+  esac
+fi
 echo "unexpected: $*" >&2
 exit 2
 "#;
@@ -392,6 +410,95 @@ fn dry_run_with_a_failing_cache_registry_warns_and_succeeds() {
         "a warning, not an error: {stderr}"
     );
     assert!(fake.built().is_empty());
+}
+
+/// What a fake machine's engine recorded in `file` (pushed, pulled), one
+/// remote name a line.
+fn calls(fake: &Fake, file: &str) -> Vec<String> {
+    std::fs::read_to_string(fake.data.path().join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Machines of two architectures share one registry (the fake engine's, a
+/// folder): neither pulls what the other built, and same-architecture
+/// machines still share everything; the local tags are the same on all.
+#[test]
+fn a_fleet_of_two_architectures_pulls_nothing_across_them() {
+    let registry = tempfile::tempdir().expect("tempdir");
+    let reference = "127.0.0.1:5000/ci";
+    let build = |fake: &Fake, platform: Option<&str>| {
+        let mut cmd = fake.command(&["build", "--cache-registry", reference, "--cache-push"]);
+        cmd.env("FAKE_REGISTRY", registry.path());
+        match platform {
+            Some(p) => cmd.env("FAKE_DOCKER_PLATFORM", p),
+            None => cmd.env("FAKE_DOCKER_NO_PLATFORM", "1"),
+        };
+        let out = cmd.output().expect("build");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    };
+    let (amd64, arm64, amd64_b, unknown) = (
+        Fake::new("docker"),
+        Fake::new("docker"),
+        Fake::new("docker"),
+        Fake::new("docker"),
+    );
+    let (final_tag, _) = build(&amd64, Some("linux/amd64"));
+    assert_eq!(amd64.built().len(), 27);
+    let pushed = calls(&amd64, "pushed");
+    assert_eq!(pushed.len(), 27);
+    assert!(
+        pushed
+            .iter()
+            .all(|r| r.starts_with(&format!("{reference}/linux-amd64/openbmc/ubuntu-unit-test"))),
+        "{pushed:?}"
+    );
+
+    // arm64: every stage built here, nothing pulled, pushed beside amd64's.
+    let (tag, stderr) = build(&arm64, Some("linux/arm64"));
+    assert_eq!(tag, final_tag, "the same local tags");
+    assert_eq!(arm64.built().len(), 27, "{stderr}");
+    assert!(calls(&arm64, "pulled").is_empty(), "{stderr}");
+    let pushed = calls(&arm64, "pushed");
+    assert_eq!(pushed.len(), 27);
+    assert!(pushed
+        .iter()
+        .all(|r| r.starts_with(&format!("{reference}/linux-arm64/"))));
+    assert!(
+        stderr.contains(&format!(
+            "cache: asking {reference} for the linux-arm64 stages needed and missing here"
+        )),
+        "{stderr}"
+    );
+
+    // A second amd64 machine: the final image is the one pull, no build.
+    let (tag, stderr) = build(&amd64_b, Some("linux/amd64"));
+    assert_eq!(tag, final_tag);
+    assert!(amd64_b.built().is_empty(), "{stderr}");
+    assert_eq!(
+        calls(&amd64_b, "pulled"),
+        [format!("{reference}/linux-amd64/{}", final_tag.trim())]
+    );
+
+    // An engine that does not say its platform: one warning, no registry.
+    let (tag, stderr) = build(&unknown, None);
+    assert_eq!(tag, final_tag);
+    assert_eq!(unknown.built().len(), 27);
+    assert!(calls(&unknown, "pulled").is_empty() && calls(&unknown, "pushed").is_empty());
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&format!("the cache registry {reference} was not used"))
+            && warnings[0].contains("the engine did not say its platform"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -146,6 +146,24 @@ fn e2e_fleet_cache_through_a_real_registry() {
     let run = Run::new(docker.clone());
     let mut registry = LocalRegistry::start(registry_bin.as_deref().expect("checked"));
     let reference = format!("127.0.0.1:{}/bud-fleet", registry.port);
+    // Every remote name carries the platform the daemon reports (both
+    // daemons are this machine's): REF/<os>-<arch>/<local tag>.
+    let platform = {
+        let mut cmd = Command::new(&docker);
+        cmd.args(["version", "--format", "{{.Server.Os}}-{{.Server.Arch}}"]);
+        let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+        assert_eq!(out.code, Some(0), "docker version: {}", out.stderr);
+        out.stdout.trim().to_owned()
+    };
+    let under_platform = |r: &BuildRun| {
+        let prefix = format!("{reference}/{platform}/{}", run.image);
+        assert!(
+            r.remotes.iter().all(|n| n.starts_with(&prefix)),
+            "({}) every remote name starts with {prefix}: {:?}",
+            r.step,
+            r.remotes
+        );
+    };
     let machine = |name: &str, host: Option<&str>| {
         let wrapper = run._tmp.path().join(format!("docker-{name}"));
         let log = run._tmp.path().join(format!("calls-{name}.log"));
@@ -183,6 +201,7 @@ fn e2e_fleet_cache_through_a_real_registry() {
         a1.context()
     );
     assert!(a1.pulls.is_empty(), "(A1) nothing pulled\n{}", a1.context());
+    under_platform(&a1);
     let tag = a1.final_tag(&run.image);
 
     // B, empty, dry run: says the final image would be pulled, nothing else.
@@ -214,6 +233,7 @@ fn e2e_fleet_cache_through_a_real_registry() {
     b1.assert_success();
     assert!(b1.builds.is_empty(), "(B1) nothing built\n{}", b1.context());
     assert_eq!(b1.pulls, set(&["final"]), "(B1) one pull\n{}", b1.context());
+    under_platform(&b1);
     assert_eq!(b1.final_tag(&run.image), tag, "(B1) the same final tag");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
@@ -242,6 +262,7 @@ fn e2e_fleet_cache_through_a_real_registry() {
         b2.context()
     );
     assert_eq!(b2.pushes, changed, "(B2) pushes\n{}", b2.context());
+    under_platform(&b2);
     let tag2 = b2.final_tag(&run.image);
 
     // A after the same bump: no build, one pull.
@@ -635,12 +656,14 @@ impl Run {
         let mut builds = BTreeMap::new();
         let mut pulls = BTreeSet::new();
         let mut pushes = BTreeSet::new();
+        let mut remotes = Vec::new();
         for line in log.lines() {
             let (rc, line) = line.split_once(' ').expect("rc and call");
             let args: Vec<&str> = line.split(' ').collect();
             if args[0] == "pull" || args[0] == "push" {
-                // The last argument is REF/<local tag>.
+                // The last argument is REF/<os>-<arch>/<local tag>.
                 let remote = args.last().expect("a reference");
+                remotes.push((*remote).to_owned());
                 let local = remote
                     .find(&format!("/{}", self.image))
                     .map(|i| &remote[i + 1..])
@@ -681,6 +704,7 @@ impl Run {
             builds,
             pulls,
             pushes,
+            remotes,
             seconds: start.elapsed().as_secs_f64(),
         }
     }
@@ -948,6 +972,8 @@ struct BuildRun {
     /// Stages pulled, and pushed, successfully.
     pulls: BTreeSet<String>,
     pushes: BTreeSet<String>,
+    /// The remote name of every pull and push.
+    remotes: Vec<String>,
     seconds: f64,
 }
 
