@@ -20,6 +20,11 @@
 //! `bud-e2e-layer-cache:base` so the next run reuses its apt layer.
 //! BUD_E2E_VERBOSE=1 prints the tool's whole stderr of every run;
 //! BUD_E2E_DOCKER names another docker executable.
+//!
+//! `e2e_rootless_podman` runs (a) and (b) as an ordinary user with rootless
+//! podman, the user `scripts/rootless-up.sh` made; where the host cannot
+//! (not root, no user namespaces, no runtime that works), it says why and
+//! skips, also with CI=true. Once it has started, a failure fails.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -112,6 +117,29 @@ fn e2e_real_podman() {
         return;
     };
     scenario(Run::new(podman));
+}
+
+/// (a) and (b) as an ordinary user with rootless podman: the user, its
+/// subordinate ids, runtime folder, containers.conf and base image are
+/// `scripts/rootless-up.sh`'s (named in $BUD_ROOTLESS_STATE/env, default
+/// /tmp/bud-rootless/env). The temp tree is handed to that user.
+#[test]
+fn e2e_rootless_podman() {
+    let Some(user) = rootless_or_skip() else {
+        return;
+    };
+    let Some(podman) = find_program(Path::new("podman")) else {
+        eprintln!("e2e rootless: no `podman` on PATH; skipping");
+        return;
+    };
+    let start = Instant::now();
+    let run = Run::new_as(podman, user);
+    cold_build_and_noop(&run);
+    eprintln!(
+        "e2e rootless: cold build, image check and no-op rebuild as {} in {:.1}s",
+        run.user.as_ref().map_or("?", |u| u.name.as_str()),
+        start.elapsed().as_secs_f64()
+    );
 }
 
 /// The fleet cache through a real registry (Debian's docker-registry, run
@@ -359,6 +387,12 @@ impl Drop for LocalRegistry {
 
 /// Cold build, no-op, bump, failure: (a) to (d) of the module comment.
 fn scenario(run: Run) {
+    let tag_a = cold_build_and_noop(&run);
+    bump_and_failures(&run, &tag_a);
+}
+
+/// (a) and (b); the final tag.
+fn cold_build_and_noop(run: &Run) -> String {
     // (a) cold build: every stage is built once.
     let a = run.build("a");
     a.assert_success();
@@ -398,7 +432,11 @@ fn scenario(run: Run) {
             b.context()
         );
     }
+    tag_a
+}
 
+/// (c), (c2) and (d), after (a) made `tag_a`.
+fn bump_and_failures(run: &Run, tag_a: &str) {
     // (c) bump e2e/makelib: it, its dependents (autoconflib, and autogenlib
     // through it) and the final stage are rebuilt, nothing else.
     run.set_rev("e2e-makelib.toml", "1.0", "1.1");
@@ -544,10 +582,73 @@ fn find_program(name: &Path) -> Option<PathBuf> {
         .find(|p| is_exec(p))
 }
 
+/// An ordinary user made for rootless podman, and its environment.
+#[derive(Debug, Clone)]
+struct Rootless {
+    name: String,
+    /// USER, HOME, XDG_RUNTIME_DIR, CONTAINERS_CONF.
+    env: Vec<(String, String)>,
+}
+
+/// The user `scripts/rootless-up.sh` made ready, or why there is none: a
+/// skip with the reason when the host cannot (not root, or the script found
+/// no way: also with CI=true); without the script's answer, a skip, or a
+/// failure with CI=true.
+fn rootless_or_skip() -> Option<Rootless> {
+    let state = PathBuf::from(
+        std::env::var_os("BUD_ROOTLESS_STATE").unwrap_or_else(|| "/tmp/bud-rootless".into()),
+    );
+    let skip = |why: String| {
+        eprintln!("e2e rootless: {why}; skipping the rootless-podman test");
+        None
+    };
+    // The effective user, as `id -u` says it.
+    let id = {
+        let mut cmd = Command::new("id");
+        cmd.arg("-u");
+        run_with_timeout(cmd, None, Duration::from_secs(10)).stdout
+    };
+    if id.trim() != "0" {
+        return skip("it runs as another user, which needs root".to_owned());
+    }
+    if let Ok(why) = std::fs::read_to_string(state.join("skipped")) {
+        return skip(format!(
+            "this host cannot run rootless podman: {}",
+            why.trim()
+        ));
+    }
+    let Ok(text) = std::fs::read_to_string(state.join("env")) else {
+        let msg = format!(
+            "no {} (run `scripts/rootless-up.sh` as root first; scripts/test.sh does)",
+            state.join("env").display()
+        );
+        // Not a host that cannot (that is `skipped`): the setup did not run
+        // or broke.
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("e2e rootless: {msg} (CI=true: not skipping)");
+        }
+        return skip(msg);
+    };
+    let env: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let name = env
+        .iter()
+        .find(|(k, _)| k == "USER")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{} names no USER", state.join("env").display()));
+    Some(Rootless { name, env })
+}
+
 /// One test run: a temp copy of the fixture tree, its tarballs and server,
 /// the engine wrapper, and the images to remove at the end.
 struct Run {
     docker: PathBuf,
+    /// The ordinary user every engine and tool call runs as (else this
+    /// test's own user).
+    user: Option<Rootless>,
     image: String,
     _tmp: tempfile::TempDir,
     root: PathBuf,
@@ -584,6 +685,7 @@ impl Run {
         let run = Run {
             image: format!("bud-e2e-{}", std::process::id()),
             docker,
+            user: None,
             _tmp: tmp,
             root,
             tarballs,
@@ -594,6 +696,31 @@ impl Run {
         };
         run.make_tarballs();
         run
+    }
+
+    /// As `new`, every engine and tool call running as `user`, who is
+    /// given the temp tree.
+    fn new_as(docker: PathBuf, user: Rootless) -> Run {
+        let mut run = Run::new(docker);
+        let mut cmd = Command::new("chown");
+        cmd.arg("-R").arg(&user.name).arg(run._tmp.path());
+        let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+        assert_eq!(out.code, Some(0), "chown: {}", out.stderr);
+        run.user = Some(user);
+        run
+    }
+
+    /// `program` as this run's user: `runuser -u USER -- env K=V… program`
+    /// with the user's HOME, XDG_RUNTIME_DIR and CONTAINERS_CONF.
+    fn command(&self, program: &Path) -> Command {
+        let Some(user) = &self.user else {
+            return Command::new(program);
+        };
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &user.name, "--", "env"]);
+        cmd.args(user.env.iter().map(|(k, v)| format!("{k}={v}")));
+        cmd.arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin").arg(program);
+        cmd
     }
 
     fn make_tarballs(&self) {
@@ -614,7 +741,7 @@ impl Run {
     /// arguments; the builds, pulls and pushes it made.
     fn build_with(&self, step: &str, wrapper: &Path, log: &Path, extra: &[&str]) -> BuildRun {
         let _ = std::fs::remove_file(log);
-        let mut cmd = Command::new(BIN);
+        let mut cmd = self.command(Path::new(BIN));
         cmd.arg("--root")
             .arg(&self.root)
             .arg("build")
@@ -711,7 +838,7 @@ impl Run {
 
     /// Removes the images on the first daemon whose names start with `prefix`.
     fn remove_images_named(&self, prefix: &str) {
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         cmd.args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
         let out = run_with_timeout(cmd, None, Duration::from_secs(120));
         let ours: Vec<&str> = out
@@ -756,11 +883,16 @@ impl Run {
         );
         let program =
             std::fs::read(fixture().join("prog/main.cpp")).expect("read tests/e2e/prog/main.cpp");
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         if let Some(host) = host {
             cmd.args(["-H", host]);
         }
         cmd.args(["run", "--rm", "-i"]);
+        if self.user.is_some() {
+            // Rootless, a network of its own needs /dev/net/tun for
+            // slirp4netns, which some hosts deny; the checks need none.
+            cmd.arg("--network=none");
+        }
         if self.is_podman() {
             // podman 4.3 asks for limits above this sandbox's hard ones.
             cmd.args([
@@ -905,7 +1037,7 @@ impl Run {
     }
 
     fn docker_ok(&self, args: &[&str]) -> bool {
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         cmd.args(args);
         run_with_timeout(cmd, None, Duration::from_secs(120)).code == Some(0)
     }
@@ -919,7 +1051,7 @@ impl Drop for Run {
             eprintln!("e2e: keeping the images {}*", self.image);
             return;
         }
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         cmd.args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
         let out = run_with_timeout(cmd, None, Duration::from_secs(120));
         let ours: Vec<String> = out
