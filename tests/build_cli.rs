@@ -33,6 +33,7 @@ case "$1" in
     echo "Successfully tagged $tag"
     exit 0 ;;
   version)
+    echo "$*" >> "$dir/version.calls"
     if [ -n "$FAKE_DOCKER_NO_PLATFORM" ]; then echo "Error: no server" >&2; exit 1; fi
     echo "${FAKE_DOCKER_PLATFORM:-linux/amd64}"
     exit 0 ;;
@@ -181,6 +182,10 @@ fn build_prints_only_the_final_tag_and_builds_what_render_shows() {
             .expect("rendered");
         assert_eq!(dockerfile, &expected, "{stage}");
     }
+    assert!(
+        !fake.data.path().join("version.calls").exists(),
+        "without a cache registry the platform is not asked"
+    );
     // One `image ls` for all the tags.
     let calls = std::fs::read_to_string(fake.data.path().join("image-ls.calls")).expect("calls");
     assert_eq!(calls.lines().count(), 1);
@@ -449,6 +454,11 @@ fn a_fleet_of_two_architectures_pulls_nothing_across_them() {
     );
     let (final_tag, _) = build(&amd64, Some("linux/amd64"));
     assert_eq!(amd64.built().len(), 27);
+    assert_eq!(
+        calls(&amd64, "version.calls"),
+        ["version --format {{.Server.Os}}/{{.Server.Arch}}"],
+        "the platform is asked once a run"
+    );
     let pushed = calls(&amd64, "pushed");
     assert_eq!(pushed.len(), 27);
     assert!(
