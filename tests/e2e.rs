@@ -119,6 +119,70 @@ fn e2e_real_podman() {
     scenario(Run::new(podman));
 }
 
+/// Where podman's own default runtime cannot run containers on this host
+/// (crun on hybrid cgroups, which `scripts/podman-up.sh` works around for
+/// the other tests), a build through it fails, and the summary's one hint
+/// names the fix. Elsewhere it skips, saying why.
+#[test]
+fn e2e_podman_default_runtime_failure_says_what_to_change() {
+    let Some(podman) = engine_or_skip("BUD_E2E_PODMAN", "podman") else {
+        return;
+    };
+    let mut probe = Command::new(&podman);
+    probe.env_remove("CONTAINERS_CONF").args([
+        "run",
+        "--rm",
+        "--network=host",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+        BASE_IMAGE,
+        "true",
+    ]);
+    let out = run_with_timeout(probe, None, Duration::from_secs(120));
+    if out.code == Some(0) || !out.stderr.contains("cgroups in hybrid mode not supported") {
+        eprintln!(
+            "e2e hint: podman's default runtime does not refuse this host's cgroups ({}); \
+             skipping",
+            out.stderr
+                .trim()
+                .lines()
+                .next_back()
+                .unwrap_or("it runs containers")
+        );
+        return;
+    }
+    let run = Run::new(podman.clone());
+    // The engine as a user who never heard of CONTAINERS_CONF would run it.
+    let wrapper = run._tmp.path().join("podman-default");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh
+unset CONTAINERS_CONF
+exec '{}' \"$@\"\n",
+            podman.display()
+        ),
+    )
+    .expect("write wrapper");
+    make_executable(&wrapper);
+    let log = run._tmp.path().join("default-runtime.log");
+    let r = run.build_with("hint", &wrapper, &log, &[]);
+    assert_eq!(r.code, Some(1), "(hint) the build fails\n{}", r.context());
+    let hints: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("hint: "))
+        .collect();
+    assert_eq!(hints.len(), 1, "(hint) one hint line\n{}", r.context());
+    assert!(
+        hints[0].contains("set `runtime = \"runc\"` under `[engine]` in containers.conf"),
+        "{}",
+        hints[0]
+    );
+}
+
 /// (a) and (b) as an ordinary user with rootless podman: the user, its
 /// subordinate ids, runtime folder, containers.conf and base image are
 /// `scripts/rootless-up.sh`'s (named in $BUD_ROOTLESS_STATE/env, default
