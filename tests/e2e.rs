@@ -25,6 +25,9 @@
 //! podman, the user `scripts/rootless-up.sh` made; where the host cannot
 //! (not root, no user namespaces, no runtime that works), it says why and
 //! skips, also with CI=true. Once it has started, a failure fails.
+//! `e2e_podman_default_runtime_failure_says_what_to_change` builds through
+//! podman's own default runtime where it refuses this host (crun on hybrid
+//! cgroups): the summary's hint must name the fix.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
