@@ -96,8 +96,8 @@ chmod 0700 "$runtime_dir"
 
 conf_dir=$home/.config/containers
 conf=$conf_dir/containers.conf
+# A command as the user, with only the environment rootless podman reads.
 as_user() {
-    # shellcheck disable=SC2016 # expanded by the user's shell
     runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$home" USER="$user" \
         LOGNAME="$user" XDG_RUNTIME_DIR="$runtime_dir" CONTAINERS_CONF="$conf" "$@"
 }
@@ -138,7 +138,11 @@ if [ "$(driver || true)" != overlay ]; then
         as_user timeout 300 podman system reset --force >/dev/null 2>&1 || true
     fi
 fi
-log "$user's storage driver: $(driver || echo unknown)$(grep -q mount_program "$storage" && echo ' (fuse-overlayfs)')"
+used=$(driver || echo unknown)
+case $used in
+overlay) log "$user's storage driver: overlay$(grep -q mount_program "$storage" && echo ' (fuse-overlayfs)')" ;;
+*) log "$user's storage driver: $used, not overlay: builds will be slow (vfs copies every layer whole)" ;;
+esac
 # Settles the user's storage after the id ranges changed.
 as_user timeout 120 podman system migrate >/dev/null 2>&1 || true
 
