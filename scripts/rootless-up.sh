@@ -52,18 +52,19 @@ chmod 0755 "$state"
 # with CI=true: the setup broke, which is not a host that cannot).
 rm -f "$state/skipped" "$state/env"
 
+apt_install() {
+    log "installing $*"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get install -y "$@" >/dev/null 2>&1 || {
+        timeout 300 apt-get update >/dev/null
+        timeout 600 apt-get install -y "$@" >/dev/null
+    }
+}
 missing=()
 command -v newuidmap >/dev/null 2>&1 || missing+=(uidmap)
 command -v slirp4netns >/dev/null 2>&1 || missing+=(slirp4netns)
 command -v fuse-overlayfs >/dev/null 2>&1 || missing+=(fuse-overlayfs)
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 600 apt-get install -y "${missing[@]}" >/dev/null 2>&1 || {
-        timeout 300 apt-get update >/dev/null
-        timeout 600 apt-get install -y "${missing[@]}" >/dev/null
-    }
-fi
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 max_ns=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)
 [ "$max_ns" -gt 0 ] || cannot "user namespaces are off (user.max_user_namespaces = $max_ns)"
@@ -170,7 +171,7 @@ if ! said=$(probe); then
     other=runc
     [ "$runtime" != runc ] || other=
     if [ -n "$other" ]; then
-        command -v runc >/dev/null 2>&1 || die "runc is not installed; run scripts/podman-up.sh first"
+        command -v runc >/dev/null 2>&1 || apt_install runc
         write_conf runc
         if said_runc=$(probe); then
             said=
