@@ -1,6 +1,7 @@
 //! The edge that runs things: revision lookups (git, Gerrit), the engine
 //! (docker or podman), the scheduler that builds the stages on threads, the
-//! registry cache, progress on the terminal, the local build history.
+//! registry cache, progress on the terminal, the local build history, and
+//! the hints for engine failures that the host's setup causes.
 //!
 //! Owns: every child process (through `crate::process`) and thread. Must
 //! not: decide what a stage contains (that is `plan`) or print outside
@@ -9,6 +10,7 @@
 pub mod engine;
 pub mod fetch;
 pub mod gerrit;
+pub mod hints;
 pub mod history;
 pub mod lsremote;
 pub mod progress;
