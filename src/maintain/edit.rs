@@ -317,6 +317,8 @@ fn resolve_symlink(path: &Path) -> std::io::Result<PathBuf> {
 
 /// Lines of context around each change in [`unified_diff`].
 const CONTEXT: usize = 3;
+/// The most time [`unified_diff`] spends looking for the shortest diff.
+const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Renders a unified diff of `old` → `new` (`--- a/<label>`, `+++ b/<label>`,
 /// `@@` hunks with up to 3 lines of context), or an empty string when the
@@ -326,7 +328,11 @@ pub fn unified_diff(path_label: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
-    similar::TextDiff::from_lines(old, new)
+    // A deadline keeps a huge input from taking quadratic time: past it
+    // the diff is still right, only less minimal.
+    similar::TextDiff::configure()
+        .timeout(DIFF_DEADLINE)
+        .diff_lines(old, new)
         .unified_diff()
         .context_radius(CONTEXT)
         .missing_newline_hint(true)

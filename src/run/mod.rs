@@ -1,6 +1,7 @@
 //! The edge that runs things: revision lookups (git, Gerrit), the engine
 //! (docker or podman), the scheduler that builds the stages on threads, the
-//! registry cache, progress on the terminal, the local build history.
+//! registry cache, progress on the terminal, the store of what was built
+//! here (`store`).
 //!
 //! Owns: every child process (through `crate::process`) and thread. Must
 //! not: decide what a stage contains (that is `plan`) or print outside
@@ -9,9 +10,9 @@
 pub mod engine;
 pub mod fetch;
 pub mod gerrit;
-pub mod history;
 pub mod lsremote;
 pub mod progress;
 pub mod registry;
 pub mod revs;
 pub mod scheduler;
+pub mod store;
