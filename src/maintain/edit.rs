@@ -714,6 +714,32 @@ CC = "gcc"   # table value
     }
 
     #[test]
+    fn a_huge_diff_ends_and_is_still_a_diff() {
+        // 1 MiB a side, nearly every line different: quadratic without
+        // the deadline (minutes), a second or so with it.
+        let side = |tag: &str| -> String {
+            (0..50_000)
+                .map(|i| {
+                    if i % 50 == 0 {
+                        "RUN true\n".to_owned()
+                    } else {
+                        format!("RUN {tag} {i:05} ........\n")
+                    }
+                })
+                .collect()
+        };
+        let (old, new) = (side("old"), side("new"));
+        assert!(old.len() > 1 << 20);
+        let diff = unified_diff("big", &old, &new);
+        assert!(
+            diff.starts_with("--- a/big\n+++ b/big\n@@"),
+            "{}",
+            &diff[..200]
+        );
+        assert!(diff.contains("\n-RUN old 00001 ") && diff.contains("\n+RUN new 49999 "));
+    }
+
+    #[test]
     fn diff_single_line_change_with_context() {
         let old = "1\n2\n3\n4\n5\n6\n7\n8\n9\n";
         let new = "1\n2\n3\n4\nFIVE\n6\n7\n8\n9\n";

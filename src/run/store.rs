@@ -408,18 +408,24 @@ impl Store {
             let Some(scope) = scope else {
                 return Ok(Vec::new());
             };
-            let mut q =
-                db.prepare_cached("SELECT seconds FROM stages WHERE scope = ?1 AND stage = ?2")?;
+            // One read transaction: SQLite checks for a journal once, not
+            // once a stage.
+            let tx = db.transaction()?;
             let mut out = Vec::with_capacity(stages.len());
-            for stage in stages {
-                let s: Option<Option<f64>> = q
-                    .query_row(params![scope, stage], |r| r.get(0))
-                    .optional()?;
-                out.push(
-                    s.flatten()
-                        .filter(|s| s.is_finite() && (0.0..=MAX_SECONDS).contains(s)),
-                );
+            {
+                let mut q = tx
+                    .prepare_cached("SELECT seconds FROM stages WHERE scope = ?1 AND stage = ?2")?;
+                for stage in stages {
+                    let s: Option<Option<f64>> = q
+                        .query_row(params![scope, stage], |r| r.get(0))
+                        .optional()?;
+                    out.push(
+                        s.flatten()
+                            .filter(|s| s.is_finite() && (0.0..=MAX_SECONDS).contains(s)),
+                    );
+                }
             }
+            tx.commit()?;
             Ok(out)
         });
         if found.len() == stages.len() {
@@ -499,7 +505,7 @@ impl Store {
 
 /// The indices of `entries` that need writing.
 fn stale(
-    db: &Connection,
+    db: &mut Connection,
     scope: Option<i64>,
     entries: &[Entry<'_>],
     now: i64,
@@ -508,7 +514,9 @@ fn stale(
         return Ok((0..entries.len()).collect());
     };
     let fresh = |used: i64| used <= now && now - used < FRESH_SECS;
-    let mut q = db.prepare_cached(
+    // One read transaction (see `Store::seconds`); it writes nothing.
+    let tx = db.transaction()?;
+    let mut q = tx.prepare_cached(
         "SELECT s.tag, s.used, d.used FROM stages s LEFT JOIN dockerfiles d ON d.tag = s.tag
          WHERE s.scope = ?1 AND s.stage = ?2",
     )?;
@@ -526,6 +534,8 @@ fn stale(
             out.push(i);
         }
     }
+    drop(q);
+    tx.commit()?;
     Ok(out)
 }
 
