@@ -222,6 +222,26 @@ impl Store {
         } | OpenFlags::SQLITE_OPEN_NOFOLLOW
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let created = !self.path.exists();
+        if created && self.mode == Mode::Write {
+            // Made here, readable by this user only (a Dockerfile may hold
+            // a proxy's password); SQLite gives its journal the same mode.
+            use std::os::unix::fs::OpenOptionsExt;
+            let made = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&self.path);
+            if let Err(e) = made.map(drop) {
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    self.warn(format!(
+                        "{} cannot be made ({e}); this run goes on without the store",
+                        self.path.display()
+                    ));
+                    return;
+                }
+            }
+        }
         let opened = Connection::open_with_flags(&self.path, flags).and_then(|db| {
             db.busy_timeout(BUSY)?;
             Ok(db)
@@ -311,13 +331,18 @@ impl Store {
                      tag TEXT PRIMARY KEY, text TEXT NOT NULL) STRICT;
                  PRAGMA user_version = 1;",
             )?;
-        } else if version != SCHEMA {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
-                Some(format!("schema {version}")),
+        }
+        tx.commit()?;
+        if version > SCHEMA {
+            // A newer tool made it meanwhile: its file, left as it is.
+            self.db = None;
+            self.warn(format!(
+                "{} was made by a newer version of this tool (schema {version}); this run \
+                 goes on without it",
+                self.path.display()
             ));
         }
-        tx.commit()
+        Ok(())
     }
 
     /// An error of the file: a corrupt one is replaced by an empty store
@@ -738,6 +763,13 @@ mod tests {
         );
         a.record(&[entry("base", "img-base:2021-W06-bbbb", "FROM b\n")], 1001);
         assert_eq!(a.warning(), None);
+        // Its own user's only: a Dockerfile may carry a proxy's password.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(FILE))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         let mut again = open(dir.path(), "/a");
         assert_eq!(
             again.last("base"),
