@@ -499,3 +499,62 @@ fn remember(plan: &Plan, outcomes: &[Outcome], store: &mut Store) {
         .collect();
     store.record(&entries, super::unix_now());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(stage: &str) -> Job {
+        Job {
+            stage: stage.to_owned(),
+            label: stage.to_owned(),
+            tag: format!("img-{stage}:w-1"),
+            dockerfile: "FROM x\n".to_owned(),
+            deps: Vec::new(),
+        }
+    }
+
+    fn key(root: &str) -> store::Key {
+        store::Key {
+            root: root.to_owned(),
+            image: "img".to_owned(),
+            branch: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_priorities_read_only_this_roots_build_times() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = |root: &str, times: &[(&str, f64)]| {
+            let mut s = Store::open(dir.path(), key(root), store::Mode::Write);
+            let tags: Vec<String> = times
+                .iter()
+                .map(|(st, _)| format!("img-{st}:w-1"))
+                .collect();
+            let entries: Vec<store::Entry<'_>> = times
+                .iter()
+                .zip(&tags)
+                .map(|((stage, secs), tag)| store::Entry {
+                    stage,
+                    tag,
+                    dockerfile: "FROM x\n",
+                    seconds: Some(*secs),
+                })
+                .collect();
+            s.record(&entries, 1000);
+        };
+        record("/other", &[("base", 900.0), ("a", 800.0), ("b", 700.0)]);
+        record("/this", &[("base", 10.0), ("a", 30.0)]);
+        let jobs = [job("base"), job("a"), job("b")];
+        let mut this = Store::open(dir.path(), key("/this"), store::Mode::Write);
+        let secs: Vec<u64> = expected_durations(&jobs, &mut this)
+            .expect("known")
+            .iter()
+            .map(Duration::as_secs)
+            .collect();
+        // b: unknown to this root, so the mean of its known ones.
+        assert_eq!(secs, [10, 30, 20]);
+        let mut fresh = Store::open(dir.path(), key("/fresh"), store::Mode::Write);
+        assert_eq!(expected_durations(&jobs, &mut fresh), None);
+    }
+}

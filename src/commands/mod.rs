@@ -3,7 +3,8 @@
 //! line the edge prints for the [`CmdError`] a command returns.
 //!
 //! Owns: reading the process environment, the clock and the user ids into
-//! `Settings`; exit codes. Must not: hold rules that belong to the core, or
+//! `Settings`; the cache folder and the build store's key (canonical root,
+//! image name, BRANCH); exit codes. Must not: hold rules that belong to the core, or
 //! print its own failures (it returns them).
 
 mod build;
