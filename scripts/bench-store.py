@@ -17,6 +17,7 @@ getdents64): of the tool alone, and with -f (the fake engine's and the
 fake git's shells too: 27 lookups, the default root's unpinned packages).
 
 Usage: scripts/bench-store.py [RUNS]   (default 100)
+       BENCH_BIN=/path/to/an/earlier/build scripts/bench-store.py   (a baseline)
 """
 
 import os
@@ -29,7 +30,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(REPO, "target", "release", "build-unit-test-docker")
+# BENCH_BIN: another build of the tool (an earlier version, as a baseline).
+BIN = os.environ.get("BENCH_BIN") or os.path.join(REPO, "target", "release", "build-unit-test-docker")
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 
 ENGINE = r"""#!/bin/sh
@@ -54,7 +56,8 @@ printf '%s\trefs/heads/master\n' "$(printf '%s' "$pkg@master" | sha1sum | cut -d
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    if "BENCH_BIN" not in os.environ:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
     with tempfile.TemporaryDirectory() as work:
         bindir = os.path.join(work, "bin")
         os.makedirs(bindir)
@@ -122,13 +125,18 @@ def main():
                         counts[m.group(2)] = int(m.group(1))
             return counts
 
-        size = {c: os.path.getsize(os.path.join(c, "store.sqlite")) for c in (own, foreign)}
+        def size_of(cache):
+            return sum(
+                os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(cache) for f in files
+            )
+
+        size = {c: size_of(c) for c in (own, foreign)}
         med = {c: statistics.median(t) for c, t in times.items()}
         print(f"filling the store with 3,000 foreign stages: {fill:.1f} s")
         for label, cache in (("own only", own), ("3,000 foreign", foreign)):
             print(
                 f"{label:>14}: no-op median {med[cache] * 1000:.1f} ms over {RUNS} runs; "
-                f"store {size[cache] / 1024:.0f} KiB"
+                f"cache folder {size[cache] / 1024:.0f} KiB"
             )
             for who, follow in (("the tool", False), ("with -f", True)):
                 c = calls(cache, follow)
