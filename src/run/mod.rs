@@ -1,7 +1,8 @@
 //! The edge that runs things: revision lookups (git, Gerrit), the engine
 //! (docker or podman), the scheduler that builds the stages on threads, the
-//! registry cache, progress on the terminal, the local build history, and
-//! the hints for engine failures that the host's setup causes.
+//! registry cache, progress on the terminal, the store of what was built
+//! here (`store`), and the hints for engine failures that the host's setup
+//! causes.
 //!
 //! Owns: every child process (through `crate::process`) and thread. Must
 //! not: decide what a stage contains (that is `plan`) or print outside
@@ -11,9 +12,9 @@ pub mod engine;
 pub mod fetch;
 pub mod gerrit;
 pub mod hints;
-pub mod history;
 pub mod lsremote;
 pub mod progress;
 pub mod registry;
 pub mod revs;
 pub mod scheduler;
+pub mod store;
