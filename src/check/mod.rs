@@ -851,12 +851,11 @@ impl Ctx<'_> {
                     Ok(s) => Some(s),
                     Err(e) => {
                         problems.push(problem(
-                            format!(
-                                "`{field}` does not render: {}",
-                                e.detail().unwrap_or("error")
-                            ),
+                            format!("`{field}` does not render: {}", template::what_failed(&e)),
                             "template error",
-                            "check the filters and expressions used".to_owned(),
+                            template::limit_help(&e).unwrap_or_else(|| {
+                                "check the filters and expressions used".to_owned()
+                            }),
                         ));
                         None
                     }

@@ -215,6 +215,9 @@ pub(crate) enum Interruption {
     UpstreamLookups,
     /// `update`'s lookups, before anything was written.
     Update,
+    /// Checking the root (its templates' trial renders), before anything
+    /// was printed, built or written.
+    Check,
 }
 
 impl fmt::Display for Interruption {
@@ -226,6 +229,7 @@ impl fmt::Display for Interruption {
             }
             Interruption::UpstreamLookups => "interrupted; every lookup was stopped",
             Interruption::Update => "interrupted; every lookup was stopped, nothing was written",
+            Interruption::Check => "interrupted while checking the root; nothing was done",
         })
     }
 }

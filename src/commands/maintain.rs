@@ -180,7 +180,15 @@ fn check_edits(mut sources: Sources, edits: &[Edit]) -> Result<Project, Vec<Prob
         }
     }
     let checked = check(&sources);
-    checked.project.ok_or(checked.problems)
+    let project = checked.project.ok_or(checked.problems)?;
+    // What validate would find after the edit: a template that no longer
+    // renders with the new value.
+    let trial = crate::plan::render::trial(&project);
+    if trial.is_empty() {
+        Ok(project)
+    } else {
+        Err(trial)
+    }
 }
 
 /// Validates the project as it would be after `edits`, then writes them
