@@ -28,6 +28,15 @@ fn run(root: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `text` with miette's line wrapping undone: one space for each run of
+/// whitespace and frame characters, so a message reads as one line.
+fn flat(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c == '│')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -246,4 +255,169 @@ fn a_bump_that_breaks_a_template_render_is_refused_and_writes_nothing() {
         std::fs::read(root.path().join("packages.d/acme-a.toml")).expect("read"),
         before
     );
+}
+
+// ---------------------------------- item 5: files that are not regular files
+
+/// `validate` on `root`, stopped (and the test failed) after `secs`.
+fn validate_within(root: &Path, secs: u64) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(root)
+        .arg("validate")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("validate of {} still running after {secs}s", root.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, out, err) = outcome(child.wait_with_output().expect("output"));
+    (code, out, flat(&err))
+}
+
+fn replace_with_fifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .expect("mkfifo");
+}
+
+fn replace_with_symlink(path: &Path, target: &str) {
+    let _ = std::fs::remove_file(path);
+    std::os::unix::fs::symlink(target, path).expect("symlink");
+}
+
+#[test]
+fn a_fifo_for_a_template_is_refused_unread_instead_of_blocking() {
+    for rel in [
+        "templates/base.toml",
+        "templates/package.Dockerfile.j2",
+        "templates/build-types/make.sh.j2",
+        "templates/build-types/fifo.sh.j2",
+    ] {
+        let root = acme_root();
+        replace_with_fifo(&root.path().join(rel));
+        let (code, _, err) = validate_within(root.path(), 20);
+        assert_eq!(code, 1, "{rel}: {err}");
+        assert!(
+            err.contains("it is a FIFO, not a regular file: not read"),
+            "{rel}: {err}"
+        );
+        assert!(
+            err.contains(rel.rsplit('/').next().unwrap_or(rel)),
+            "{rel}: {err}"
+        );
+        assert!(
+            !err.contains("template::undefined-variable"),
+            "{rel}: no follow-on noise: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_template_symlinked_out_of_the_root_is_refused_without_reading_it() {
+    for (rel, target) in [
+        ("templates/base.toml", "/dev/zero"),
+        ("templates/base.toml", "/etc/passwd"),
+        ("templates/final.Dockerfile.j2", "/etc/passwd"),
+        ("templates/build-types/make.sh.j2", "/etc/passwd"),
+    ] {
+        let root = acme_root();
+        replace_with_symlink(&root.path().join(rel), target);
+        let (code, out, err) = validate_within(root.path(), 20);
+        assert_eq!(code, 1, "{rel} -> {target}: {err}");
+        assert!(
+            err.contains("outside the project root: not read"),
+            "{rel}: {err}"
+        );
+        assert!(
+            !err.contains("root:x:0:0") && !out.contains("root:"),
+            "{rel}: its text leaked: {err}"
+        );
+    }
+    // The templates folder itself symlinked away: the same.
+    let root = acme_root();
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    common::copy_tree(&root.path().join("templates"), elsewhere.path());
+    std::fs::remove_dir_all(root.path().join("templates")).expect("rm");
+    std::os::unix::fs::symlink(elsewhere.path(), root.path().join("templates")).expect("symlink");
+    let (code, _, err) = validate_within(root.path(), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("outside the project root: not read"), "{err}");
+}
+
+#[test]
+fn symlinks_inside_the_root_are_still_followed() {
+    let root = acme_root();
+    std::fs::rename(
+        root.path().join("templates/build-types/make.sh.j2"),
+        root.path().join("make.sh.j2"),
+    )
+    .expect("move");
+    replace_with_symlink(
+        &root.path().join("templates/build-types/make.sh.j2"),
+        "../../make.sh.j2",
+    );
+    let (code, _, err) = validate_within(root.path(), 20);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_device_or_a_fifo_reached_by_a_symlink_inside_the_root_is_refused() {
+    let root = acme_root();
+    replace_with_fifo(&root.path().join("fifo"));
+    replace_with_symlink(&root.path().join("templates/base.toml"), "../fifo");
+    let (code, _, err) = validate_within(root.path(), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("it is a FIFO"), "{err}");
+    // A device node in the root (root may make one; others skip this part).
+    let dev = root.path().join("zero");
+    let made = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &dev,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        rustix::fs::makedev(1, 5),
+    );
+    if made.is_err() {
+        eprintln!("skipped the device case: mknod is not allowed here");
+        return;
+    }
+    replace_with_symlink(&root.path().join("templates/base.toml"), "../zero");
+    let (code, _, err) = validate_within(root.path(), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("it is a device, not a regular file"), "{err}");
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_refused_unread() {
+    let big = format!("# {}\n", "x".repeat(1 << 20));
+    for rel in ["templates/final.Dockerfile.j2", "packages.d/acme-a.toml"] {
+        let root = acme_root();
+        write(root.path(), rel, &big);
+        let (code, _, err) = validate_within(root.path(), 20);
+        assert_eq!(code, 1, "{rel}: {err}");
+        assert!(
+            err.contains("larger than 1024 KiB: not read"),
+            "{rel}: {err}"
+        );
+        assert!(
+            !err.contains("xxxxxxxx"),
+            "{rel}: its text is not quoted: {err}"
+        );
+    }
 }

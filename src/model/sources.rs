@@ -2,11 +2,14 @@
 //! bytes of every manifest, `templates/base.toml` and every template file.
 //!
 //! Owns: every filesystem access of loading a root, including which
-//! entries of `packages.d/` are manifests and the rule that a symlink must
-//! not lead out of the root (such a file is listed, never read); swapping a
-//! file's text in memory (`replace`), which is how an edit is checked
-//! before it is written. Must not: parse, judge or report what it read
-//! (that is `template` and `check`).
+//! entries of `packages.d/` are manifests, and the one function that reads
+//! a root's file ([`read_root_file`]): a regular file only (a FIFO, a
+//! device, a socket or a directory is refused unopened or unread), reached
+//! by no symlink that leads out of the root (such a file is listed, never
+//! read), at most [`MAX_FILE_BYTES`]; swapping a file's text in memory
+//! (`replace`), which is how an edit is checked before it is written.
+//! Must not: parse, judge or report what it read (that is `template` and
+//! `check`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,91 @@ use crate::model::template::{
 pub const PACKAGES_DIR: &str = "packages.d";
 /// The directory of templates under a root.
 pub const TEMPLATES_DIR: &str = "templates";
+
+/// The largest file of a root that is read (a manifest, base.toml, a
+/// template): the shipped ones are under 8 KiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads the file at `path` of the root `root` (canonical), as every file
+/// of a root is read: `path` must be a regular file inside `root`, also
+/// when symlinks (of the file or of a folder on the way) are followed; a
+/// FIFO, a device, a socket or a directory is refused
+/// before it is opened (and once more on the opened file, in case it was
+/// swapped meanwhile), so nothing blocks or reads without end; more than
+/// [`MAX_FILE_BYTES`] is refused unread.
+pub fn read_root_file(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileTypeExt;
+    let refused = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let kind = |t: std::fs::FileType| {
+        if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        }
+    };
+    // Where it really is: through no symlink (of the file or a folder
+    // on the way) out of the root.
+    let target = std::fs::canonicalize(path)?;
+    if !target.starts_with(root) {
+        return Err(refused(format!(
+            "it leads by a symlink to {}, outside the project root: not read",
+            target.display()
+        )));
+    }
+    let meta = std::fs::symlink_metadata(&target)?;
+    if !meta.is_file() {
+        return Err(refused(format!(
+            "it is {}, not a regular file: not read",
+            kind(meta.file_type())
+        )));
+    }
+    // No symlink is followed here, and a FIFO swapped in does not block.
+    let fd = rustix::fs::open(
+        &target,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refused(format!(
+            "it is {}, not a regular file: not read",
+            kind(meta.file_type())
+        )));
+    }
+    let too_big = || {
+        refused(format!(
+            "it is larger than {} KiB: not read",
+            MAX_FILE_BYTES / 1024
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// The canonical form of `root`, which symlinks must stay in (`root`
+/// itself when it cannot be resolved: reading then fails on its own).
+fn canonical(root: &Path) -> PathBuf {
+    std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())
+}
 
 /// What reading a file gave: its contents, or the I/O error (shared, so
 /// that sources can be cloned).
@@ -106,7 +194,7 @@ impl Sources {
             root: root.to_path_buf(),
             is_root,
             packages: read_packages(root),
-            templates: TemplateSources::read(&root.join(TEMPLATES_DIR)),
+            templates: TemplateSources::read_in(&canonical(root), &root.join(TEMPLATES_DIR)),
         }
     }
 
@@ -223,11 +311,17 @@ impl Sources {
 
 impl TemplateSources {
     /// Reads base.toml, the three stage templates and every build type of
-    /// `dir`.
-    pub fn read(dir: &Path) -> TemplateSources {
+    /// `dir`, the `templates/` of the root `root` (canonical), each with
+    /// [`read_root_file`].
+    fn read_in(root: &Path, dir: &Path) -> TemplateSources {
         let read = |rel: &str| {
             let path = dir.join(rel);
-            let text = std::fs::read_to_string(&path)
+            let text = read_root_file(root, &path)
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text")
+                    })
+                })
                 .map(Arc::from)
                 .map_err(Arc::new);
             TextFile { path, text }
@@ -337,10 +431,7 @@ fn read_packages(root: &Path) -> Read<PackagesDir> {
     let entries = std::fs::read_dir(&dir).map_err(Arc::new)?;
     // Symlinks may point anywhere inside the project root, never outside
     // it: a manifest's text is quoted in diagnostics.
-    let canonical_root = dir
-        .parent()
-        .and_then(|r| std::fs::canonicalize(r).ok())
-        .unwrap_or_else(|| dir.clone());
+    let canonical_root = canonical(root);
     let mut listing = PackagesDir::default();
     let mut files = Vec::new();
     for entry in entries.flatten() {
@@ -392,7 +483,7 @@ fn read_packages(root: &Path) -> Read<PackagesDir> {
     listing.manifests = files
         .into_iter()
         .map(|path| {
-            let bytes = std::fs::read(&path).map_err(Arc::new);
+            let bytes = read_root_file(&canonical_root, &path).map_err(Arc::new);
             ManifestFile { path, bytes }
         })
         .collect();
