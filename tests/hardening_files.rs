@@ -421,3 +421,253 @@ fn a_file_over_the_size_cap_is_refused_unread() {
         );
     }
 }
+
+// -------------------------------------- item 3: a full disk, a hard link
+
+/// A 256 KiB tmpfs, unmounted when dropped; None (the test then skips,
+/// saying why) where this user may not mount.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left of it.
+    fn fill(&self) {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(self.path().join("filler")).expect("filler");
+        let block = vec![b'f'; 4096];
+        while f.write_all(&block).is_ok() {}
+        // And the last bytes, if any page is partly free.
+        while f.write_all(b"f").is_ok() {}
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A root on `disk`: the templates and acme-a's manifest of just under one
+/// page, so that a longer rev needs a page the full disk does not have.
+fn root_on(disk: &SmallDisk) -> std::path::PathBuf {
+    let root = disk.path().join("root");
+    common::copy_tree(&common::repo().join("templates"), &root.join("templates"));
+    let head = "name = \"acme/a\"\nrev = \"v1\"\nbuild_type = \"make\"\n";
+    let pad = 4090 - head.len() - 3;
+    write(
+        &root,
+        "packages.d/acme-a.toml",
+        &format!("{head}# {}\n", "p".repeat(pad)),
+    );
+    root
+}
+
+#[test]
+fn a_full_disk_leaves_a_hard_linked_manifest_with_its_old_text_and_link() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let root = root_on(&disk);
+    let manifest = root.join("packages.d/acme-a.toml");
+    let link = disk.path().join("acme-a.link");
+    std::fs::hard_link(&manifest, &link).expect("hard link");
+    let before = std::fs::read(&manifest).expect("read");
+    disk.fill();
+    let long_rev = format!("v2-{}", "r".repeat(40));
+    let (code, out, err) = run(&root, &["bump", "acme/a", &long_rev]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("acme-a.toml"), "{err}");
+    assert_eq!(
+        std::fs::read(&manifest).expect("read"),
+        before,
+        "the old text, byte for byte"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&manifest).expect("meta");
+    assert_eq!(meta.nlink(), 2, "the link stays");
+    assert_eq!(meta.ino(), std::fs::metadata(&link).expect("meta").ino());
+    let (code, _, err) = run(&root, &["validate"]);
+    assert_eq!(code, 0, "still valid: {err}");
+    // With room again, the same bump goes through, in place.
+    std::fs::remove_file(disk.path().join("filler")).expect("rm");
+    let (code, _, err) = run(&root, &["bump", "acme/a", &long_rev]);
+    assert_eq!(code, 0, "{err}");
+    let after = std::fs::read_to_string(&link).expect("read the other link");
+    assert!(after.contains(&format!("rev = \"{long_rev}\"")), "{after}");
+}
+
+#[test]
+fn a_full_disk_leaves_a_plain_manifest_whole_and_no_temporary_file() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let root = root_on(&disk);
+    let manifest = root.join("packages.d/acme-a.toml");
+    let before = std::fs::read(&manifest).expect("read");
+    disk.fill();
+    let (code, _, err) = run(&root, &["bump", "acme/a", "v2"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(std::fs::read(&manifest).expect("read"), before);
+    let names: Vec<String> = std::fs::read_dir(root.join("packages.d"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["acme-a.toml"]);
+}
+
+// --------------------------- item 13b: the temporary file of a killed edit
+
+#[test]
+fn a_killed_edits_temporary_file_is_recognised_and_removed_by_the_next_edit() {
+    let root = acme_root();
+    let pkgs = root.path().join("packages.d");
+    // What a bump killed mid-write leaves: its pid (now gone) in the name.
+    let mut gone = Command::new("true").spawn().expect("spawn");
+    let dead_pid = gone.id();
+    gone.wait().expect("wait");
+    let stale = pkgs.join(format!(".acme-a.toml.bud-tmp-{dead_pid}-AbC123"));
+    std::fs::write(&stale, "name = \"acme/a\"\nrev = \"half").expect("write");
+    // One of a live writer (this test), written just now: left alone.
+    let live = pkgs.join(format!(
+        ".acme-b.toml.bud-tmp-{}-XyZ789",
+        std::process::id()
+    ));
+    std::fs::write(&live, "in progress").expect("write");
+    let (code, _, err) = run(root.path(), &["validate"]);
+    assert_eq!(code, 0, "validate does not choke on them: {err}");
+    let (code, _, err) = run(root.path(), &["bump", "acme/a", "v2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!stale.exists(), "the stale one is removed");
+    assert!(err.contains("left by an edit that was killed"), "{err}");
+    assert!(live.exists(), "a live writer's is kept");
+    // And the edits' own temporary files carry the recognisable name.
+    let src = std::fs::read_to_string(common::repo().join("src/maintain/edit.rs")).expect("read");
+    assert!(src.contains(".bud-tmp-"), "named as the cleanup expects");
+}
+
+// ------------------------------ item 11: bump --checksum and the root lock
+
+#[test]
+fn bump_checksum_downloads_without_holding_the_root_lock() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let marks = tempfile::tempdir().expect("tempdir");
+    // A slow server: curl takes 4 s, then serves the tarball.
+    let curl = bin.path().join("curl");
+    std::fs::write(
+        &curl,
+        format!(
+            "#!/bin/sh\ntouch {}/started\nsleep 4\nprintf 'the tarball'\n",
+            marks.path().display()
+        ),
+    )
+    .expect("write");
+    common::make_executable(&curl);
+    let root = acme_root();
+    let path = common::path_with(bin.path());
+    let slow = Command::new(BIN)
+        .arg("--root")
+        .arg(root.path())
+        .args(["bump", "acme/a", "v2", "--checksum"])
+        .env("PATH", &path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let t = Instant::now();
+    while !marks.path().join("started").exists() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(marks.path().join("started").exists(), "curl started");
+    // Meanwhile, another edit of the same root, and one of the same file.
+    let started = Instant::now();
+    let (code, _, err) = run(root.path(), &["bump", "acme/b", "v7"]);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("waiting for another edit"), "{err}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the other bump took {took:?}"
+    );
+    let a = root.path().join("packages.d/acme-a.toml");
+    let text = std::fs::read_to_string(&a).expect("read");
+    std::fs::write(&a, format!("# edited meanwhile\n{text}")).expect("write");
+    let (code, _, err) = outcome(slow.wait_with_output().expect("wait"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("changed while the tarball downloaded"),
+        "{err}"
+    );
+    let a = std::fs::read_to_string(&a).expect("read");
+    assert!(
+        a.starts_with("# edited meanwhile\n"),
+        "the edit made meanwhile is kept: {a}"
+    );
+    // sha256("the tarball"), with the rev it is the tarball of.
+    let sum = "9444287dee246d8a40b79422081a10430102ae982462a7c7e713e729b593d2d5";
+    assert!(
+        a.contains(&format!("rev = \"v2\"\nsha256 = \"{sum}\"")),
+        "{a}"
+    );
+    let b = std::fs::read_to_string(root.path().join("packages.d/acme-b.toml")).expect("read");
+    assert!(b.contains("rev = \"v7\""), "{b}");
+}
+
+#[test]
+fn bump_checksum_refuses_when_the_url_changed_during_the_download() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let root = acme_root();
+    let a = root.path().join("packages.d/acme-a.toml");
+    // curl itself moves the manifest on, as another edit would meanwhile.
+    let curl = bin.path().join("curl");
+    std::fs::write(
+        &curl,
+        format!(
+            "#!/bin/sh\nprintf 'url = \"https://example.com/{{{{ rev }}}}.tar.gz\"\\n' >> {}\nprintf 'the tarball'\n",
+            a.display()
+        ),
+    )
+    .expect("write");
+    common::make_executable(&curl);
+    let out = Command::new(BIN)
+        .arg("--root")
+        .arg(root.path())
+        .args(["bump", "acme/a", "v2", "--checksum"])
+        .env("PATH", common::path_with(bin.path()))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    let (code, _, err) = outcome(out);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the manifest changed while it downloaded; nothing was written"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&a).expect("read");
+    assert!(
+        text.contains("rev = \"v1\"") && !text.contains("sha256"),
+        "{text}"
+    );
+}

@@ -94,6 +94,17 @@ pub(crate) enum CmdError {
     /// Downloading a tarball for its checksum failed.
     #[error("{0}")]
     Download(String),
+    /// `bump --checksum`: while the tarball downloaded (without the root's
+    /// lock), another edit changed where the package's source comes from.
+    #[error(
+        "{package}: its tarball is now {now}, not {downloaded}: the manifest changed while it \
+         downloaded; nothing was written (run the bump again)"
+    )]
+    SourceMovedDuringDownload {
+        package: String,
+        downloaded: String,
+        now: String,
+    },
     /// `update` skipped one package's edit for this reason.
     #[error("{} (skipped)", with_sources(.0.as_ref()))]
     Skipped(Box<CmdError>),

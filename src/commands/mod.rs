@@ -93,7 +93,7 @@ pub(crate) fn unless_interrupted() -> Result<(), CmdError> {
 }
 
 /// The error of a project whose problems were printed.
-fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
+pub(crate) fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
     CmdError::InvalidProject {
         errors: problems.iter().filter(|p| p.is_error()).count(),
         root: root.to_path_buf(),
