@@ -264,8 +264,8 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// What the temporary files of [`write_atomic`] are called, between the
-/// leading `.<file>` and the random part.
-const TEMP_MARK: &str = ".bud-tmp-";
+/// leading `.<file>` and the pid (`validate` knows them by it too).
+use crate::model::sources::EDIT_TEMP_MARK as TEMP_MARK;
 
 /// `.<file>.bud-tmp-<pid>-`: the start of a temporary file's name for
 /// `target`.

@@ -134,9 +134,15 @@ pub struct PackagesDir {
     pub manifests: Vec<ManifestFile>,
 }
 
+/// What the temporary files of an edit carry in their names:
+/// `.<file>.bud-tmp-<pid>-XXXXXX` (see `maintain::edit::write_atomic`).
+pub const EDIT_TEMP_MARK: &str = ".bud-tmp-";
+
 /// An entry of `packages.d/` that is not read as a manifest.
 #[derive(Debug, Clone)]
 pub enum Skipped {
+    /// The temporary file of an edit that has not finished, or was killed.
+    EditTemp { path: PathBuf, file_name: String },
     /// A hidden `.toml` file (other hidden entries are not listed).
     Hidden { path: PathBuf, file_name: String },
     /// A `.toml` symlink whose target is outside the root: not read.
@@ -440,7 +446,9 @@ fn read_packages(root: &Path) -> Read<PackagesDir> {
         // strays; a hidden .toml looks like one, so it is listed.
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if file_name.starts_with('.') {
-            if file_name.ends_with(".toml") && path.is_file() {
+            if file_name.contains(EDIT_TEMP_MARK) {
+                listing.skipped.push(Skipped::EditTemp { path, file_name });
+            } else if file_name.ends_with(".toml") && path.is_file() {
                 listing.skipped.push(Skipped::Hidden { path, file_name });
             }
             continue;

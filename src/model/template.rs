@@ -115,14 +115,16 @@ pub struct Templates {
 }
 
 /// The template instructions one render may run (minijinja's fuel). The
-/// shipped roots' largest render (the 2026 base stage) runs about 1,300
+/// shipped roots' largest render (the 2026 base stage) runs about 1,350
 /// (`fuel_stays_far_below_the_limit_in_every_shipped_root` measures it); a
-/// loop that runs longer is an error naming the template, not a hang.
-pub const RENDER_FUEL: u64 = 1_000_000;
+/// loop that runs longer is an error naming the template, not a hang (and
+/// takes about 10 ms in a release build).
+pub const RENDER_FUEL: u64 = 200_000;
 /// The instructions every render of one loaded root may run together, so
 /// that many templated strings, each within [`RENDER_FUEL`], cannot keep a
-/// run busy either: the default root's check and render run about 3,500.
-pub const TOTAL_FUEL: u64 = 50 * RENDER_FUEL;
+/// run busy either (a failed render counts as all of its fuel: 500 of them
+/// fit). The default root's check, trial and render run about 8,500.
+pub const TOTAL_FUEL: u64 = 500 * RENDER_FUEL;
 /// The bytes one render may write (a Dockerfile, a build line, a flag).
 pub const RENDER_OUTPUT_CAP: usize = 1 << 20;
 

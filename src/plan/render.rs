@@ -750,7 +750,8 @@ mod tests {
     }
 
     /// Every shipped root (the default, the 2021 example, the e2e tree),
-    /// checked and rendered: the fuel of its largest render and of all.
+    /// checked, rendered and trial-rendered: the fuel of its largest render
+    /// and of all.
     #[test]
     fn fuel_stays_far_below_the_limit_in_every_shipped_root() {
         use crate::model::template::{RENDER_FUEL, TOTAL_FUEL};
@@ -761,6 +762,8 @@ mod tests {
                 .expect("the shipped root is valid");
             let plan = render(&p, &heads(&p), &settings()).expect("renders");
             assert!(plan.stages.len() > 2);
+            let trial = trial(&p);
+            assert!(trial.is_empty(), "{root:?}: {trial:?}");
             let (all, most) = p.templates.fuel_spent();
             eprintln!("root {root:?}: {all} instructions in all, {most} at most in one render");
             assert!(most > 0, "fuel is counted");
