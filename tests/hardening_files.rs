@@ -678,3 +678,30 @@ fn bump_checksum_refuses_when_the_url_changed_during_the_download() {
         "{text}"
     );
 }
+
+// ------------- item 6, the same rule for the other files the tool writes
+
+#[test]
+fn render_out_replaces_a_planted_symlink_instead_of_writing_through_it() {
+    let root = acme_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    let precious = out.path().join("precious");
+    std::fs::write(&precious, "keep me\n").expect("write");
+    std::os::unix::fs::symlink(&precious, out.path().join("base.Dockerfile")).expect("symlink");
+    std::os::unix::fs::symlink(&precious, out.path().join("tags.txt")).expect("symlink");
+    let (code, _, err) = run(
+        root.path(),
+        &["render", "--out", out.path().to_str().expect("utf-8")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("read"),
+        "keep me\n"
+    );
+    for name in ["base.Dockerfile", "tags.txt"] {
+        let meta = std::fs::symlink_metadata(out.path().join(name)).expect("meta");
+        assert!(meta.is_file(), "{name} is now a file of its own");
+    }
+    let base = std::fs::read_to_string(out.path().join("base.Dockerfile")).expect("read");
+    assert!(base.contains("FROM "), "{base}");
+}

@@ -263,6 +263,39 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes a file the tool makes (`render --out`, `man --out`) at `path`:
+/// `contents` go to a temporary file in the same folder, are `fsync`ed and
+/// renamed over `path`, so the entry itself is replaced. Unlike
+/// [`write_atomic`] (for the root's own files, whose links are kept),
+/// nothing found at `path` is followed or written through: a symlink or a
+/// hard link planted there is replaced, its target keeps its text.
+pub fn replace_entry(path: &Path, contents: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(std::io::Error::other(format!(
+            "{} is a directory, not a file",
+            path.display()
+        )));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&temp_prefix(path))
+        .tempfile_in(&dir)?;
+    tmp.write_all(contents.as_bytes())?;
+    tmp.flush()?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempfile makes 0600; an output file is for everyone to read.
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// What the temporary files of [`write_atomic`] are called, between the
 /// leading `.<file>` and the pid (`validate` knows them by it too).
 use crate::model::sources::EDIT_TEMP_MARK as TEMP_MARK;
@@ -736,6 +769,27 @@ CC = "gcc"   # table value
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read_to_string(&real).expect("read"), "new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replace_entry_replaces_a_planted_symlink_or_hard_link_not_its_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, "keep").expect("seed");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        let link = out.join("base.Dockerfile");
+        std::os::unix::fs::symlink(&precious, &link).expect("symlink");
+        replace_entry(&link, "FROM x\n").expect("write");
+        assert_eq!(std::fs::read_to_string(&precious).expect("read"), "keep");
+        assert!(std::fs::symlink_metadata(&link).expect("meta").is_file());
+        assert_eq!(std::fs::read_to_string(&link).expect("read"), "FROM x\n");
+        let hard = out.join("tags.txt");
+        std::fs::hard_link(&precious, &hard).expect("hard link");
+        replace_entry(&hard, "tags\n").expect("write");
+        assert_eq!(std::fs::read_to_string(&precious).expect("read"), "keep");
+        assert!(leftovers(&out, &["base.Dockerfile", "tags.txt"]).is_empty());
     }
 
     #[test]
