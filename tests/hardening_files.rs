@@ -705,3 +705,61 @@ fn render_out_replaces_a_planted_symlink_instead_of_writing_through_it() {
     let base = std::fs::read_to_string(out.path().join("base.Dockerfile")).expect("read");
     assert!(base.contains("FROM "), "{base}");
 }
+
+#[test]
+fn update_looks_up_without_holding_the_root_lock_and_keeps_a_bump_made_meanwhile() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let marks = tempfile::tempdir().expect("tempdir");
+    // A slow upstream: every ls-remote takes 3 s, then lists v1 and v2.
+    let git = bin.path().join("git");
+    std::fs::write(
+        &git,
+        format!(
+            "#!/bin/sh\ntouch {}/started\nsleep 3\n\
+             printf '1111111111111111111111111111111111111111\\trefs/tags/v1\\n'\n\
+             printf '2222222222222222222222222222222222222222\\trefs/tags/v2\\n'\n",
+            marks.path().display()
+        ),
+    )
+    .expect("write");
+    common::make_executable(&git);
+    let root = acme_root();
+    let slow = Command::new(BIN)
+        .arg("--root")
+        .arg(root.path())
+        .arg("update")
+        .env("PATH", common::path_with(bin.path()))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let t = Instant::now();
+    while !marks.path().join("started").exists() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let (code, _, err) = run(root.path(), &["bump", "acme/b", "v9"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("waiting for another edit"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let (code, out, err) = outcome(slow.wait_with_output().expect("wait"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(
+            "acme/b: its rev changed from v1 to v9 while upstream was looked up; not updated"
+        ),
+        "{err}"
+    );
+    let a = std::fs::read_to_string(root.path().join("packages.d/acme-a.toml")).expect("read");
+    let b = std::fs::read_to_string(root.path().join("packages.d/acme-b.toml")).expect("read");
+    assert!(a.contains("rev = \"v2\""), "acme/a is updated: {a}");
+    assert!(
+        b.contains("rev = \"v9\""),
+        "the bump made meanwhile stays: {b}"
+    );
+}

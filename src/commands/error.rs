@@ -94,6 +94,14 @@ pub(crate) enum CmdError {
     /// Downloading a tarball for its checksum failed.
     #[error("{0}")]
     Download(String),
+    /// `update`: while the lookups ran (without the root's lock), another
+    /// edit changed the package's rev; it is left as that edit made it.
+    #[error("{package}: its rev changed from {looked_up} to {now} while upstream was looked up; not updated (run update again)")]
+    RevMovedDuringLookup {
+        package: String,
+        looked_up: String,
+        now: String,
+    },
     /// `bump --checksum`: while the tarball downloaded (without the root's
     /// lock), another edit changed where the package's source comes from.
     #[error(

@@ -589,13 +589,20 @@ pub fn outdated(root: &Path, args: &OutdatedArgs) -> Result<(), CmdError> {
 /// Edits every outdated package that can be edited; the failed lookups
 /// and skipped edits are the errors, after what was done.
 pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
-    let _lock = if args.dry_run { None } else { lock_root(root)? };
+    // The lookups first, without the lock (as `bump --checksum`'s
+    // download): another edit need not wait for them.
     let (sources, project) = super::load_sources(root)?;
     let found = find_outdated(&project, &args.outdated);
     if crate::process::interrupted().is_cancelled() {
         return Err(CmdError::Interrupted(Interruption::Update));
     }
     let rows = found?;
+    let _lock = if args.dry_run { None } else { lock_root(root)? };
+    let (sources, project) = if args.dry_run {
+        (sources, project)
+    } else {
+        reload(root)?
+    };
     let mut failures: Vec<CmdError> = rows
         .iter()
         .filter_map(|r| {
@@ -608,6 +615,18 @@ pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
     let mut edits = Vec::new();
     for r in rows.iter().filter(|r| r.outdated) {
         let Some(latest) = &r.latest else { continue };
+        let now = project
+            .package(&r.package)
+            .and_then(|p| p.manifest.rev.clone())
+            .unwrap_or_else(|| "-".to_owned());
+        if now != r.current {
+            failures.push(CmdError::RevMovedDuringLookup {
+                package: r.package.clone(),
+                looked_up: r.current.clone(),
+                now,
+            });
+            continue;
+        }
         match package_edit(&project, &sources, &r.package, latest, None) {
             Ok(e) => edits.push(e),
             Err(e) => failures.push(CmdError::Skipped(Box::new(e))),
