@@ -3,8 +3,8 @@
 //! whole-project check of the sources with the edit in place (in memory),
 //! then an atomic write (or a diff with --dry-run), all under the root's
 //! lock. What waits on the network comes before the lock: `bump
-//! --checksum` downloads first, then locks, reads the root again and makes
-//! its edit to what it finds.
+//! --checksum` downloads and `update` looks upstream up first, then each
+//! locks, reads the root again and makes its edits to what it finds.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

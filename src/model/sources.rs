@@ -36,6 +36,38 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// swapped meanwhile), so nothing blocks or reads without end; more than
 /// [`MAX_FILE_BYTES`] is refused unread.
 pub fn read_root_file(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file path",
+        ));
+    };
+    read_in_dir(root, &canonical_dir(root, dir)?, Path::new(name))
+}
+
+/// `dir` with its symlinks resolved, if that is inside `root` (canonical).
+fn canonical_dir(root: &Path, dir: &Path) -> io::Result<PathBuf> {
+    let dir = std::fs::canonicalize(dir)?;
+    if !dir.starts_with(root) {
+        return Err(outside(&dir));
+    }
+    Ok(dir)
+}
+
+fn outside(target: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "it leads by a symlink to {}, outside the project root: not read",
+            target.display()
+        ),
+    )
+}
+
+/// [`read_root_file`] of `name` in `dir`, a canonical folder inside `root`
+/// (so only the file itself may still be a symlink): one `lstat`, one
+/// `open`, one `fstat` and the reads.
+fn read_in_dir(root: &Path, dir: &Path, name: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
     use std::os::unix::fs::FileTypeExt;
     let refused = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
@@ -52,16 +84,17 @@ pub fn read_root_file(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
             "not a regular file"
         }
     };
-    // Where it really is: through no symlink (of the file or a folder
-    // on the way) out of the root.
-    let target = std::fs::canonicalize(path)?;
-    if !target.starts_with(root) {
-        return Err(refused(format!(
-            "it leads by a symlink to {}, outside the project root: not read",
-            target.display()
-        )));
+    let path = dir.join(name);
+    let mut meta = std::fs::symlink_metadata(&path)?;
+    let mut target = path;
+    if meta.file_type().is_symlink() {
+        // Where it really is: inside the root, or not read.
+        target = std::fs::canonicalize(&target)?;
+        if !target.starts_with(root) {
+            return Err(outside(&target));
+        }
+        meta = std::fs::symlink_metadata(&target)?;
     }
-    let meta = std::fs::symlink_metadata(&target)?;
     if !meta.is_file() {
         return Err(refused(format!(
             "it is {}, not a regular file: not read",
@@ -488,10 +521,17 @@ fn read_packages(root: &Path) -> Read<PackagesDir> {
         }
     }
     files.sort();
+    // The folder resolved once; each file then costs one lstat more than a
+    // plain read.
+    let real_dir = canonical_dir(&canonical_root, &dir);
     listing.manifests = files
         .into_iter()
         .map(|path| {
-            let bytes = read_root_file(&canonical_root, &path).map_err(Arc::new);
+            let bytes = match (&real_dir, path.file_name()) {
+                (Ok(real), Some(name)) => read_in_dir(&canonical_root, real, Path::new(name)),
+                _ => read_root_file(&canonical_root, &path),
+            }
+            .map_err(Arc::new);
             ManifestFile { path, bytes }
         })
         .collect();

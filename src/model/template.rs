@@ -319,6 +319,8 @@ impl LoadedTemplates {
     /// Parses base.toml and compiles every template of `sources`.
     pub fn load(sources: &TemplateSources) -> LoadedTemplates {
         let mut env = environment();
+        // Valid by construction: tested by `the_shipped_templates_load`.
+        let _ = env.add_template(DEFAULT_URL_NAME, crate::model::manifest::DEFAULT_URL);
         let base_vars = load_base_vars(&sources.base_vars);
         let base = compile(&mut env, "base", &sources.base);
         let package = compile(&mut env, "package", &sources.package);
@@ -384,8 +386,18 @@ impl Templates {
         self.fuel.render(&self.env.get_template(name)?, ctx)
     }
 
-    /// Renders a one-line template string from a manifest.
+    /// Renders a one-line template string from a manifest. Text without
+    /// template syntax is itself (not compiled); the default URL is
+    /// compiled once, with the templates.
     pub fn render_str(&self, text: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+        if is_plain(text) {
+            return Ok(text.to_owned());
+        }
+        if text == crate::model::manifest::DEFAULT_URL {
+            return self
+                .fuel
+                .render(&self.env.get_template(DEFAULT_URL_NAME)?, ctx);
+        }
         self.fuel.render(&self.env.template_from_str(text)?, ctx)
     }
 
@@ -397,6 +409,9 @@ impl Templates {
 
     /// The top-level variables a template string reads.
     pub fn variables_of(&self, text: &str) -> Result<BTreeSet<String>, minijinja::Error> {
+        if is_plain(text) {
+            return Ok(BTreeSet::new());
+        }
         Ok(self
             .env
             .template_from_str(text)?
@@ -409,6 +424,14 @@ impl Templates {
     pub fn build_type_names(&self) -> Vec<String> {
         self.build_types.keys().cloned().collect()
     }
+}
+
+/// The name the default URL template is compiled under.
+const DEFAULT_URL_NAME: &str = "<default url>";
+
+/// Whether `text` has no template syntax at all (so it renders as itself).
+fn is_plain(text: &str) -> bool {
+    !(text.contains("{{") || text.contains("{%") || text.contains("{#"))
 }
 
 /// Adds the template `file` to `env` as `name`, and finds the variables
@@ -495,6 +518,14 @@ mod tests {
         );
         assert!(t.build_types["custom"].variables.contains("build_steps"));
         assert_eq!(t.base_vars["prefix"], "/usr/local");
+        let ctx = serde_json::json!({"name": "a/b", "rev": "v1"});
+        let url = t.render_str(crate::model::manifest::DEFAULT_URL, &ctx);
+        assert_eq!(
+            url.ok().as_deref(),
+            Some("https://github.com/a/b/archive/v1.tar.gz")
+        );
+        assert_eq!(t.render_str("-DX=1", &ctx).ok().as_deref(), Some("-DX=1"));
+        assert!(t.render_str("{{ nope }}", &ctx).is_err());
     }
 
     #[test]
