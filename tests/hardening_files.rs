@@ -743,7 +743,7 @@ fn update_looks_up_without_holding_the_root_lock_and_keeps_a_bump_made_meanwhile
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("waiting for another edit"), "{err}");
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );
@@ -762,4 +762,62 @@ fn update_looks_up_without_holding_the_root_lock_and_keeps_a_bump_made_meanwhile
         b.contains("rev = \"v9\""),
         "the bump made meanwhile stays: {b}"
     );
+}
+
+#[test]
+fn the_build_report_replaces_a_planted_symlink_instead_of_writing_through_it() {
+    let root = acme_root();
+    let data = tempfile::tempdir().expect("tempdir");
+    // An engine for which every stage exists: nothing is built.
+    let engine = data.path().join("engine");
+    std::fs::write(
+        &engine,
+        "#!/bin/sh\n[ \"$1\" = image ] && exec cat \"$EXISTING\"\nexit 2\n",
+    )
+    .expect("write");
+    common::make_executable(&engine);
+    let git = common::fake_git(&[]);
+    let (_, tags, _) = outcome(
+        common::tool(git.path())
+            .arg("--root")
+            .arg(root.path())
+            .arg("render")
+            .output()
+            .expect("render"),
+    );
+    let existing = data.path().join("existing");
+    let listed: Vec<String> = tags
+        .split("### tags.txt\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .collect();
+    assert!(listed.len() > 2, "{tags}");
+    std::fs::write(&existing, listed.join("\n") + "\n").expect("write");
+    let precious = data.path().join("precious");
+    std::fs::write(&precious, "keep me\n").expect("write");
+    let report = data.path().join("report.json");
+    std::os::unix::fs::symlink(&precious, &report).expect("symlink");
+    let (code, out, err) = outcome(
+        common::tool(git.path())
+            .arg("--root")
+            .arg(root.path())
+            .args(["build", "--engine"])
+            .arg(&engine)
+            .arg("--report")
+            .arg(&report)
+            .env("EXISTING", &existing)
+            .env("BUILD_UNIT_TEST_CACHE_DIR", data.path().join("cache"))
+            .output()
+            .expect("build"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("read"),
+        "keep me\n"
+    );
+    assert!(std::fs::symlink_metadata(&report).expect("meta").is_file());
+    let text = std::fs::read_to_string(&report).expect("read");
+    assert!(text.contains("\"schema_version\": 1"), "{text}");
 }

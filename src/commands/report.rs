@@ -122,9 +122,10 @@ pub fn report<'a>(
     }
 }
 
-/// Writes `report` to `path` (atomically).
+/// Writes `report` to `path` (atomically, as a file of its own: a symlink
+/// or hard link found there is replaced, never written through).
 pub fn write(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
     let mut text = serde_json::to_string_pretty(report)?;
     text.push('\n');
-    crate::maintain::edit::write_atomic(path, &text)
+    crate::maintain::edit::replace_entry(path, &text)
 }
