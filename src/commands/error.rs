@@ -416,6 +416,10 @@ mod tests {
                 Interruption::Update,
                 "error: interrupted; every lookup was stopped, nothing was written",
             ),
+            (
+                Interruption::Check,
+                "error: interrupted while checking the root; nothing was done",
+            ),
         ];
         for (what, line) in cases {
             assert_eq!(
