@@ -218,9 +218,11 @@ pub fn interrupted() -> &'static CancelToken {
 }
 
 /// Makes SIGINT and SIGTERM cancel [`interrupted`] (stopping every
-/// registered child) instead of killing this process; a second signal
-/// kills the children's groups and exits with 130 at once. Call once.
-pub fn install_signal_handlers() -> std::io::Result<()> {
+/// registered child) instead of killing this process, and call `on_first`
+/// (work that waits on no child stops through it: template rendering); a
+/// second signal kills the children's groups and exits with 130 at once.
+/// Call once.
+pub fn install_signal_handlers(on_first: fn()) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
@@ -232,6 +234,7 @@ pub fn install_signal_handlers() -> std::io::Result<()> {
                     token.signal_all(Signal::KILL);
                     std::process::exit(INTERRUPTED);
                 }
+                on_first();
                 token.cancel();
             }
         })?;

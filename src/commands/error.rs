@@ -101,6 +101,25 @@ pub(crate) enum CmdError {
     /// Downloading a tarball for its checksum failed.
     #[error("{0}")]
     Download(String),
+    /// `update`: while the lookups ran (without the root's lock), another
+    /// edit changed the package's rev; it is left as that edit made it.
+    #[error("{package}: its rev changed from {looked_up} to {now} while upstream was looked up; not updated (run update again)")]
+    RevMovedDuringLookup {
+        package: String,
+        looked_up: String,
+        now: String,
+    },
+    /// `bump --checksum`: while the tarball downloaded (without the root's
+    /// lock), another edit changed where the package's source comes from.
+    #[error(
+        "{package}: its tarball is now {now}, not {downloaded}: the manifest changed while it \
+         downloaded; nothing was written (run the bump again)"
+    )]
+    SourceMovedDuringDownload {
+        package: String,
+        downloaded: String,
+        now: String,
+    },
     /// `update` skipped one package's edit for this reason.
     #[error("{} (skipped)", with_sources(.0.as_ref()))]
     Skipped(Box<CmdError>),
@@ -225,6 +244,9 @@ pub(crate) enum Interruption {
     UpstreamLookups,
     /// `update`'s lookups, before anything was written.
     Update,
+    /// Checking the root (its templates' trial renders), before anything
+    /// was printed, built or written.
+    Check,
 }
 
 impl fmt::Display for Interruption {
@@ -236,6 +258,7 @@ impl fmt::Display for Interruption {
             }
             Interruption::UpstreamLookups => "interrupted; every lookup was stopped",
             Interruption::Update => "interrupted; every lookup was stopped, nothing was written",
+            Interruption::Check => "interrupted while checking the root; nothing was done",
         })
     }
 }
@@ -416,6 +439,10 @@ mod tests {
             (
                 Interruption::Update,
                 "error: interrupted; every lookup was stopped, nothing was written",
+            ),
+            (
+                Interruption::Check,
+                "error: interrupted while checking the root; nothing was done",
             ),
         ];
         for (what, line) in cases {

@@ -6,7 +6,9 @@
 //! exists" check (one `existing_tags` call, and one more for the jobs whose
 //! tags arrive late — see [`Late`]), the order and concurrency of builds,
 //! turning engine results into [`Outcome`]s, and the per-stage log files
-//! under `Options::log_dir`.
+//! under `Options::log_dir` (each created or emptied only as a regular
+//! file: a symlink, FIFO or device planted at `<stage>.log` is never
+//! followed, opened for writing or truncated — see [`create_log`]).
 //!
 //! Must not: print anything (all progress goes through [`Reporter`]),
 //! compute Dockerfiles or tags, talk to processes directly, poll with
@@ -819,7 +821,7 @@ fn build_one(ctx: &Ctx<'_>, job: usize) -> Outcome {
         None => None,
         Some(dir) => {
             let path = log_path(dir, &spec.stage);
-            match File::create(&path) {
+            match create_log(&path) {
                 Ok(f) => Some((path, LineWriter::new(f))),
                 Err(e) => {
                     return Outcome::Failed {
@@ -890,6 +892,43 @@ fn write_log(ctx: &Ctx<'_>, job: usize, log: &mut Option<(PathBuf, LineWriter<Fi
         *log = None;
         ctx.report(|| ctx.events.line(job, &msg));
     }
+}
+
+/// Creates (or empties) the log file at `path`, as a regular file only:
+/// a symlink there is not followed (`O_NOFOLLOW`), and a FIFO, device or
+/// directory is refused before anything is truncated (`O_NONBLOCK`, so a
+/// FIFO does not block the open; the file is emptied only after `fstat`
+/// says it is a regular file).
+fn create_log(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let planted = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("it is {what}, which is not written to; remove it or use another --log-dir"),
+        )
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(planted("a symlink")),
+        Ok(m) if !m.is_file() => return Err(planted("not a regular file")),
+        _ => {}
+    }
+    let fd = rustix::fs::open(
+        path,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .map_err(|e| match e {
+        // Planted between the look and the open.
+        rustix::io::Errno::LOOP => planted("a symlink"),
+        rustix::io::Errno::NXIO => planted("not a regular file"),
+        e => io::Error::from(e),
+    })?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(planted("not a regular file"));
+    }
+    file.set_len(0)?;
+    Ok(file)
 }
 
 /// Where `--log-dir DIR` keeps the log of `stage`.
@@ -1447,6 +1486,56 @@ mod tests {
             "{bad}"
         );
         assert!(read("has_slash.log").contains("Successfully tagged"));
+    }
+
+    #[test]
+    fn a_planted_log_symlink_or_fifo_is_never_followed_or_truncated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_dir = dir.path().join("logs");
+        std::fs::create_dir(&log_dir).expect("mkdir");
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, "keep me\n").expect("write");
+        std::os::unix::fs::symlink(&precious, log_dir.join("ok.log")).expect("symlink");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            log_dir.join("fifo.log"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .expect("mkfifo");
+        std::fs::write(log_dir.join("old.log"), "a stale log\n").expect("write");
+        let jobs = vec![job("ok", &[]), job("fifo", &[]), job("old", &[])];
+        let engine = FakeEngine::new();
+        let o = Options {
+            log_dir: Some(log_dir.clone()),
+            ..opts(None)
+        };
+        let outcomes = run_ok(&jobs, &engine, &o);
+        for (i, what) in [(0, "it is a symlink"), (1, "not a regular file")] {
+            match &outcomes[i] {
+                Outcome::Failed { error, .. } => {
+                    assert!(error.contains(what), "{error}");
+                    assert!(error.contains("--log-dir"), "{error}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(&precious).expect("read"),
+            "keep me\n"
+        );
+        assert!(std::fs::symlink_metadata(log_dir.join("ok.log"))
+            .expect("meta")
+            .file_type()
+            .is_symlink());
+        // A regular log from before is emptied and rewritten.
+        assert!(matches!(outcomes[2], Outcome::Built { .. }));
+        let old = std::fs::read_to_string(log_dir.join("old.log")).expect("read");
+        assert!(
+            old.starts_with("Step 1/2") && !old.contains("stale"),
+            "{old}"
+        );
     }
 
     #[test]
