@@ -13,6 +13,7 @@ mod explain;
 mod graph;
 mod list;
 mod maintain;
+mod prune;
 mod render;
 mod report;
 mod validate;
@@ -68,6 +69,7 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, CmdError> {
         Some(Command::Outdated(args)) => maintain::outdated(&root, &args),
         Some(Command::Update(args)) => maintain::update(&root, &args),
         Some(Command::Explain(args)) => explain::run(&root, &args),
+        Some(Command::Prune(args)) => prune::run(&root, &args),
         Some(Command::Completions(args)) => docs::completions(&args),
         Some(Command::Man(args)) => docs::man(&args),
     }

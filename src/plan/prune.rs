@@ -12,7 +12,9 @@
 //! The rule only ever picks tags of this exact form: a tag of another
 //! format (`latest`, `2026-W01`, a 15-hex hash), of another image name
 //! (`{image}foo-base`, `other/img-base`) or in a week that does not exist
-//! (`2025-W53`) is never touched. An image name that extends this one with
+//! (`2025-W53`) is never touched. The same tag under a registry's name
+//! (`127.0.0.1:5000/ci/{image}-base:…`, what a cache pull or push leaves
+//! here) counts as this image's: it would keep the image otherwise. An image name that extends this one with
 //! `-` (`{image}-x` beside `{image}`) cannot be told from a stage of it: its
 //! tags of this form count as this image's.
 
@@ -49,27 +51,35 @@ pub fn week_of_tag(tag: &str) -> Option<IsoWeek> {
     IsoWeek::new(tag[..4].parse().ok()?, tag[6..8].parse().ok()?)
 }
 
-/// `repository:tag` read as one of this tool's tags for `image`, if it is.
+/// `repository:tag` read as one of this tool's tags for `image`, if it is:
+/// `{image}` or `{image}-{stage}` with a tag of this tool's form, here or
+/// under a registry's name (`host[:port]/path/{image}-{stage}`, which a
+/// pull from or a push to a cache registry leaves beside the local name).
 pub fn parse(image: &str, reference: &str) -> Option<OurTag> {
     let (repo, tag) = reference.rsplit_once(':')?;
     if tag.contains('/') {
         return None; // `host:port/name` without a tag.
     }
-    let stage = if repo == image {
-        None
-    } else {
-        let stage = repo.strip_prefix(image)?.strip_prefix('-')?;
-        let stage_char =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
-        if stage.is_empty() || !stage.chars().all(stage_char) {
-            return None;
-        }
-        Some(stage.to_owned())
-    };
-    Some(OurTag {
-        stage,
-        week: week_of_tag(tag)?,
-    })
+    let week = week_of_tag(tag)?;
+    let stage = stage_of(image, repo).or_else(|| {
+        repo.match_indices(&format!("/{image}")).find_map(|(i, _)| {
+            let host = repo[..i].split('/').next().unwrap_or_default();
+            let is_host = host.contains(['.', ':']) || host == "localhost";
+            is_host.then(|| stage_of(image, &repo[i + 1..])).flatten()
+        })
+    })?;
+    Some(OurTag { stage, week })
+}
+
+/// The stage a repository of `image` holds: Some(None) for the final
+/// image, Some(Some(stage)) for a stage, None when it is another name.
+fn stage_of(image: &str, repo: &str) -> Option<Option<String>> {
+    if repo == image {
+        return Some(None);
+    }
+    let stage = repo.strip_prefix(image)?.strip_prefix('-')?;
+    let stage_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+    (!stage.is_empty() && stage.chars().all(stage_char)).then(|| Some(stage.to_owned()))
 }
 
 /// Which weeks stay: the current one, the `keep_weeks` before it, and any
@@ -304,6 +314,16 @@ pub fn plan_repository(
     plan
 }
 
+/// The part of a registry repository (its name under REF's path) that is
+/// this image name's: `openbmc/ubuntu-unit-test-base` itself, or after
+/// path parts of the fleet's own below REF (`linux-amd64/openbmc/…`).
+pub fn our_repository<'r>(image: &str, repository: &'r str) -> Option<&'r str> {
+    std::iter::once(0)
+        .chain(repository.match_indices('/').map(|(i, _)| i + 1))
+        .map(|i| &repository[i..])
+        .find(|part| is_our_repository(image, part))
+}
+
 /// Whether a registry repository (its name under REF's path, e.g.
 /// `openbmc/ubuntu-unit-test-base`) may hold this image name's tags.
 pub fn is_our_repository(image: &str, repository: &str) -> bool {
@@ -355,6 +375,8 @@ mod tests {
             format!("{IMG}-x:latest"),
             t("openbmc/ubuntu-unit-testfoo-base", "2020-W01"),
             t("other/img-base", "2020-W01"),
+            t("other/openbmc/ubuntu-unit-test-base", "2020-W01"),
+            t("reg.example/openbmc/ubuntu-unit-testfoo-base", "2020-W01"),
             t("openbmc/ubuntu-unit-test-", "2020-W01"),
             t("openbmc/ubuntu-unit-test-Base", "2020-W01"),
             format!("{IMG}-base:2020-W01"),
@@ -582,5 +604,11 @@ mod tests {
         assert!(!is_our_repository(IMG, "openbmc/ubuntu-unit-testfoo-base"));
         assert!(!is_our_repository(IMG, "openbmc/ubuntu-unit-test-"));
         assert!(!is_our_repository(IMG, "other/img-base"));
+        assert_eq!(
+            our_repository(IMG, "linux-amd64/openbmc/ubuntu-unit-test-base"),
+            Some("openbmc/ubuntu-unit-test-base")
+        );
+        assert_eq!(our_repository(IMG, "openbmc/ubuntu-unit-test"), Some(IMG));
+        assert_eq!(our_repository(IMG, "x/openbmc/ubuntu-unit-testfoo"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The edge that runs things: revision lookups (git, Gerrit), the engine
 //! (docker or podman), the scheduler that builds the stages on threads, the
-//! registry cache, progress on the terminal, the local build history.
+//! registry cache, progress on the terminal, the local build history, and
+//! `prune`'s engine calls and registry client.
 //!
 //! Owns: every child process (through `crate::process`) and thread. Must
 //! not: decide what a stage contains (that is `plan`) or print outside
@@ -12,6 +13,8 @@ pub mod gerrit;
 pub mod history;
 pub mod lsremote;
 pub mod progress;
+pub mod prune;
 pub mod registry;
+pub mod registry_api;
 pub mod revs;
 pub mod scheduler;
