@@ -138,7 +138,7 @@ fn local_text(
                 ));
             } else {
                 let stays = if r.image.stays_as.is_empty() {
-                    "another image or container still holds it".to_owned()
+                    "the engine keeps it, as it does while an image built on it exists".to_owned()
                 } else {
                     format!("still tagged {}", r.image.stays_as.join(", "))
                 };
@@ -189,31 +189,32 @@ fn local_text(
     let bytes = deleted_bytes(out);
     if dry_run {
         s.push_str(&format!(
-            "space: up to {} (the sizes `{engine} image inspect` gives the {deleted} image(s); \
-             layers they share with images that stay are not freed); nothing was changed\n",
+            "space: `{engine} image inspect` sizes the {deleted} image(s) that would be deleted \
+             at {} in all, counting in each the layers they share (with each other and with the \
+             images that stay), so less is freed; nothing was changed\n",
             human(bytes)
         ));
-    } else {
-        s.push_str(&format!(
-            "space: the {deleted} deleted image(s) were {} by `{engine} image inspect` (layers \
-             shared with other images counted in each)",
-            human(bytes)
-        ));
-        match out.storage {
-            Some((before, after)) => s.push_str(&format!(
-                "; `{engine} system df` counted the images at {} before and {} after (a \
-                 difference of {}; other builds or removals meanwhile count in it too)\n",
-                human(before),
-                human(after),
-                if after > before {
-                    format!("+{}", human(after - before))
-                } else {
-                    human(before - after)
-                }
-            )),
-            None => s.push_str("; `system df` did not say the images' space\n"),
-        }
+        return s;
     }
+    match out.storage {
+        Some((before, after)) => s.push_str(&format!(
+            "space: `{engine} system df` counted the images at {} before and {} after ({}; \
+             builds or removals by others meanwhile count in it too)",
+            human(before),
+            human(after),
+            if after > before {
+                format!("{} more", human(after - before))
+            } else {
+                format!("{} freed", human(before - after))
+            }
+        )),
+        None => s.push_str("space: `system df` did not say what the images take"),
+    }
+    s.push_str(&format!(
+        "; `{engine} image inspect` sized the {deleted} deleted image(s) at {} in all, counting \
+         in each the layers they shared\n",
+        human(bytes)
+    ));
     s
 }
 

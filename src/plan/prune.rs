@@ -184,7 +184,8 @@ fn bare_id(id: &str) -> &str {
 }
 
 /// What a prune of the engine's `images` does, with `containers` holding
-/// their images.
+/// their images: the removals in the order to make them (the final
+/// image's, the packages', the base's last).
 pub fn plan_local(
     image: &str,
     retention: &Retention,
@@ -231,7 +232,23 @@ pub fn plan_local(
             }),
         }
     }
-    plan.remove.sort_by(|a, b| a.tags.cmp(&b.tags));
+    // Images built on others go first (the final image, then the
+    // packages, the base last): an engine keeps an image while one built
+    // on it exists, so this order lets each removal delete what it can.
+    let rank = |r: &ImageRemoval| {
+        let stage = r
+            .tags
+            .first()
+            .and_then(|t| parse(image, t))
+            .and_then(|t| t.stage);
+        match stage.as_deref() {
+            None => 0,
+            Some("base") => 2,
+            Some(_) => 1,
+        }
+    };
+    plan.remove
+        .sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.tags.cmp(&b.tags)));
     plan.in_use.sort_by(|a, b| a.tags.cmp(&b.tags));
     plan
 }
@@ -502,18 +519,19 @@ mod tests {
         assert_eq!(
             gone,
             [
-                ("sha256:dd", &[t(base, "2026-W07")][..], false),
-                ("sha256:aa", &[t(base, "2026-W08")][..], true),
-                ("sha256:bb", &[t(base, "2026-W09")][..], false),
                 (
                     "sha256:11",
                     &[t(IMG, "2026-W01"), t(IMG, "2026-W02")][..],
                     true
                 ),
-            ]
+                ("sha256:dd", &[t(base, "2026-W07")][..], false),
+                ("sha256:aa", &[t(base, "2026-W08")][..], true),
+                ("sha256:bb", &[t(base, "2026-W09")][..], false),
+            ],
+            "the final image first, the base last"
         );
-        assert_eq!(plan.remove[0].stays_as, [format!("{base}:latest")]);
-        assert_eq!(plan.remove[2].stays_as, [t(base, "2026-W10")]);
+        assert_eq!(plan.remove[1].stays_as, [format!("{base}:latest")]);
+        assert_eq!(plan.remove[3].stays_as, [t(base, "2026-W10")]);
         assert_eq!(
             plan.in_use,
             [InUse {
