@@ -36,18 +36,29 @@ pub fn run(root: &Path, args: &PruneArgs) -> Result<(), CmdError> {
         current: settings.week,
         keep_weeks: args.keep_weeks,
     };
-    let engine = DockerCli::detect(args.engine.clone())?
-        .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1)));
+    let engine = || -> Result<DockerCli, CmdError> {
+        Ok(DockerCli::detect(args.engine.clone())?
+            .with_query_timeout(Duration::from_secs(args.engine_timeout.max(1))))
+    };
     match args.cache_registry.as_deref().filter(|r| !r.is_empty()) {
-        None => local(&engine, &settings.image_name, &retention, args),
-        Some(reference) => registry(
-            root,
-            &engine,
-            reference,
-            &settings.image_name,
-            &retention,
-            args,
-        ),
+        None => local(&engine()?, &settings.image_name, &retention, args),
+        // The registry's machine may have no engine: then both engines'
+        // credential files are read.
+        Some(reference) => {
+            let engine = match (engine(), &args.engine) {
+                (Ok(e), _) => Some(e),
+                (Err(e), Some(_)) => return Err(e),
+                (Err(_), None) => None,
+            };
+            registry(
+                root,
+                engine.as_ref(),
+                reference,
+                &settings.image_name,
+                &retention,
+                args,
+            )
+        }
     }
 }
 
@@ -269,8 +280,8 @@ fn local_json(
 }
 
 /// The files the engine keeps registry credentials in, in the order it
-/// reads them.
-fn auth_files(engine: &DockerCli) -> Vec<PathBuf> {
+/// reads them (without an engine: podman's, then docker's).
+fn auth_files(engine: Option<&DockerCli>) -> Vec<PathBuf> {
     let var = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
@@ -280,10 +291,11 @@ fn auth_files(engine: &DockerCli) -> Vec<PathBuf> {
     let docker = var("DOCKER_CONFIG")
         .map(|d| d.join("config.json"))
         .or_else(|| home.as_ref().map(|h| h.join(".docker/config.json")));
-    let is_podman = engine
-        .program
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().contains("podman"));
+    let is_podman = engine.is_none_or(|e| {
+        e.program
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("podman"))
+    });
     let mut files = Vec::new();
     if is_podman {
         files.extend(var("REGISTRY_AUTH_FILE"));
@@ -316,7 +328,7 @@ fn derived_repositories(root: &Path, image: &str) -> Vec<String> {
 
 fn registry(
     root: &Path,
-    engine: &DockerCli,
+    engine: Option<&DockerCli>,
     reference: &str,
     image: &str,
     retention: &Retention,

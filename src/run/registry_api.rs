@@ -995,6 +995,15 @@ mod tests {
 
     impl StandIn {
         fn start(auth: Auth, deletes: bool, repos: &[(&str, &[(&str, &str)])]) -> StandIn {
+            Self::serve(auth, deletes, true, repos)
+        }
+
+        fn serve(
+            auth: Auth,
+            deletes: bool,
+            catalog: bool,
+            repos: &[(&str, &[(&str, &str)])],
+        ) -> StandIn {
             let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
             let port = server.server_addr().to_ip().expect("ip").port();
             let url = format!("http://127.0.0.1:{port}");
@@ -1014,7 +1023,7 @@ mod tests {
                 (server.clone(), repos.clone(), log.clone(), url.clone());
             std::thread::spawn(move || {
                 for request in srv.incoming_requests() {
-                    answer(request, auth, deletes, &state, &record, &base);
+                    answer(request, auth, deletes, catalog, &state, &record, &base);
                 }
             });
             StandIn {
@@ -1052,6 +1061,7 @@ mod tests {
         request: tiny_http::Request,
         auth: Auth,
         deletes: bool,
+        catalog: bool,
         state: &Mutex<BTreeMap<String, BTreeMap<String, String>>>,
         log: &Mutex<Vec<String>>,
         base: &str,
@@ -1132,6 +1142,7 @@ mod tests {
         }
         let mut repos = state.lock().expect("lock");
         match (method.as_str(), what) {
+            ("GET", "catalog") if !catalog => respond(json(404, String::new())),
             ("GET", "catalog") => {
                 let (names, link) = page(repos.keys().cloned().collect(), last, "/v2/_catalog");
                 let mut r = json(
@@ -1357,6 +1368,35 @@ mod tests {
         assert!(matches!(e, ApiError::Unauthorized { .. }), "{e:?}");
         assert!(e.to_string().contains("docker login"), "{e}");
         assert!(reg.tags("ci/bud-base").len() == 3);
+    }
+
+    #[test]
+    fn without_a_catalog_the_given_repositories_are_asked() {
+        let (w1, w3) = (w(1), w(3));
+        let reg = StandIn::serve(
+            Auth::Open,
+            true,
+            false,
+            &[
+                ("ci/bud-base", &[(&w1, "sha256:b1"), (&w3, "sha256:b3")]),
+                ("ci/bud-x", &[(&w1, "sha256:x1")]),
+            ],
+        );
+        let out = prune_registry(&api(&reg, None), "ci", "bud", &retention(), false, || {
+            vec!["bud-base".to_owned(), "bud".to_owned()]
+        })
+        .expect("prune");
+        assert!(
+            matches!(&out.listed, Listed::Derived(why) if why.contains("404")),
+            "{:?}",
+            out.listed
+        );
+        assert_eq!(reg.tags("ci/bud-base"), [w(3)]);
+        assert_eq!(
+            reg.tags("ci/bud-x"),
+            [w(1)],
+            "not among the names asked for"
+        );
     }
 
     #[test]
