@@ -213,3 +213,54 @@ fn a_hung_engine_is_stopped_at_the_engine_timeout() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn sigterm_stops_the_engine_and_its_children_and_exits_130() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let docker = bin.path().join("docker");
+    let pids = bin.path().join("pids");
+    std::fs::write(
+        &docker,
+        format!(
+            "#!/bin/sh\nsleep 60 &\necho $! > '{}'\nwait\n",
+            pids.display()
+        ),
+    )
+    .expect("write");
+    make_executable(&docker);
+    let child = Command::new(BIN)
+        .current_dir(cwd.path())
+        .args(["prune", "--engine"])
+        .arg(&docker)
+        .env("DOCKER_IMAGE_NAME", "bud")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start prune");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !pids.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sleeper = std::fs::read_to_string(&pids).expect("the engine started");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("interrupted; nothing more was removed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let gone = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gone(sleeper.trim()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(gone(sleeper.trim()), "the engine's child was stopped too");
+}
