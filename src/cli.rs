@@ -1,15 +1,183 @@
 //! The command line (clap derive). Doc comments are the `--help` text.
 //!
-//! Owns: argument parsing only. Must not: do any work; `commands` turns
-//! these values into actions.
+//! Owns: argument parsing only: the flags, their ranges, and where each may
+//! go ([`parse`]: before a subcommand only `--root`; the bare command is
+//! `build`). Must not: do any work; `commands` turns these values into
+//! actions. (A value parser looks at the environment only to say which
+//! variable a bad value came from.)
 
 // The doc comments below are `--help` text, written for a terminal:
 // `<stage>` and `[:port]` there are not HTML or links.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{TypedValueParser, ValueParser};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+/// The longest any `SECS` flag may be: 30 days. Longer is no deadline a
+/// person means, and would overflow a clock.
+pub const MAX_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// A parsed command line: the root and the command (the bare command is
+/// `build`).
+#[derive(Debug)]
+pub struct Invocation {
+    pub root: PathBuf,
+    pub command: Command,
+}
+
+/// Parses the command line `args` (program name first).
+///
+/// The options shown for the bare command are `build`'s. Before a
+/// subcommand only `--root` is taken: any other option there is refused
+/// (a usage error naming where it goes), as it would otherwise be dropped
+/// (`--dry-run bump …` would write). The environment variables behind the
+/// bare command's options are checked only when there is no subcommand
+/// (each subcommand checks those of its own options).
+pub fn parse<I, T>(args: I) -> Result<Invocation, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cmd = lenient_top(Cli::command());
+    let matches = cmd.clone().try_get_matches_from(&args)?;
+    let matches = match matches.subcommand_name() {
+        Some(sub) => {
+            refuse_misplaced(&cmd, &matches, sub)?;
+            matches
+        }
+        // The bare command: parsed as `build` with the same arguments, so
+        // its options and their variables are checked as build's are.
+        None => {
+            let mut with_build = args.clone();
+            with_build.insert(1.min(with_build.len()), OsString::from("build"));
+            cmd.clone().try_get_matches_from(with_build)?
+        }
+    };
+    let root = matches
+        .get_one::<PathBuf>("root")
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let command = Command::from_arg_matches(&matches).map_err(|e| e.with_cmd(&cmd))?;
+    Ok(Invocation { root, command })
+}
+
+/// The command with the bare command's variable-backed options taking any
+/// text: with a subcommand they are not used, so a `HOME` that is not
+/// UTF-8 must not fail `validate`; without one, `parse` parses again as
+/// `build`, strictly.
+fn lenient_top(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        if a.get_env().is_some() && !a.is_global_set() {
+            a.value_parser(ValueParser::os_string())
+        } else {
+            a
+        }
+    })
+}
+
+/// Refuses an option given before subcommand `sub` (other than `--root`).
+fn refuse_misplaced(
+    cmd: &clap::Command,
+    matches: &ArgMatches,
+    sub: &str,
+) -> Result<(), clap::Error> {
+    let Some(subcommand) = cmd.find_subcommand(sub) else {
+        return Ok(());
+    };
+    for arg in cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        if arg.is_global_set() || matches.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let Some(long) = arg.get_long() else { continue };
+        let shown = match arg.get_value_names() {
+            Some([name, ..]) if arg.get_action().takes_values() => format!("--{long} <{name}>"),
+            _ => format!("--{long}"),
+        };
+        let bin = cmd.get_name();
+        let message = if subcommand.get_arguments().any(|a| a.get_id() == id) {
+            format!(
+                "`--{long}` goes after the subcommand: `{bin} {sub} {shown} …` \
+                 (before a subcommand only --root is taken)"
+            )
+        } else {
+            format!(
+                "`--{long}` is not an option of `{sub}`: it is `build`'s (`{bin} build {shown}`); \
+                 before a subcommand only --root is taken"
+            )
+        };
+        let mut cmd = cmd.clone();
+        return Err(cmd.error(ErrorKind::ArgumentConflict, message));
+    }
+    Ok(())
+}
+
+/// The parser of a text option that also reads a variable.
+fn text() -> FromEnv<clap::builder::StringValueParser> {
+    FromEnv(clap::builder::StringValueParser::new())
+}
+
+/// A `SECS` value: a whole number of seconds from 1 to [`MAX_SECS`].
+fn secs(text: &str) -> Result<u64, String> {
+    let n: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of seconds"))?;
+    match n {
+        0 => Err("must be at least 1 second".to_owned()),
+        n if n > MAX_SECS => Err(format!("must be at most {MAX_SECS} seconds (30 days)")),
+        n => Ok(n),
+    }
+}
+
+/// The value parser of an option that also reads an environment variable:
+/// `P`'s, but a value from the variable that `P` refuses is named by the
+/// variable and the flag (`DISTRO (--distro) is not valid UTF-8`), as the
+/// settings' other checks name them.
+#[derive(Clone)]
+pub struct FromEnv<P>(pub P);
+
+impl<P: TypedValueParser> TypedValueParser for FromEnv<P> {
+    type Value = P::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        self.0.parse_ref(cmd, arg, value).map_err(|e| {
+            let Some((arg, var)) = arg.and_then(|a| a.get_env().map(|v| (a, v))) else {
+                return e;
+            };
+            let flag = arg.get_long().unwrap_or_default();
+            let from_env = std::env::var_os(var).as_deref() == Some(value);
+            let what = match (from_env, value.to_str()) {
+                (true, None) => format!(
+                    "{} (--{flag}) is not valid UTF-8: set it to text, or unset it",
+                    var.to_string_lossy()
+                ),
+                (true, Some(text)) => format!(
+                    "{} (--{flag}) `{text}` is not valid{}",
+                    var.to_string_lossy(),
+                    std::error::Error::source(&e)
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default()
+                ),
+                (false, None) => format!("--{flag}: the value is not valid UTF-8"),
+                (false, Some(_)) => return e,
+            };
+            let mut cmd = cmd.clone();
+            cmd.error(ErrorKind::InvalidValue, what)
+        })
+    }
+}
 
 /// Build the container image in which OpenBMC-style C++ repositories run
 /// their unit tests.
@@ -18,8 +186,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// (download a pinned revision, build it, install into /usr/local), built
 /// in parallel as their dependencies finish, and a final image holding them
 /// all. Each stage is tagged with a hash of its Dockerfile, so unchanged
-/// stages are reused. Without a subcommand, runs `build`: the final image's
-/// tag is the only thing printed on stdout (img=$(build-unit-test-docker)).
+/// stages are reused. Without a subcommand, runs `build` (the options below
+/// are build's): the final image's tag is the only thing printed on stdout
+/// (img=$(build-unit-test-docker)). With a subcommand, only --root may come
+/// before it; its options go after it.
 #[derive(Debug, Parser)]
 #[command(
     name = "build-unit-test-docker",
@@ -128,7 +298,7 @@ pub struct PruneArgs {
 
     /// Seconds each engine call (list, inspect, rmi) may take.
     #[arg(long, value_name = "SECS", default_value_t = 120,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = secs)]
     pub engine_timeout: u64,
 
     /// Prune this registry (host[:port]/path, as build's --cache-registry)
@@ -142,7 +312,7 @@ pub struct PruneArgs {
 
     /// Seconds one registry request may take.
     #[arg(long, value_name = "SECS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = secs)]
     pub cache_timeout: u64,
 }
 
@@ -223,20 +393,19 @@ pub struct RenderArgs {
         long,
         env = "DOCKER_IMAGE_NAME",
         hide_env_values = true,
-        value_name = "NAME"
-    )]
+        value_name = "NAME", value_parser = text())]
     pub image_name: Option<String>,
 
     /// Base distribution image (overrides `distro` in templates/base.toml).
-    #[arg(long, env = "DISTRO", hide_env_values = true, value_name = "IMAGE")]
+    #[arg(long, env = "DISTRO", hide_env_values = true, value_name = "IMAGE", value_parser = text())]
     pub distro: Option<String>,
 
     /// Branch whose head unpinned packages build (falls back to master, then main).
-    #[arg(long, env = "BRANCH", hide_env_values = true, value_name = "BRANCH")]
+    #[arg(long, env = "BRANCH", hide_env_values = true, value_name = "BRANCH", value_parser = text())]
     pub branch: Option<String>,
 
     /// Set in CI: the base stage then refreshes its packages every ISO week.
-    #[arg(long, env = "BUILD_URL", hide_env_values = true, value_name = "URL")]
+    #[arg(long, env = "BUILD_URL", hide_env_values = true, value_name = "URL", value_parser = text())]
     pub build_url: Option<String>,
 
     /// Ubuntu apt mirror to use instead of the default archive.
@@ -244,16 +413,15 @@ pub struct RenderArgs {
         long,
         env = "UBUNTU_MIRROR",
         hide_env_values = true,
-        value_name = "URL"
-    )]
+        value_name = "URL", value_parser = text())]
     pub ubuntu_mirror: Option<String>,
 
     /// HTTP proxy for the builds (build arg, git config of the final image).
-    #[arg(long, env = "http_proxy", hide_env_values = true, value_name = "URL")]
+    #[arg(long, env = "http_proxy", hide_env_values = true, value_name = "URL", value_parser = text())]
     pub http_proxy: Option<String>,
 
     /// HTTPS proxy build arg (default: the HTTP proxy).
-    #[arg(long, env = "https_proxy", hide_env_values = true, value_name = "URL")]
+    #[arg(long, env = "https_proxy", hide_env_values = true, value_name = "URL", value_parser = text())]
     pub https_proxy: Option<String>,
 
     /// Registry the base distribution image is pulled from (e.g. public.ecr.aws/ubuntu).
@@ -261,8 +429,7 @@ pub struct RenderArgs {
         long,
         env = "DOCKER_REG",
         hide_env_values = true,
-        value_name = "REGISTRY"
-    )]
+        value_name = "REGISTRY", value_parser = text())]
     pub docker_reg: Option<String>,
 
     /// With --gerrit-rev: this package builds that revision instead of its branch head.
@@ -270,8 +437,7 @@ pub struct RenderArgs {
         long,
         env = "GERRIT_PROJECT",
         hide_env_values = true,
-        value_name = "PACKAGE"
-    )]
+        value_name = "PACKAGE", value_parser = text())]
     pub gerrit_project: Option<String>,
 
     /// The revision for --gerrit-project.
@@ -279,8 +445,7 @@ pub struct RenderArgs {
         long,
         env = "GERRIT_PATCHSET_REVISION",
         hide_env_values = true,
-        value_name = "REV"
-    )]
+        value_name = "REV", value_parser = text())]
     pub gerrit_rev: Option<String>,
 
     /// Gerrit topic: each unpinned openbmc/ package with exactly one open
@@ -289,8 +454,7 @@ pub struct RenderArgs {
         long,
         env = "GERRIT_TOPIC",
         hide_env_values = true,
-        value_name = "TOPIC"
-    )]
+        value_name = "TOPIC", value_parser = text())]
     pub gerrit_topic: Option<String>,
 
     /// Gerrit server asked about --gerrit-topic.
@@ -299,13 +463,12 @@ pub struct RenderArgs {
         env = "BUILD_UNIT_TEST_GERRIT_URL",
         hide_env_values = true,
         value_name = "URL",
-        default_value = "https://gerrit.openbmc.org"
-    )]
+        default_value = "https://gerrit.openbmc.org", value_parser = text())]
     pub gerrit_url: String,
 
     /// Seconds one Gerrit request may take; past it the branch head is built.
     #[arg(long, value_name = "SECS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = secs)]
     pub gerrit_timeout: u64,
 
     /// The machine the image is for, as `uname -m` names it (default: this
@@ -314,8 +477,7 @@ pub struct RenderArgs {
         long,
         env = "BUILD_UNIT_TEST_ARCH",
         hide_env_values = true,
-        value_name = "ARCH"
-    )]
+        value_name = "ARCH", value_parser = text())]
     pub arch: Option<String>,
 
     /// CPUs for `make -j` in the stages (default: the CPUs this process may use; see `cpu_count` in base.toml).
@@ -323,8 +485,7 @@ pub struct RenderArgs {
         long,
         env = "BUILD_UNIT_TEST_CPUS",
         hide_env_values = true,
-        value_name = "N"
-    )]
+        value_name = "N", value_parser = FromEnv(clap::builder::RangedU64ValueParser::<usize>::new()))]
     pub cpus: Option<usize>,
 
     /// Build on this existing image: no base stage, every stage starts FROM it.
@@ -337,8 +498,7 @@ pub struct RenderArgs {
         env = "USER",
         hide_env_values = true,
         value_name = "NAME",
-        hide_env_values = true
-    )]
+        hide_env_values = true, value_parser = text())]
     pub user: Option<String>,
 
     /// Home directory of that user (default: $HOME, else /root).
@@ -347,8 +507,7 @@ pub struct RenderArgs {
         env = "HOME",
         hide_env_values = true,
         value_name = "DIR",
-        hide_env_values = true
-    )]
+        hide_env_values = true, value_parser = text())]
     pub home: Option<String>,
 
     /// Numeric user id of that user (default: this process's).
@@ -372,8 +531,7 @@ pub struct GitServer {
         env = "BUILD_UNIT_TEST_GIT_BASE",
         hide_env_values = true,
         value_name = "URL",
-        default_value = "https://github.com"
-    )]
+        default_value = "https://github.com", value_parser = text())]
     pub git_base_url: String,
 }
 
@@ -391,7 +549,7 @@ pub struct RenderCmd {
 pub struct BuildArgs {
     /// Rebuild every stage, bypassing the engine's cache (FORCE_DOCKER_BUILD: any value but 0/false/no/off).
     #[arg(long, env = "FORCE_DOCKER_BUILD", hide_env_values = true, action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::FalseyValueParser::new())]
+          value_parser = FromEnv(clap::builder::FalseyValueParser::new()))]
     pub force: bool,
 
     /// At most N engine builds at once (default: no limit). The ready stage
@@ -404,13 +562,13 @@ pub struct BuildArgs {
     #[arg(long, value_name = "PATH")]
     pub engine: Option<PathBuf>,
 
-    /// Stop a stage's build after SECS and count it failed (default: no limit).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop a stage's build after SECS and count it failed (default: no limit; at most 30 days).
+    #[arg(long, value_name = "SECS", value_parser = secs)]
     pub stage_timeout: Option<u64>,
 
     /// Seconds the engine may take to list its images (`image ls`).
     #[arg(long, value_name = "SECS", default_value_t = 120,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = secs)]
     pub engine_timeout: u64,
 
     /// Share stages through this registry (host[:port]/path): a stage's
@@ -420,20 +578,19 @@ pub struct BuildArgs {
         long,
         env = "BUILD_UNIT_TEST_CACHE_REGISTRY",
         hide_env_values = true,
-        value_name = "REF"
-    )]
+        value_name = "REF", value_parser = text())]
     pub cache_registry: Option<String>,
 
     /// Also push every stage built to --cache-registry (any value but
     /// 0/false/no/off in BUILD_UNIT_TEST_CACHE_PUSH).
     #[arg(long, env = "BUILD_UNIT_TEST_CACHE_PUSH", hide_env_values = true,
           action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::FalseyValueParser::new())]
+          value_parser = FromEnv(clap::builder::FalseyValueParser::new()))]
     pub cache_push: bool,
 
     /// Seconds one pull, push or registry query may take.
     #[arg(long, value_name = "SECS", default_value_t = 600,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = secs)]
     pub cache_timeout: u64,
 
     /// Write a JSON report of the run to FILE: every stage's tag, outcome
@@ -472,7 +629,7 @@ pub struct BumpArgs {
 
     /// Seconds the --checksum download may take in all.
     #[arg(long, value_name = "SECS", default_value_t = 600,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = secs)]
     pub fetch_timeout: u64,
 }
 
@@ -493,7 +650,7 @@ pub struct OutdatedArgs {
     pub git: GitServer,
 
     /// Seconds each lookup may take.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = secs)]
     pub timeout: u64,
 
     /// Lookups running at once.
@@ -509,4 +666,70 @@ pub struct UpdateArgs {
     /// Show the changes as diffs; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Invocation, clap::Error> {
+        parse(std::iter::once("build-unit-test-docker").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+        lenient_top(Cli::command()).debug_assert();
+    }
+
+    #[test]
+    fn the_bare_command_is_build_with_its_options() {
+        let i = parsed(&["--root", "r", "-j", "3", "--dry-run"]).expect("parses");
+        assert_eq!(i.root, PathBuf::from("r"));
+        match i.command {
+            Command::Build(b) => assert_eq!((b.jobs, b.dry_run), (Some(3), true)),
+            other => panic!("not build: {other:?}"),
+        }
+        let i = parsed(&["validate", "--root", "r"]).expect("parses");
+        assert_eq!(i.root, PathBuf::from("r"), "--root after the subcommand");
+        assert!(matches!(i.command, Command::Validate(_)));
+    }
+
+    #[test]
+    fn an_option_before_its_subcommand_is_refused_naming_its_place() {
+        let e = parsed(&["--dry-run", "bump", "a/b", "v2"]).expect_err("refused");
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+        assert!(e.use_stderr(), "a usage error: exit 2");
+        assert!(
+            e.to_string().contains(
+                "`--dry-run` goes after the subcommand: `build-unit-test-docker bump --dry-run …`"
+            ),
+            "{e}"
+        );
+        let e = parsed(&["--log-dir", "d", "list"]).expect_err("refused");
+        assert!(
+            e.to_string().contains(
+                "`--log-dir` is not an option of `list`: it is `build`'s \
+                 (`build-unit-test-docker build --log-dir <DIR>`)"
+            ),
+            "{e}"
+        );
+        assert!(parsed(&["--root", "r", "list"]).is_ok(), "--root is global");
+    }
+
+    #[test]
+    fn seconds_are_from_one_to_thirty_days() {
+        assert_eq!(secs("1"), Ok(1));
+        assert_eq!(secs("2592000"), Ok(MAX_SECS));
+        assert_eq!(
+            secs("2592001"),
+            Err("must be at most 2592000 seconds (30 days)".to_owned())
+        );
+        assert_eq!(
+            secs("18446744073709551616"),
+            Err("`18446744073709551616` is not a whole number of seconds".to_owned())
+        );
+        assert_eq!(secs("0"), Err("must be at least 1 second".to_owned()));
+        assert!(secs("-1").is_err() && secs("1.5").is_err());
+    }
 }

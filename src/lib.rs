@@ -3,7 +3,8 @@
 // Data flows one way: files -> model -> check -> plan -> run (with `dag`,
 // the one graph type, a leaf under them all); the
 // command line and the commands sit at the edge, the process layer under
-// everything that runs a child.
+// everything that runs a child, and `printable` under all that shows a
+// child's text.
 pub mod check;
 pub(crate) mod cli;
 pub(crate) mod commands;
@@ -11,13 +12,12 @@ pub mod dag;
 pub(crate) mod maintain;
 pub mod model;
 pub mod plan;
+pub(crate) mod printable;
 pub(crate) mod process;
 pub(crate) mod run;
 
 use std::ffi::OsString;
 use std::io::Write;
-
-use clap::Parser;
 
 /// Runs the command line `args` (program name first) and returns the exit
 /// code: 0 success, 1 validation or build failure, 2 usage error, 130
@@ -27,7 +27,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -43,7 +43,10 @@ where
     let code = match ended {
         Ok(outcome) => outcome.exit_status(),
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {}", commands::with_sources(&e));
+            // Defence in depth: what a child said is made printable where it
+            // is read; nothing in an error line may drive the terminal.
+            let line = printable::printable_str(&commands::with_sources(&e));
+            let _ = writeln!(std::io::stderr(), "error: {line}");
             e.exit_status()
         }
     };

@@ -22,6 +22,12 @@ use super::{CmdError, Interruption, OK};
 pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
     let (project, settings) = super::prepare(root, &args.render, args.force)?;
     let cache = cache_reference(args)?;
+    if let (Some(path), false) = (&args.report, args.dry_run) {
+        super::report::check_writable(path).map_err(|source| CmdError::ReportUnwritable {
+            path: path.clone(),
+            source,
+        })?;
+    }
     // The base and the pinned packages build while the other revisions are
     // looked up, unless every tag is needed first: by a cache registry's
     // walk, or to say what would happen (--dry-run).
@@ -294,6 +300,10 @@ fn conclude(
             .collect();
         Err(CmdError::BuildFailed { stages })
     };
+    // The tag goes out before the report is written, so that the report's
+    // exit_status is the one the run ends with, a stdout that cannot be
+    // written included.
+    let ended = ended.and_then(|()| super::print_out(format!("{}\n", plan.final_stage().tag)));
     if let Some(path) = &args.report {
         let code = ended.as_ref().map_or_else(CmdError::exit_status, |()| OK);
         let report = super::report::report(plan, &outcomes, args.log_dir.as_deref(), &pushed, code);
@@ -306,9 +316,7 @@ fn conclude(
             return CmdError::all(ended.err().into_iter().chain([unwritten]).collect());
         }
     }
-    ended?;
-    let _ = writeln!(std::io::stdout(), "{}", plan.final_stage().tag);
-    Ok(())
+    ended
 }
 
 /// The scheduler's view of the plan.
@@ -388,12 +396,12 @@ fn dry_run(
         ));
     }
     out.push('\n');
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    let printed = super::print_out(out);
     let mut stderr = std::io::stderr().lock();
     for w in warnings {
         let _ = writeln!(stderr, "warning: {w}");
     }
-    Ok(())
+    printed
 }
 
 /// Without a cache registry: each stage is here, or is built.

@@ -16,9 +16,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<(), CmdError> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, BIN, &mut out);
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(CmdError::WriteCompletions)
+    super::print_out(&out)
 }
 
 pub fn man(args: &ManArgs) -> Result<(), CmdError> {
@@ -28,11 +26,11 @@ pub fn man(args: &ManArgs) -> Result<(), CmdError> {
             let mut page = Vec::new();
             clap_mangen::Man::new(cmd)
                 .render(&mut page)
-                .and_then(|()| std::io::stdout().write_all(&page))
+                .map_err(CmdError::WriteManPages)?;
+            super::print_out(&page)
         }
-        Some(dir) => write_pages(cmd, dir),
+        Some(dir) => write_pages(cmd, dir).map_err(CmdError::WriteManPages),
     }
-    .map_err(CmdError::WriteManPages)
 }
 
 /// The main page and one per subcommand (`build-unit-test-docker-bump.1`).

@@ -28,6 +28,13 @@ pub(crate) enum CmdError {
     CachePushWithoutRegistry,
     #[error("BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}")]
     BadCacheRegistry { reference: String, why: String },
+    /// `--report FILE` cannot be written: found before the build.
+    #[error("--report {}: cannot write the report there (checked before building)", path.display())]
+    ReportUnwritable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("--checksum is for packages, not base pins")]
     ChecksumOfBasePin,
     #[error("--cache-registry {reference:?} {why}")]
@@ -175,8 +182,10 @@ pub(crate) enum CmdError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot write the completion script")]
-    WriteCompletions(#[source] io::Error),
+    /// What a command prints could not be written (not EPIPE: see
+    /// `print_out`).
+    #[error("could not write to stdout")]
+    Stdout(#[source] io::Error),
     #[error("cannot write the man pages")]
     WriteManPages(#[source] io::Error),
 
@@ -202,6 +211,7 @@ impl CmdError {
             | CmdError::BadCacheRegistry { .. }
             | CmdError::ChecksumOfBasePin
             | CmdError::BadPruneRegistry { .. }
+            | CmdError::ReportUnwritable { .. }
             | CmdError::NoSuchStage { .. } => USAGE,
             CmdError::Interrupted(_) => INTERRUPTED,
             CmdError::Several(all) => all
@@ -262,8 +272,13 @@ pub(crate) enum SettingsError {
     ClockOutOfRange,
     #[error("SOURCE_DATE_EPOCH `{0}` is not a number of seconds")]
     SourceDateEpochNotANumber(String),
-    #[error("SOURCE_DATE_EPOCH `{0}` is out of range")]
+    #[error(
+        "SOURCE_DATE_EPOCH `{0}` is out of range: tags need a year from 1970 to 9999 \
+         (0 to 253402300799 seconds)"
+    )]
     SourceDateEpochOutOfRange(String),
+    #[error("SOURCE_DATE_EPOCH is not valid UTF-8: set it to a number of seconds since 1970, or unset it")]
+    SourceDateEpochNotUtf8,
     #[error("--arch `{0}` is not a machine name like x86_64, aarch64 or ppc64le")]
     NotAnArch(String),
     #[error("--cpus must be at least 1")]
@@ -349,6 +364,7 @@ mod tests {
             CmdError::from(SettingsError::ClockOutOfRange),
             CmdError::from(SettingsError::SourceDateEpochNotANumber("soon".into())),
             CmdError::from(SettingsError::SourceDateEpochOutOfRange("9e99".into())),
+            CmdError::from(SettingsError::SourceDateEpochNotUtf8),
             CmdError::from(SettingsError::NotAnArch("x86 64".into())),
             CmdError::from(SettingsError::Refused(vec!["a".into()])),
             CmdError::CachePushWithoutRegistry,
@@ -357,6 +373,10 @@ mod tests {
                 why: "is not a registry".into(),
             },
             CmdError::ChecksumOfBasePin,
+            CmdError::ReportUnwritable {
+                path: "/r/x.json".into(),
+                source: io("denied"),
+            },
             CmdError::BadPruneRegistry {
                 reference: "a b".into(),
                 why: "is not a registry".into(),
@@ -378,17 +398,21 @@ mod tests {
             "error: SOURCE_DATE_EPOCH `soon` is not a number of seconds"
         );
         assert_eq!(
-            printed(&usage[8]).0,
+            printed(&usage[9]).0,
             "error: BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) \"a b\" is not a registry"
         );
         assert_eq!(
-            printed(&usage[10]).0,
+            printed(&usage[12]).0,
             "error: --cache-registry \"a b\" is not a registry"
         );
         assert_eq!(
-            printed(&usage[11]).0,
+            printed(&usage[13]).0,
             "error: no stage `x`",
             "no hint when nothing is close"
+        );
+        assert_eq!(
+            printed(&usage[11]).0,
+            "error: --report /r/x.json: cannot write the report there (checked before building): denied"
         );
     }
 
@@ -610,8 +634,8 @@ mod tests {
                 "error: cannot write the report /r.json: denied",
             ),
             (
-                CmdError::WriteCompletions(io("closed")),
-                "error: cannot write the completion script: closed",
+                CmdError::Stdout(io("No space left on device")),
+                "error: could not write to stdout: No space left on device",
             ),
             (
                 CmdError::WriteManPages(io("closed")),

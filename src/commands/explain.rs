@@ -4,7 +4,6 @@
 //! rev), a dependency's new tag, a new base, or its own steps.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
 
 use crate::cli::ExplainArgs;
@@ -63,8 +62,7 @@ pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
     if building == 0 && args.stages.is_empty() {
         out.push_str("every stage exists: nothing will build\n");
     }
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(())
+    super::print_out(out)
 }
 
 /// The explanation of one stage that will build.

@@ -1,6 +1,5 @@
 //! `graph`: the dependency graph of the stages.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{GraphArgs, GraphFormat};
@@ -15,6 +14,5 @@ pub fn run(root: &Path, args: &GraphArgs) -> Result<(), CmdError> {
         GraphFormat::Dot => graph::dot(&project),
         GraphFormat::Mermaid => graph::mermaid(&project),
     };
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(())
+    super::print_out(out)
 }

@@ -1,6 +1,5 @@
 //! `list`: the packages as a table or JSON.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -56,8 +55,7 @@ pub fn run(root: &Path, args: &ListArgs) -> Result<(), CmdError> {
             table(&["PACKAGE", "REV", "BUILD TYPE", "DEPENDS"], &cells)
         }
     };
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(())
+    super::print_out(out)
 }
 
 /// A plain text table, columns padded to their widest cell (the last one unpadded).

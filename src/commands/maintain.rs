@@ -32,8 +32,8 @@ struct Edit {
     rebuilds: Option<String>,
 }
 
-fn out(text: &str) {
-    let _ = std::io::stdout().write_all(text.as_bytes());
+fn out(text: &str) -> Result<(), CmdError> {
+    super::print_out(text)
 }
 
 /// Finds a package by name (or stage name), or says which one was meant.
@@ -226,8 +226,7 @@ fn apply(
         }
     }
     report.push_str(&rebuild_line(project, edits, dry_run));
-    out(&report);
-    Ok(())
+    out(&report)
 }
 
 fn rebuild_line(project: &Project, edits: &[Edit], dry_run: bool) -> String {
@@ -307,7 +306,7 @@ pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
         out(&format!(
             "{}: already {}; nothing to change\n",
             edit.what.0, edit.what.2
-        ));
+        ))?;
         return Ok(());
     }
     apply(root, sources, &project, &[edit], args.dry_run)
@@ -376,7 +375,7 @@ fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
         } else {
             format!(
                 "`git ls-remote` of {url} printed no {what}, but: {}",
-                first.chars().take(80).collect::<String>()
+                crate::printable::printable_str(&first.chars().take(80).collect::<String>())
             )
         }
     };
@@ -476,18 +475,22 @@ fn one_line(e: &str) -> String {
     }
 }
 
-fn print_rows(rows: &[Row], format: TableFormat) {
+fn print_rows(rows: &[Row], format: TableFormat) -> Result<(), CmdError> {
     match format {
         TableFormat::Json => {
             let mut s = serde_json::to_string_pretty(rows).unwrap_or_default();
             s.push('\n');
-            out(&s);
+            out(&s)
         }
         TableFormat::Table => {
             let cells: Vec<[String; 4]> = rows
                 .iter()
                 .map(|r| {
-                    let latest = r.latest.clone().unwrap_or_else(|| "-".to_owned());
+                    // A tag name is the server's text: shown, it drives nothing.
+                    let latest = r
+                        .latest
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), crate::printable::printable_str);
                     let status = match (&r.error, r.outdated, r.kind) {
                         (Some(e), _, _) => format!("lookup failed: {}", one_line(e)),
                         (None, _, "unpinned") => "not pinned: builds its branch head".to_owned(),
@@ -502,7 +505,7 @@ fn print_rows(rows: &[Row], format: TableFormat) {
             out(&super::list::table(
                 &["PACKAGE", "CURRENT", "LATEST", "STATUS"],
                 &cells,
-            ));
+            ))
         }
     }
 }
@@ -514,7 +517,7 @@ pub fn outdated(root: &Path, args: &OutdatedArgs) -> Result<(), CmdError> {
         return Err(CmdError::Interrupted(Interruption::UpstreamLookups));
     }
     let rows = found?;
-    print_rows(&rows, args.format);
+    print_rows(&rows, args.format)?;
     if rows.iter().any(|r| r.error.is_some()) {
         return Err(CmdError::UpstreamLookupsFailed);
     }
@@ -549,7 +552,9 @@ pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
         }
     }
     if edits.is_empty() {
-        out("everything is up to date\n");
+        if let Err(e) = out("everything is up to date\n") {
+            failures.push(e);
+        }
     } else if let Err(e) = apply(root, sources, &project, &edits, args.dry_run) {
         failures.push(e);
     }

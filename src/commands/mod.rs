@@ -1,6 +1,7 @@
 //! The subcommands: each turns parsed arguments into work on the core and
 //! prints the result. The only place that prints, besides the one error
-//! line the edge prints for the [`CmdError`] a command returns.
+//! line the edge prints for the [`CmdError`] a command returns; everything
+//! for stdout goes through [`print_out`], whose failure is the command's.
 //!
 //! Owns: reading the process environment, the clock and the user ids into
 //! `Settings`; exit codes. Must not: hold rules that belong to the core, or
@@ -23,7 +24,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::check::diag::{self, Problem};
-use crate::cli::{Cli, Command, RenderArgs};
+use crate::cli::{Command, Invocation, RenderArgs};
 use crate::model::project::Project;
 use crate::model::settings::{self, IsoWeek, Settings, User};
 use crate::model::sources::Sources;
@@ -55,25 +56,77 @@ impl Outcome {
 }
 
 /// Runs the command; the caller prints the error, once.
-pub(crate) fn execute(cli: Cli) -> Result<Outcome, CmdError> {
-    let root = cli.root.clone();
+pub(crate) fn execute(cli: Invocation) -> Result<Outcome, CmdError> {
+    let root = cli.root;
     match cli.command {
-        None => build::run(&root, &cli.build),
-        Some(Command::Build(args)) => build::run(&root, &args),
-        Some(Command::Validate(args)) => return Ok(validate::run(&root, &args)),
-        Some(Command::List(args)) => list::run(&root, &args),
-        Some(Command::Schema) => validate::schema(&root),
-        Some(Command::Render(args)) => render::run(&root, &args),
-        Some(Command::Graph(args)) => graph::run(&root, &args),
-        Some(Command::Bump(args)) => maintain::bump(&root, &args),
-        Some(Command::Outdated(args)) => maintain::outdated(&root, &args),
-        Some(Command::Update(args)) => maintain::update(&root, &args),
-        Some(Command::Explain(args)) => explain::run(&root, &args),
-        Some(Command::Prune(args)) => prune::run(&root, &args),
-        Some(Command::Completions(args)) => docs::completions(&args),
-        Some(Command::Man(args)) => docs::man(&args),
+        Command::Build(args) => build::run(&root, &args),
+        Command::Validate(args) => return validate::run(&root, &args),
+        Command::List(args) => list::run(&root, &args),
+        Command::Schema => validate::schema(&root),
+        Command::Render(args) => render::run(&root, &args),
+        Command::Graph(args) => graph::run(&root, &args),
+        Command::Bump(args) => maintain::bump(&root, &args),
+        Command::Outdated(args) => maintain::outdated(&root, &args),
+        Command::Update(args) => maintain::update(&root, &args),
+        Command::Explain(args) => explain::run(&root, &args),
+        Command::Prune(args) => prune::run(&root, &args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
     .map(|()| Outcome::Success)
+}
+
+/// Writes `bytes` to stdout, flushed: what every command prints there goes
+/// through here. A stdout that cannot be written (a full disk, /dev/full,
+/// one closed when the run started) is the command's failure (exit 1,
+/// "could not write to stdout"), so `img=$(build-unit-test-docker)` never
+/// holds half a tag. A reader that went away (EPIPE: `… | head -1`) is not:
+/// it chose to read no further, so the rest is dropped quietly and the run
+/// exits as it would have.
+pub(crate) fn print_out(bytes: impl AsRef<[u8]>) -> Result<(), CmdError> {
+    if bytes.as_ref().is_empty() {
+        return Ok(());
+    }
+    if stdout_was_closed() {
+        return Err(CmdError::Stdout(std::io::Error::other(
+            "it was closed when the run started",
+        )));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(bytes.as_ref())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CmdError::Stdout(e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Whether stdout was closed when the process started (`>&-`). The Rust
+/// runtime puts /dev/null, opened read-write, on a closed standard fd
+/// before `main`; a shell's `>/dev/null` opens it write-only. So a stdout
+/// that is /dev/null open read-write, while stderr is not /dev/null, is
+/// taken as closed. When stderr is /dev/null too (a daemon's children get
+/// all three from one read-write open, as daemon(3) does), nothing is
+/// claimed: no one would see the error, and a run whose output is
+/// discarded on purpose must not fail for it.
+fn stdout_was_closed() -> bool {
+    use rustix::fs::{fcntl_getfl, fstat, stat, FileType, OFlags};
+    use std::os::fd::AsFd;
+    let Ok(null) = stat("/dev/null") else {
+        return false;
+    };
+    let is_null = |fd: rustix::fd::BorrowedFd<'_>| {
+        fstat(fd).is_ok_and(|m| {
+            FileType::from_raw_mode(m.st_mode) == FileType::CharacterDevice
+                && m.st_rdev == null.st_rdev
+        })
+    };
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    is_null(stdout.as_fd())
+        && !is_null(stderr.as_fd())
+        && fcntl_getfl(&stdout).is_ok_and(|f| f & OFlags::ACCMODE == OFlags::RDWR)
 }
 
 /// Prints problems on stderr as miette reports.
@@ -157,10 +210,18 @@ pub(crate) struct Inputs {
 
 impl Inputs {
     pub(crate) fn of_process() -> Result<Inputs, SettingsError> {
-        let env = ["SOURCE_DATE_EPOCH", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT"]
+        // OMP_* that are not text are ignored, as nproc ignores any value
+        // it cannot read; SOURCE_DATE_EPOCH names the tags, so it is refused.
+        let mut env: BTreeMap<String, String> = ["OMP_NUM_THREADS", "OMP_THREAD_LIMIT"]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
             .collect();
+        if let Some(epoch) = std::env::var_os("SOURCE_DATE_EPOCH") {
+            let epoch = epoch
+                .into_string()
+                .map_err(|_| SettingsError::SourceDateEpochNotUtf8)?;
+            env.insert("SOURCE_DATE_EPOCH".to_owned(), epoch);
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|_| SettingsError::ClockBeforeEpoch)?;
@@ -393,6 +454,14 @@ mod tests {
             matches!(&e, SettingsError::SourceDateEpochNotANumber(v) if v == "soon"),
             "{e}"
         );
+        for far in ["-99999999999", "-1", "253402300800"] {
+            let bad = inputs(&[("SOURCE_DATE_EPOCH", far)]);
+            let e = settings_from(&args(), false, CpuCount::Affinity, &bad).expect_err(far);
+            assert!(
+                matches!(&e, SettingsError::SourceDateEpochOutOfRange(v) if v == far),
+                "{far}: a tag of another year than 1970 to 9999: {e}"
+            );
+        }
     }
 
     #[test]

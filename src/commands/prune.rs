@@ -100,11 +100,19 @@ fn local(
         .program
         .file_name()
         .map_or_else(|| "engine".to_owned(), |n| n.to_string_lossy().into_owned());
+    // Names come from the engine: a table shows them printable (JSON
+    // escapes them itself).
     let text = match args.format {
         PruneFormat::Json => local_json(&out, image, retention, args.dry_run, engine),
-        PruneFormat::Table => local_text(&out, image, retention, args.dry_run, &engine_name),
+        PruneFormat::Table => crate::printable::printable_str(&local_text(
+            &out,
+            image,
+            retention,
+            args.dry_run,
+            &engine_name,
+        )),
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    super::print_out(text)?;
     if out.failed.is_empty() {
         Ok(())
     } else {
@@ -356,16 +364,24 @@ fn registry(
     if let Listed::Derived(why) = &out.listed {
         let _ = writeln!(
             std::io::stderr(),
-            "warning: the registry does not list its repositories ({why}); asked for the \
+            "warning: the registry does not list its repositories ({}); asked for the \
              stages of {} instead",
+            crate::printable::printable_str(why),
             root.join("packages.d").display()
         );
     }
+    // Tags and names come from the registry: shown printable.
     let text = match args.format {
         PruneFormat::Json => registry_json(&out, reference, image, retention, args.dry_run),
-        PruneFormat::Table => registry_text(&out, reference, image, retention, args.dry_run),
+        PruneFormat::Table => crate::printable::printable_str(&registry_text(
+            &out,
+            reference,
+            image,
+            retention,
+            args.dry_run,
+        )),
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    super::print_out(text)?;
     Ok(())
 }
 

@@ -69,7 +69,7 @@ pub fn run(root: &Path, args: &RenderCmd) -> Result<(), CmdError> {
             }
             out.push_str("### tags.txt\n");
             out.push_str(&tags);
-            let _ = std::io::stdout().write_all(out.as_bytes());
+            super::print_out(out)?;
         }
     }
     Ok(())

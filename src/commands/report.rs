@@ -1,6 +1,7 @@
 //! `build --report FILE`: the run as JSON for CI systems (schema version 1,
 //! documented in the README). Written even when the build fails or is
-//! interrupted, so a dashboard can show why.
+//! interrupted, so a dashboard can show why. Its path is checked before
+//! the build starts ([`check_writable`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -120,6 +121,33 @@ pub fn report<'a>(
         pushed: pushed.len(),
         stages,
     }
+}
+
+/// Whether the report can be written to `path`, checked before the build
+/// so that an unwritable one is found before anything builds, not after:
+/// its folder is made (as `--log-dir` is), `path` must not be a folder,
+/// and a file must be creatable beside it (a probe, removed at once: the
+/// report is written atomically, through such a file). Nothing is left
+/// behind but the folder.
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(std::io::Error::other("it is a folder; give a file name"));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(std::io::Error::other(format!(
+            "{} is not a folder",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)?;
+    tempfile::Builder::new()
+        .prefix(".report-probe")
+        .tempfile_in(dir)
+        .map(drop)
 }
 
 /// Writes `report` to `path` (atomically).

@@ -12,7 +12,7 @@ use super::{CmdError, Outcome};
 
 /// Reports every problem; errors end the run with 1, without an `error:`
 /// line (the report is the message).
-pub fn run(root: &Path, args: &ValidateArgs) -> Outcome {
+pub fn run(root: &Path, args: &ValidateArgs) -> Result<Outcome, CmdError> {
     let checked = check_root(root);
     let problems = &checked.problems;
     let errors = problems.iter().filter(|p| p.is_error()).count();
@@ -32,22 +32,21 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Outcome {
             let _ = writeln!(std::io::stderr(), "{summary}");
         }
         ProblemFormat::Json => {
-            let _ = std::io::stdout().write_all(diag::render_json(problems).as_bytes());
+            super::print_out(diag::render_json(problems))?;
         }
         ProblemFormat::Github => {
-            let _ = std::io::stdout().write_all(diag::render_github(problems).as_bytes());
+            super::print_out(diag::render_github(problems))?;
         }
     }
-    if errors == 0 {
+    Ok(if errors == 0 {
         Outcome::Success
     } else {
         Outcome::ProblemsReported
-    }
+    })
 }
 
 /// Prints the manifest schema, its build-type enum taken from the root's templates.
 pub fn schema(root: &Path) -> Result<(), CmdError> {
     let names = sources::build_type_names(&root.join(TEMPLATES_DIR));
-    let _ = std::io::stdout().write_all(crate::model::manifest::schema_text(&names).as_bytes());
-    Ok(())
+    super::print_out(crate::model::manifest::schema_text(&names))
 }

@@ -25,8 +25,16 @@ pub struct IsoWeek {
 }
 
 impl IsoWeek {
-    /// The ISO week of a Unix time (UTC).
+    /// The last second a tag's four-digit ISO year can name:
+    /// 9999-12-31T23:59:59Z.
+    pub const LAST_SECOND: i64 = 253_402_300_799;
+
+    /// The ISO week of a Unix time (UTC); None outside 1970 to 9999 (the
+    /// tags carry a four-digit year, and no build predates 1970).
     pub fn from_unix(secs: i64) -> Option<IsoWeek> {
+        if !(0..=Self::LAST_SECOND).contains(&secs) {
+            return None;
+        }
         let t = time::OffsetDateTime::from_unix_timestamp(secs).ok()?;
         let (year, week, _) = t.to_iso_week_date();
         Some(IsoWeek { year, week })
@@ -262,6 +270,13 @@ mod tests {
                 .as_deref(),
             Some("2020-W53")
         );
+        // Only four-digit years, from 1970 on.
+        let stamp = |s| IsoWeek::from_unix(s).map(|w| w.stamp());
+        assert_eq!(stamp(0).as_deref(), Some("1970-W01"));
+        assert_eq!(stamp(IsoWeek::LAST_SECOND).as_deref(), Some("9999-W52"));
+        assert_eq!(stamp(-1), None);
+        assert_eq!(stamp(-99_999_999_999), None);
+        assert_eq!(stamp(IsoWeek::LAST_SECOND + 1), None);
     }
 
     #[test]

@@ -289,7 +289,9 @@ impl DockerCli {
             return Err(EngineError::ImageList {
                 command,
                 exit: ExitDesc::of(output.status),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                stderr: crate::printable::printable(&output.stderr)
+                    .trim()
+                    .to_owned(),
             });
         }
         if output.stdout_truncated {
@@ -439,41 +441,12 @@ impl Engine for DockerCli {
     }
 }
 
-/// `line` without terminal escape sequences (colours, cursor moves), which
-/// would garble the prefixed output, the logs and the summary.
+/// `line` without terminal escape sequences (colours, cursor moves, titles)
+/// or other control characters, which would garble the prefixed output,
+/// the logs and the summary: [`crate::printable`]'s rule, as for all text
+/// from a child.
 pub fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            // CSI: parameters, then one final byte in @..~.
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            // OSC: up to BEL or ESC \.
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+    crate::printable::printable_str(line)
 }
 
 /// Why a registry operation did not happen.
@@ -517,7 +490,9 @@ impl DockerCli {
         match process::run(cmd, self.registry_timeout, 1024 * 1024) {
             Ok(out) if out.status.success() => Ok(()),
             Ok(out) => {
-                let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                // A registry's words reach the terminal (a warning): no
+                // escape sequence of theirs does.
+                let said = crate::printable::printable(&out.stderr).trim().to_owned();
                 if is_not_found(&said) {
                     Err(RegistryError::NotFound)
                 } else {

@@ -64,10 +64,15 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
         total += n as u64;
         hasher.update(&buf[..n]);
     }
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
+    // Bounded, and quoted in an error that reaches the terminal.
+    let mut raw = Vec::new();
+    if let Some(e) = child.stderr.take() {
+        let mut e = e;
+        let _ = (&mut e).take(64 * 1024).read_to_end(&mut raw);
+        // The rest is read and dropped, so curl never blocks on a full pipe.
+        let _ = std::io::copy(&mut e, &mut std::io::sink());
     }
+    let stderr = crate::printable::printable(&raw);
     let status = child.wait().map_err(|e| format!("waiting for curl: {e}"))?;
     drop(done);
     let timed_out = watchdog.join().unwrap_or(false);

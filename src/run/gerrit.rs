@@ -115,7 +115,9 @@ fn get_json(url: &str, timeout: Duration) -> Result<Value, String> {
     let finished = crate::process::run(cmd, timeout + Duration::from_secs(2), ANSWER_LIMIT)
         .map_err(|e| format!("`curl {url}`: {e}"))?;
     if !finished.status.success() {
-        let why = String::from_utf8_lossy(&finished.stderr).trim().to_owned();
+        let why = crate::printable::printable(&finished.stderr)
+            .trim()
+            .to_owned();
         return Err(format!(
             "`curl {url}` failed ({}){}",
             finished.status,

@@ -230,7 +230,8 @@ pub fn ls_remote(
     };
     let status = finished.status;
     let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&finished.stderr).into_owned();
+    // Quoted in errors, which reach the terminal.
+    let stderr = crate::printable::printable(&finished.stderr);
     if finished.stdout_truncated {
         return Err(LsRemoteError::TooLarge {
             command,

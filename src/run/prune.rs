@@ -82,7 +82,7 @@ impl DockerCli {
             return Err(CallError::Failed {
                 command,
                 exit: ExitDesc::of(out.status),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                stderr: crate::printable::printable(&out.stderr).trim().to_owned(),
             });
         }
         if out.stdout_truncated {
