@@ -85,8 +85,9 @@ pub(crate) fn human(bytes: u64) -> String {
     }
 }
 
+/// The first 12 characters of an image id, as the engines show it.
 fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
 }
 
 fn local(
@@ -515,6 +516,13 @@ fn registry_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_shortened_as_the_engines_do() {
+        assert_eq!(short("307c0b9e12765a330fbc"), "307c0b9e1276");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+    }
 
     #[test]
     fn sizes_read_as_the_engines_print_them() {
