@@ -16,7 +16,8 @@ const H: &str = "0123456789abcdef";
 
 /// A fake engine: `image ls` lists `images` (id, repository, tag), every
 /// image is 1000 bytes, container `holder` uses image `cc`, `rmi` logs its
-/// arguments, fails for the tags in `$REFUSE` and deletes the image but for
+/// arguments, fails for the tags in `$REFUSE`, finds those in `$GONE` gone
+/// already (as after another prune) and deletes the image but for
 /// `bud-base:2023-W45-…` (which `latest` also names), `system df` says 1.2GB.
 fn engine(dir: &Path, images: &[(&str, &str, String)]) -> PathBuf {
     let listing: String = images
@@ -34,6 +35,7 @@ case "$1 $2" in
 "container inspect") printf '/holder\tsha256:cc\n' ;;
 "system df") printf 'Images\t1.2GB\nContainers\t0B\n' ;;
 rmi*) case " $REFUSE " in *" $2 "*) echo "Error response from daemon: conflict" >&2; exit 1 ;; esac
+      case " $GONE " in *" $2 "*) echo "Error: No such image: $2" >&2; exit 1 ;; esac
       echo "Untagged: $2"; case "$2" in bud-base:2023-W45-*) ;; *) echo "Deleted: sha256:0" ;; esac ;;
 *) echo "unexpected: $*" >&2; exit 3 ;;
 esac
@@ -46,6 +48,10 @@ esac
 }
 
 fn prune(dir: &Path, engine: &Path, args: &[&str], refuse: &str) -> Output {
+    prune_with(dir, engine, args, &[("REFUSE", refuse)])
+}
+
+fn prune_with(dir: &Path, engine: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .current_dir(dir)
         .arg("prune")
@@ -54,7 +60,7 @@ fn prune(dir: &Path, engine: &Path, args: &[&str], refuse: &str) -> Output {
         .arg(engine)
         .env("DOCKER_IMAGE_NAME", "bud")
         .env("SOURCE_DATE_EPOCH", EPOCH)
-        .env("REFUSE", refuse)
+        .envs(env.iter().copied())
         .output()
         .expect("run prune")
 }
@@ -165,6 +171,21 @@ fn a_refused_removal_fails_the_run_naming_the_tag() {
     );
     assert!(
         stdout.contains(&format!("untagged     bud-base:2023-W45-{H}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_tag_gone_meanwhile_is_no_failure() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let docker = engine(bin.path(), &images());
+    let gone = format!("bud-base:2023-W44-{H}");
+    let out = prune_with(cwd.path(), &docker, &[], &[("GONE", &gone)]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("gone         {gone}  (removed meanwhile")),
         "{stdout}"
     );
 }

@@ -169,6 +169,12 @@ fn local_text(
             }
         }
     }
+    for tag in &out.gone {
+        s.push_str(&format!(
+            "{:<12} {tag}  (removed meanwhile, by another prune?)\n",
+            "gone"
+        ));
+    }
     for u in &out.plan.in_use {
         for tag in &u.tags {
             s.push_str(&format!(
@@ -279,6 +285,7 @@ fn local_json(
         "in_use": in_use,
         "kept_tags": out.plan.kept,
         "failed": failed,
+        "gone": out.gone,
         "deleted_images_bytes": deleted_bytes(out),
         "image_storage_bytes": out.storage.map(|(before, after)| json!({"before": before, "after": after})),
     });

@@ -31,6 +31,17 @@ pub enum CallError {
     },
 }
 
+/// What one `rmi` of a tag did, as the engine said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagRemoval {
+    /// It was the image's last tag: the image was deleted.
+    Deleted,
+    /// The image stays (another tag, or an image built on it).
+    Untagged,
+    /// The tag was gone already (another prune at the same time).
+    Gone,
+}
+
 /// What `prune` asks of an engine.
 pub trait PruneEngine {
     /// Every image: its id and each `repository:tag` naming it.
@@ -39,9 +50,8 @@ pub trait PruneEngine {
     fn sizes(&self, ids: &[String]) -> Result<HashMap<String, u64>, CallError>;
     /// Every container, running or stopped, with its image's id.
     fn containers(&self) -> Result<Vec<Container>, CallError>;
-    /// Removes one tag (`rmi` without `-f`); true when the engine says it
-    /// deleted the image (its last tag), false when it only untagged it.
-    fn remove_tag(&self, tag: &str) -> Result<bool, CallError>;
+    /// Removes one tag (`rmi` without `-f`).
+    fn remove_tag(&self, tag: &str) -> Result<TagRemoval, CallError>;
     /// The space its images take, as `system df` reports it (bytes).
     fn image_storage(&self) -> Result<u64, CallError>;
 }
@@ -201,9 +211,20 @@ impl PruneEngine for DockerCli {
             .collect())
     }
 
-    fn remove_tag(&self, tag: &str) -> Result<bool, CallError> {
-        let said = self.call(&["rmi", tag])?;
-        Ok(said.lines().any(|l| l.trim_start().starts_with("Deleted")))
+    fn remove_tag(&self, tag: &str) -> Result<TagRemoval, CallError> {
+        match self.call(&["rmi", tag]) {
+            Ok(said) if said.lines().any(|l| l.trim_start().starts_with("Deleted")) => {
+                Ok(TagRemoval::Deleted)
+            }
+            Ok(_) => Ok(TagRemoval::Untagged),
+            // docker: "No such image: x"; podman: "x: image not known".
+            Err(CallError::Failed { stderr, .. })
+                if stderr.contains("No such image") || stderr.contains("image not known") =>
+            {
+                Ok(TagRemoval::Gone)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn image_storage(&self) -> Result<u64, CallError> {
@@ -235,6 +256,8 @@ pub struct LocalOutcome {
     pub removed: Vec<Removed>,
     /// Tags whose removal failed: tag, why.
     pub failed: Vec<(String, String)>,
+    /// Tags that were gone already when their turn came.
+    pub gone: Vec<String>,
     /// Image storage (`system df`) before and after; None in a dry run or
     /// when the engine did not say.
     pub storage: Option<(u64, u64)>,
@@ -265,6 +288,7 @@ pub fn prune_local(
             plan,
             removed: Vec::new(),
             failed: Vec::new(),
+            gone: Vec::new(),
             storage: None,
         });
     }
@@ -287,12 +311,14 @@ pub fn prune_local(
             plan,
             removed,
             failed: Vec::new(),
+            gone: Vec::new(),
             storage: None,
         });
     }
     let before = engine.image_storage().ok();
     let mut removed = Vec::new();
     let mut failed = Vec::new();
+    let mut gone = Vec::new();
     for r in &plan.remove {
         let mut deleted = false;
         let mut any = false;
@@ -301,10 +327,12 @@ pub fn prune_local(
                 return Err(EngineError::Cancelled.into());
             }
             match engine.remove_tag(tag) {
-                Ok(d) => {
-                    deleted |= d;
+                Ok(TagRemoval::Deleted) => {
+                    deleted = true;
                     any = true;
                 }
+                Ok(TagRemoval::Untagged) => any = true,
+                Ok(TagRemoval::Gone) => gone.push(tag.clone()),
                 Err(CallError::Engine(EngineError::Cancelled)) => {
                     return Err(EngineError::Cancelled.into())
                 }
@@ -323,6 +351,7 @@ pub fn prune_local(
         plan,
         removed,
         failed,
+        gone,
         storage: before.zip(after),
     })
 }
@@ -416,7 +445,7 @@ mod tests {
         fn containers(&self) -> Result<Vec<Container>, CallError> {
             Ok(self.containers.clone())
         }
-        fn remove_tag(&self, tag: &str) -> Result<bool, CallError> {
+        fn remove_tag(&self, tag: &str) -> Result<TagRemoval, CallError> {
             if self.refuse.contains(tag) {
                 return Err(CallError::Failed {
                     command: format!("fake rmi {tag}"),
@@ -434,7 +463,11 @@ mod tests {
                 }
             }
             images.retain(|i| !i.tags.is_empty());
-            Ok(deleted)
+            Ok(if deleted {
+                TagRemoval::Deleted
+            } else {
+                TagRemoval::Untagged
+            })
         }
         fn image_storage(&self) -> Result<u64, CallError> {
             Ok(self.images.borrow().len() as u64 * 1000)
