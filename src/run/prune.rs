@@ -191,24 +191,15 @@ impl PruneEngine for DockerCli {
     }
 
     fn containers(&self) -> Result<Vec<Container>, CallError> {
-        let ids = self.call(&["ps", "--all", "--quiet", "--no-trunc"])?;
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        // A container removed between the listing and the inspect: list again.
+        match self.list_containers() {
+            Err(CallError::Failed { stderr, .. })
+                if stderr.to_ascii_lowercase().contains("no such container") =>
+            {
+                self.list_containers()
+            }
+            other => other,
         }
-        let mut args = vec!["container", "inspect", "--format", "{{.Name}}\t{{.Image}}"];
-        args.extend(ids);
-        let text = self.call(&args)?;
-        Ok(text
-            .lines()
-            .filter_map(|l| {
-                let (name, image) = l.split_once('\t')?;
-                Some(Container {
-                    name: name.trim().trim_start_matches('/').to_owned(),
-                    image_id: bare_id(image),
-                })
-            })
-            .collect())
     }
 
     fn remove_tag(&self, tag: &str) -> Result<TagRemoval, CallError> {
@@ -237,6 +228,30 @@ impl PruneEngine for DockerCli {
                 exit: ExitDesc::Code(0),
                 stderr: format!("no Images size in its answer: {}", text.trim()),
             })
+    }
+}
+
+impl DockerCli {
+    /// Every container with its image's id: `ps`, then one `inspect`.
+    fn list_containers(&self) -> Result<Vec<Container>, CallError> {
+        let ids = self.call(&["ps", "--all", "--quiet", "--no-trunc"])?;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["container", "inspect", "--format", "{{.Name}}\t{{.Image}}"];
+        args.extend(ids);
+        let text = self.call(&args)?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (name, image) = l.split_once('\t')?;
+                Some(Container {
+                    name: name.trim().trim_start_matches('/').to_owned(),
+                    image_id: bare_id(image),
+                })
+            })
+            .collect())
     }
 }
 
