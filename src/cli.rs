@@ -566,14 +566,17 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SECS", value_parser = secs)]
     pub stage_timeout: Option<u64>,
 
-    /// Seconds the engine may take to list its images (`image ls`).
+    /// Seconds the engine may take to list its images (`image ls`), and to
+    /// say its platform (with --cache-registry).
     #[arg(long, value_name = "SECS", default_value_t = 120,
           value_parser = secs)]
     pub engine_timeout: u64,
 
     /// Share stages through this registry (host[:port]/path): a stage's
-    /// remote name is REF/<its tag>; needed stages missing here are pulled
-    /// from it, from the final image down, before anything is built.
+    /// remote name is REF/<os>-<arch>/<its tag>, the engine's platform, so
+    /// machines of different architectures share nothing; needed stages
+    /// missing here are pulled from it, from the final image down, before
+    /// anything is built.
     #[arg(
         long,
         env = "BUILD_UNIT_TEST_CACHE_REGISTRY",

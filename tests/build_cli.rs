@@ -28,11 +28,30 @@ case "$1" in
     echo "warning on stderr" >&2
     if [ -n "$FAKE_DOCKER_SLEEP" ]; then echo $$ >> "$dir/sleepers"; exec sleep "$FAKE_DOCKER_SLEEP"; fi
     case "$tag" in *"$FAKE_DOCKER_FAIL"*)
-      if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "curl: (22) The requested URL returned error: 404"; exit 1; fi ;;
+      if [ -n "$FAKE_DOCKER_FAIL" ]; then echo "${FAKE_DOCKER_SAYS:-curl: (22) The requested URL returned error: 404}"; exit 1; fi ;;
     esac
     echo "Successfully tagged $tag"
     exit 0 ;;
+  version)
+    echo "$*" >> "$dir/version.calls"
+    if [ -n "$FAKE_DOCKER_NO_PLATFORM" ]; then echo "Error: no server" >&2; exit 1; fi
+    echo "${FAKE_DOCKER_PLATFORM:-linux/amd64}"
+    exit 0 ;;
 esac
+# A registry of files in $FAKE_REGISTRY, one per remote name (none: every
+# registry call fails).
+if [ -n "$FAKE_REGISTRY" ]; then
+  for last; do :; done
+  stored="$FAKE_REGISTRY/$(echo "$last" | tr '/:' '__')"
+  case "$1" in
+    tag) echo "$3" >> "$dir/existing"; exit 0 ;;
+    push) : > "$stored"; echo "$last" >> "$dir/pushed"; exit 0 ;;
+    pull|manifest)
+      if [ -e "$stored" ]; then echo "$last" >> "$dir/pulled"; exit 0; fi
+      echo "Error response from daemon: manifest for $last not found: manifest unknown" >&2
+      exit 1 ;;
+  esac
+fi
 echo "unexpected: $*" >&2
 exit 2
 "#;
@@ -163,6 +182,10 @@ fn build_prints_only_the_final_tag_and_builds_what_render_shows() {
             .expect("rendered");
         assert_eq!(dockerfile, &expected, "{stage}");
     }
+    assert!(
+        !fake.data.path().join("version.calls").exists(),
+        "without a cache registry the platform is not asked"
+    );
     // One `image ls` for all the tags.
     let calls = std::fs::read_to_string(fake.data.path().join("image-ls.calls")).expect("calls");
     assert_eq!(calls.lines().count(), 1);
@@ -303,6 +326,40 @@ fn a_failing_stage_skips_its_dependents_and_prints_nothing_on_stdout() {
 }
 
 #[test]
+fn a_build_failing_for_the_hosts_setup_says_what_to_change() {
+    let fake = Fake::new("docker");
+    let out = fake
+        .command(&["build"])
+        .env("FAKE_DOCKER_FAIL", "-base:")
+        .env(
+            "FAKE_DOCKER_SAYS",
+            "Error: OCI runtime error: crun: cgroups in hybrid mode not supported, drop all \
+             controllers from cgroupv2",
+        )
+        .output()
+        .expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    let hints: Vec<&str> = stderr.lines().filter(|l| l.starts_with("hint: ")).collect();
+    assert_eq!(hints.len(), 1, "{stderr}");
+    assert!(
+        hints[0].contains("set `runtime = \"runc\"` under `[engine]` in containers.conf")
+            && hints[0].contains("systemd.unified_cgroup_hierarchy=1"),
+        "{stderr}"
+    );
+    // An ordinary failure (a missing tarball) gets none.
+    let out = fake
+        .command(&["build"])
+        .env("FAKE_DOCKER_FAIL", "-base:")
+        .output()
+        .expect("build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
 fn dry_run_lists_each_stage_and_builds_nothing() {
     let fake = Fake::new("docker");
     let (_, tags) = render_tags(&fake, &[]);
@@ -358,6 +415,100 @@ fn dry_run_with_a_failing_cache_registry_warns_and_succeeds() {
         "a warning, not an error: {stderr}"
     );
     assert!(fake.built().is_empty());
+}
+
+/// What a fake machine's engine recorded in `file` (pushed, pulled), one
+/// remote name a line.
+fn calls(fake: &Fake, file: &str) -> Vec<String> {
+    std::fs::read_to_string(fake.data.path().join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Machines of two architectures share one registry (the fake engine's, a
+/// folder): neither pulls what the other built, and same-architecture
+/// machines still share everything; the local tags are the same on all.
+#[test]
+fn a_fleet_of_two_architectures_pulls_nothing_across_them() {
+    let registry = tempfile::tempdir().expect("tempdir");
+    let reference = "127.0.0.1:5000/ci";
+    let build = |fake: &Fake, platform: Option<&str>| {
+        let mut cmd = fake.command(&["build", "--cache-registry", reference, "--cache-push"]);
+        cmd.env("FAKE_REGISTRY", registry.path());
+        match platform {
+            Some(p) => cmd.env("FAKE_DOCKER_PLATFORM", p),
+            None => cmd.env("FAKE_DOCKER_NO_PLATFORM", "1"),
+        };
+        let out = cmd.output().expect("build");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    };
+    let (amd64, arm64, amd64_b, unknown) = (
+        Fake::new("docker"),
+        Fake::new("docker"),
+        Fake::new("docker"),
+        Fake::new("docker"),
+    );
+    let (final_tag, _) = build(&amd64, Some("linux/amd64"));
+    assert_eq!(amd64.built().len(), 27);
+    assert_eq!(
+        calls(&amd64, "version.calls"),
+        ["version --format {{.Server.Os}}/{{.Server.Arch}}"],
+        "the platform is asked once a run"
+    );
+    let pushed = calls(&amd64, "pushed");
+    assert_eq!(pushed.len(), 27);
+    assert!(
+        pushed
+            .iter()
+            .all(|r| r.starts_with(&format!("{reference}/linux-amd64/openbmc/ubuntu-unit-test"))),
+        "{pushed:?}"
+    );
+
+    // arm64: every stage built here, nothing pulled, pushed beside amd64's.
+    let (tag, stderr) = build(&arm64, Some("linux/arm64"));
+    assert_eq!(tag, final_tag, "the same local tags");
+    assert_eq!(arm64.built().len(), 27, "{stderr}");
+    assert!(calls(&arm64, "pulled").is_empty(), "{stderr}");
+    let pushed = calls(&arm64, "pushed");
+    assert_eq!(pushed.len(), 27);
+    assert!(pushed
+        .iter()
+        .all(|r| r.starts_with(&format!("{reference}/linux-arm64/"))));
+    assert!(
+        stderr.contains(&format!(
+            "cache: asking {reference} for the linux-arm64 stages needed and missing here"
+        )),
+        "{stderr}"
+    );
+
+    // A second amd64 machine: the final image is the one pull, no build.
+    let (tag, stderr) = build(&amd64_b, Some("linux/amd64"));
+    assert_eq!(tag, final_tag);
+    assert!(amd64_b.built().is_empty(), "{stderr}");
+    assert_eq!(
+        calls(&amd64_b, "pulled"),
+        [format!("{reference}/linux-amd64/{}", final_tag.trim())]
+    );
+
+    // An engine that does not say its platform: one warning, no registry.
+    let (tag, stderr) = build(&unknown, None);
+    assert_eq!(tag, final_tag);
+    assert_eq!(unknown.built().len(), 27);
+    assert!(calls(&unknown, "pulled").is_empty() && calls(&unknown, "pushed").is_empty());
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&format!("the cache registry {reference} was not used"))
+            && warnings[0].contains("the engine did not say its platform"),
+        "{stderr}"
+    );
 }
 
 #[test]

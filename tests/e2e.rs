@@ -22,6 +22,14 @@
 //! `bud-e2e-layer-cache:base` so the next run reuses its apt layer.
 //! BUD_E2E_VERBOSE=1 prints the tool's whole stderr of every run;
 //! BUD_E2E_DOCKER names another docker executable.
+//!
+//! `e2e_rootless_podman` runs (a) and (b) as an ordinary user with rootless
+//! podman, the user `scripts/rootless-up.sh` made; where the host cannot
+//! (not root, no user namespaces, no runtime that works), it says why and
+//! skips, also with CI=true. Once it has started, a failure fails.
+//! `e2e_podman_default_runtime_failure_says_what_to_change` builds through
+//! podman's own default runtime where it refuses this host (crun on hybrid
+//! cgroups): the summary's hint must name the fix.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -116,6 +124,93 @@ fn e2e_real_podman() {
     scenario(Run::new(podman));
 }
 
+/// Where podman's own default runtime cannot run containers on this host
+/// (crun on hybrid cgroups, which `scripts/podman-up.sh` works around for
+/// the other tests), a build through it fails, and the summary's one hint
+/// names the fix. Elsewhere it skips, saying why.
+#[test]
+fn e2e_podman_default_runtime_failure_says_what_to_change() {
+    let Some(podman) = engine_or_skip("BUD_E2E_PODMAN", "podman") else {
+        return;
+    };
+    let mut probe = Command::new(&podman);
+    probe.env_remove("CONTAINERS_CONF").args([
+        "run",
+        "--rm",
+        "--network=host",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+        BASE_IMAGE,
+        "true",
+    ]);
+    let out = run_with_timeout(probe, None, Duration::from_secs(120));
+    if out.code == Some(0) || !out.stderr.contains("cgroups in hybrid mode not supported") {
+        eprintln!(
+            "e2e hint: podman's default runtime does not refuse this host's cgroups ({}); \
+             skipping",
+            out.stderr
+                .trim()
+                .lines()
+                .next_back()
+                .unwrap_or("it runs containers")
+        );
+        return;
+    }
+    let run = Run::new(podman.clone());
+    // The engine as a user who never heard of CONTAINERS_CONF would run it.
+    let wrapper = run._tmp.path().join("podman-default");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh
+unset CONTAINERS_CONF
+exec '{}' \"$@\"\n",
+            podman.display()
+        ),
+    )
+    .expect("write wrapper");
+    make_executable(&wrapper);
+    let log = run._tmp.path().join("default-runtime.log");
+    let r = run.build_with("hint", &wrapper, &log, &[]);
+    assert_eq!(r.code, Some(1), "(hint) the build fails\n{}", r.context());
+    let hints: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("hint: "))
+        .collect();
+    assert_eq!(hints.len(), 1, "(hint) one hint line\n{}", r.context());
+    assert!(
+        hints[0].contains("set `runtime = \"runc\"` under `[engine]` in containers.conf"),
+        "{}",
+        hints[0]
+    );
+}
+
+/// (a) and (b) as an ordinary user with rootless podman: the user, its
+/// subordinate ids, runtime folder, containers.conf and base image are
+/// `scripts/rootless-up.sh`'s (named in $BUD_ROOTLESS_STATE/env, default
+/// /tmp/bud-rootless/env). The temp tree is handed to that user.
+#[test]
+fn e2e_rootless_podman() {
+    let Some(user) = rootless_or_skip() else {
+        return;
+    };
+    let Some(podman) = find_program(Path::new("podman")) else {
+        eprintln!("e2e rootless: no `podman` on PATH; skipping");
+        return;
+    };
+    let start = Instant::now();
+    let run = Run::new_as(podman, user);
+    cold_build_and_noop(&run);
+    eprintln!(
+        "e2e rootless: cold build, image check and no-op rebuild as {} in {:.1}s",
+        run.user.as_ref().map_or("?", |u| u.name.as_str()),
+        start.elapsed().as_secs_f64()
+    );
+}
+
 /// The fleet cache through a real registry (Debian's docker-registry, run
 /// here on 127.0.0.1) between two Docker daemons standing in for two CI
 /// machines: A (the first daemon) and B (scripts/fleet-up.sh's). Counts
@@ -148,6 +243,24 @@ fn e2e_fleet_cache_through_a_real_registry() {
     let run = Run::new(docker.clone());
     let mut registry = LocalRegistry::start(registry_bin.as_deref().expect("checked"));
     let reference = format!("127.0.0.1:{}/bud-fleet", registry.port);
+    // Every remote name carries the platform the daemon reports (both
+    // daemons are this machine's): REF/<os>-<arch>/<local tag>.
+    let platform = {
+        let mut cmd = Command::new(&docker);
+        cmd.args(["version", "--format", "{{.Server.Os}}-{{.Server.Arch}}"]);
+        let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+        assert_eq!(out.code, Some(0), "docker version: {}", out.stderr);
+        out.stdout.trim().to_owned()
+    };
+    let under_platform = |r: &BuildRun| {
+        let prefix = format!("{reference}/{platform}/{}", run.image);
+        assert!(
+            r.remotes.iter().all(|n| n.starts_with(&prefix)),
+            "({}) every remote name starts with {prefix}: {:?}",
+            r.step,
+            r.remotes
+        );
+    };
     let machine = |name: &str, host: Option<&str>| {
         let wrapper = run._tmp.path().join(format!("docker-{name}"));
         let log = run._tmp.path().join(format!("calls-{name}.log"));
@@ -185,6 +298,7 @@ fn e2e_fleet_cache_through_a_real_registry() {
         a1.context()
     );
     assert!(a1.pulls.is_empty(), "(A1) nothing pulled\n{}", a1.context());
+    under_platform(&a1);
     let tag = a1.final_tag(&run.image);
 
     // B, empty, dry run: says the final image would be pulled, nothing else.
@@ -216,6 +330,7 @@ fn e2e_fleet_cache_through_a_real_registry() {
     b1.assert_success();
     assert!(b1.builds.is_empty(), "(B1) nothing built\n{}", b1.context());
     assert_eq!(b1.pulls, set(&["final"]), "(B1) one pull\n{}", b1.context());
+    under_platform(&b1);
     assert_eq!(b1.final_tag(&run.image), tag, "(B1) the same final tag");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
@@ -244,6 +359,7 @@ fn e2e_fleet_cache_through_a_real_registry() {
         b2.context()
     );
     assert_eq!(b2.pushes, changed, "(B2) pushes\n{}", b2.context());
+    under_platform(&b2);
     let tag2 = b2.final_tag(&run.image);
 
     // A after the same bump: no build, one pull.
@@ -340,6 +456,12 @@ impl Drop for LocalRegistry {
 
 /// Cold build, no-op, bump, failure: (a) to (d) of the module comment.
 fn scenario(run: Run) {
+    let tag_a = cold_build_and_noop(&run);
+    bump_and_failures(&run, &tag_a);
+}
+
+/// (a) and (b); the final tag.
+fn cold_build_and_noop(run: &Run) -> String {
     // (a) cold build: every stage is built once.
     let a = run.build("a");
     a.assert_success();
@@ -379,7 +501,11 @@ fn scenario(run: Run) {
             b.context()
         );
     }
+    tag_a
+}
 
+/// (c), (c2) and (d), after (a) made `tag_a`.
+fn bump_and_failures(run: &Run, tag_a: &str) {
     // (c) bump e2e/makelib: it, its dependents (autoconflib, and autogenlib
     // through it) and the final stage are rebuilt, nothing else.
     run.set_rev("e2e-makelib.toml", "1.0", "1.1");
@@ -525,10 +651,73 @@ fn find_program(name: &Path) -> Option<PathBuf> {
         .find(|p| is_exec(p))
 }
 
+/// An ordinary user made for rootless podman, and its environment.
+#[derive(Debug, Clone)]
+struct Rootless {
+    name: String,
+    /// USER, HOME, XDG_RUNTIME_DIR, CONTAINERS_CONF.
+    env: Vec<(String, String)>,
+}
+
+/// The user `scripts/rootless-up.sh` made ready, or why there is none: a
+/// skip with the reason when the host cannot (not root, or the script found
+/// no way: also with CI=true); without the script's answer, a skip, or a
+/// failure with CI=true.
+fn rootless_or_skip() -> Option<Rootless> {
+    let state = PathBuf::from(
+        std::env::var_os("BUD_ROOTLESS_STATE").unwrap_or_else(|| "/tmp/bud-rootless".into()),
+    );
+    let skip = |why: String| {
+        eprintln!("e2e rootless: {why}; skipping the rootless-podman test");
+        None
+    };
+    // The effective user, as `id -u` says it.
+    let id = {
+        let mut cmd = Command::new("id");
+        cmd.arg("-u");
+        run_with_timeout(cmd, None, Duration::from_secs(10)).stdout
+    };
+    if id.trim() != "0" {
+        return skip("it runs as another user, which needs root".to_owned());
+    }
+    if let Ok(why) = std::fs::read_to_string(state.join("skipped")) {
+        return skip(format!(
+            "this host cannot run rootless podman: {}",
+            why.trim()
+        ));
+    }
+    let Ok(text) = std::fs::read_to_string(state.join("env")) else {
+        let msg = format!(
+            "no {} (run `scripts/rootless-up.sh` as root first; scripts/test.sh does)",
+            state.join("env").display()
+        );
+        // Not a host that cannot (that is `skipped`): the setup did not run
+        // or broke.
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("e2e rootless: {msg} (CI=true: not skipping)");
+        }
+        return skip(msg);
+    };
+    let env: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let name = env
+        .iter()
+        .find(|(k, _)| k == "USER")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{} names no USER", state.join("env").display()));
+    Some(Rootless { name, env })
+}
+
 /// One test run: a temp copy of the fixture tree, its tarballs and server,
 /// the engine wrapper, and the images to remove at the end.
 struct Run {
     docker: PathBuf,
+    /// The ordinary user every engine and tool call runs as (else this
+    /// test's own user).
+    user: Option<Rootless>,
     image: String,
     _tmp: tempfile::TempDir,
     root: PathBuf,
@@ -565,6 +754,7 @@ impl Run {
         let run = Run {
             image: format!("bud-e2e-{}", std::process::id()),
             docker,
+            user: None,
             _tmp: tmp,
             root,
             tarballs,
@@ -575,6 +765,31 @@ impl Run {
         };
         run.make_tarballs();
         run
+    }
+
+    /// As `new`, every engine and tool call running as `user`, who is
+    /// given the temp tree.
+    fn new_as(docker: PathBuf, user: Rootless) -> Run {
+        let mut run = Run::new(docker);
+        let mut cmd = Command::new("chown");
+        cmd.arg("-R").arg(&user.name).arg(run._tmp.path());
+        let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+        assert_eq!(out.code, Some(0), "chown: {}", out.stderr);
+        run.user = Some(user);
+        run
+    }
+
+    /// `program` as this run's user: `runuser -u USER -- env K=V… program`
+    /// with the user's HOME, XDG_RUNTIME_DIR and CONTAINERS_CONF.
+    fn command(&self, program: &Path) -> Command {
+        let Some(user) = &self.user else {
+            return Command::new(program);
+        };
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &user.name, "--", "env"]);
+        cmd.args(user.env.iter().map(|(k, v)| format!("{k}={v}")));
+        cmd.arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin").arg(program);
+        cmd
     }
 
     fn make_tarballs(&self) {
@@ -595,7 +810,7 @@ impl Run {
     /// arguments; the builds, pulls and pushes it made.
     fn build_with(&self, step: &str, wrapper: &Path, log: &Path, extra: &[&str]) -> BuildRun {
         let _ = std::fs::remove_file(log);
-        let mut cmd = Command::new(BIN);
+        let mut cmd = self.command(Path::new(BIN));
         cmd.arg("--root")
             .arg(&self.root)
             .arg("build")
@@ -637,12 +852,14 @@ impl Run {
         let mut builds = BTreeMap::new();
         let mut pulls = BTreeSet::new();
         let mut pushes = BTreeSet::new();
+        let mut remotes = Vec::new();
         for line in log.lines() {
             let (rc, line) = line.split_once(' ').expect("rc and call");
             let args: Vec<&str> = line.split(' ').collect();
             if args[0] == "pull" || args[0] == "push" {
-                // The last argument is REF/<local tag>.
+                // The last argument is REF/<os>-<arch>/<local tag>.
                 let remote = args.last().expect("a reference");
+                remotes.push((*remote).to_owned());
                 let local = remote
                     .find(&format!("/{}", self.image))
                     .map(|i| &remote[i + 1..])
@@ -683,13 +900,14 @@ impl Run {
             builds,
             pulls,
             pushes,
+            remotes,
             seconds: start.elapsed().as_secs_f64(),
         }
     }
 
     /// Removes the images on the first daemon whose names start with `prefix`.
     fn remove_images_named(&self, prefix: &str) {
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         cmd.args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
         let out = run_with_timeout(cmd, None, Duration::from_secs(120));
         let ours: Vec<&str> = out
@@ -734,11 +952,16 @@ impl Run {
         );
         let program =
             std::fs::read(fixture().join("prog/main.cpp")).expect("read tests/e2e/prog/main.cpp");
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         if let Some(host) = host {
             cmd.args(["-H", host]);
         }
         cmd.args(["run", "--rm", "-i"]);
+        if self.user.is_some() {
+            // Rootless, a network of its own needs /dev/net/tun for
+            // slirp4netns, which some hosts deny; the checks need none.
+            cmd.arg("--network=none");
+        }
         if self.is_podman() {
             // podman 4.3 asks for limits above this sandbox's hard ones.
             cmd.args([
@@ -883,7 +1106,7 @@ impl Run {
     }
 
     fn docker_ok(&self, args: &[&str]) -> bool {
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         cmd.args(args);
         run_with_timeout(cmd, None, Duration::from_secs(120)).code == Some(0)
     }
@@ -897,7 +1120,7 @@ impl Drop for Run {
             eprintln!("e2e: keeping the images {}*", self.image);
             return;
         }
-        let mut cmd = Command::new(&self.docker);
+        let mut cmd = self.command(&self.docker);
         cmd.args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
         let out = run_with_timeout(cmd, None, Duration::from_secs(120));
         let ours: Vec<String> = out
@@ -950,6 +1173,8 @@ struct BuildRun {
     /// Stages pulled, and pushed, successfully.
     pulls: BTreeSet<String>,
     pushes: BTreeSet<String>,
+    /// The remote name of every pull and push.
+    remotes: Vec<String>,
     seconds: f64,
 }
 

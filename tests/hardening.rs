@@ -495,7 +495,7 @@ fn assert_printable(err: &str) {
 fn a_registrys_error_text_reaches_the_terminal_stripped() {
     // Every pull fails, saying HOSTILE; the build goes on without the cache.
     let engine = format!(
-        "#!/bin/sh\ncase \"$1\" in\n  pull) printf '{HOSTILE}\\n' >&2; exit 1 ;;\n  \
+        "#!/bin/sh\ncase \"$1\" in\n  version) echo linux/amd64 ;;\n  pull) printf '{HOSTILE}\\n' >&2; exit 1 ;;\n  \
          build) cat >/dev/null; echo built ;;\nesac\nexit 0\n"
     );
     let f = Fixture::with_engine(&engine);

@@ -1,7 +1,9 @@
 //! `build` (and the bare command): render every stage, ask the engine once
 //! which tags exist, build the rest on the scheduler, print the final tag.
 //! With unpinned packages (and no cache registry or --dry-run), what needs
-//! no lookup builds while the lookups run (`build_ahead`).
+//! no lookup builds while the lookups run (`build_ahead`). With a cache
+//! registry the engine is also asked its platform, once: the stages' remote
+//! names carry it (`crate::run::registry::Remote`).
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -12,9 +14,9 @@ use crate::cli::BuildArgs;
 use crate::model::project::Project;
 use crate::model::settings::Settings;
 use crate::plan::render::Plan;
-use crate::run::engine::{CancelToken, DockerCli, Engine, Registry};
+use crate::run::engine::{CancelToken, DockerCli, Engine, EngineError, Registry};
 use crate::run::progress::{summary, StderrReporter};
-use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher};
+use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher, Remote};
 use crate::run::scheduler::{self, Job, Late, Options, Outcome, Spec};
 
 use super::{CmdError, Interruption, OK};
@@ -43,8 +45,13 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
     drop(project);
     let engine = engine_of(args)?;
     let jobs = jobs_of(&plan);
+    let mut warnings = Vec::new();
+    let remote = match &cache {
+        Some(reference) => remote_of(&engine, reference, &mut warnings)?,
+        None => None,
+    };
     if args.dry_run {
-        return dry_run(&engine, &jobs, &settings, cache.as_deref());
+        return dry_run(&engine, &jobs, &settings, remote.as_ref(), warnings);
     }
 
     let cancel = crate::process::interrupted().clone();
@@ -55,15 +62,16 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
         let tags: Vec<&str> = jobs.iter().map(|j| j.tag.as_str()).collect();
         engine.existing_tags(&tags)?
     };
-    let mut warnings = Vec::new();
-    let fates = match (&cache, settings.force) {
-        (Some(reference), false) => {
+    let fates = match (&remote, settings.force) {
+        (Some(remote), false) => {
             let _ = writeln!(
                 std::io::stderr(),
-                "cache: asking {reference} for the stages needed and missing here"
+                "cache: asking {} for the {} stages needed and missing here",
+                remote.reference(),
+                remote.platform()
             );
             let walk = walk(&jobs, &local, &cancel, |tag| {
-                engine.pull(&registry::remote_name(reference, tag), tag)
+                engine.pull(&remote.name(tag), tag)
             });
             let pulled = walk.fates.iter().filter(|f| **f == Fate::Pulled).count();
             let _ = writeln!(std::io::stderr(), "cache: pulled {pulled} stage(s)");
@@ -85,8 +93,8 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
             w.push_str("; nothing is pushed in this run");
         }
     }
-    let pusher = match (&cache, args.cache_push && !registry_failed) {
-        (Some(reference), true) => Some(Pusher::new(&engine, reference)),
+    let pusher = match (&remote, args.cache_push && !registry_failed) {
+        (Some(remote), true) => Some(Pusher::new(&engine, remote.clone())),
         _ => None,
     };
     let caching = CachingEngine {
@@ -127,6 +135,32 @@ struct CacheRun<'a> {
     fates: Vec<Fate>,
     pusher: Option<&'a Pusher<'a>>,
     warnings: Vec<String>,
+}
+
+/// The run's place in the cache registry `reference`: the engine is asked
+/// its platform, once. An engine that cannot say is one warning and no
+/// registry in this run (a guess could pull another architecture's
+/// stages); a signal stops the run.
+fn remote_of(
+    engine: &DockerCli,
+    reference: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Remote>, CmdError> {
+    let said = match engine.platform() {
+        Ok(said) => Remote::new(reference, &said),
+        Err(EngineError::Cancelled) => return Err(CmdError::Interrupted(Interruption::Build)),
+        Err(e) => Err(e.to_string()),
+    };
+    match said {
+        Ok(remote) => Ok(Some(remote)),
+        Err(why) => {
+            warnings.push(format!(
+                "the cache registry {reference} was not used: its stages are kept apart by \
+                 platform, and {why}; every stage missing here is built here"
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// The container engine of this run, with its deadlines.
@@ -348,7 +382,8 @@ fn dry_run(
     engine: &DockerCli,
     jobs: &[Job],
     settings: &Settings,
-    cache: Option<&str>,
+    remote: Option<&Remote>,
+    mut warnings: Vec<String>,
 ) -> Result<(), CmdError> {
     let existing = if settings.force {
         Default::default()
@@ -357,18 +392,19 @@ fn dry_run(
         engine.existing_tags(&tags)?
     };
     let cancel = crate::process::interrupted();
-    let (fates, warnings) = match (cache, settings.force) {
-        (Some(reference), false) => {
+    let fates = match (remote, settings.force) {
+        (Some(remote), false) => {
             let walk = walk(jobs, &existing, cancel, |tag| {
-                match engine.probe(&registry::remote_name(reference, tag)) {
+                match engine.probe(&remote.name(tag)) {
                     Ok(true) => Ok(()),
                     Ok(false) => Err(crate::run::engine::RegistryError::NotFound),
                     Err(e) => Err(e),
                 }
             });
-            (walk.fates, walk.warnings)
+            warnings.extend(walk.warnings);
+            walk.fates
         }
-        _ => (here_or_build(jobs, &existing), Vec::new()),
+        _ => here_or_build(jobs, &existing),
     };
     let width = jobs.iter().map(|j| j.stage.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -389,7 +425,7 @@ fn dry_run(
         counts[0],
         counts[2]
     ));
-    if cache.is_some() {
+    if remote.is_some() {
         out.push_str(&format!(
             ", {} would pull, {} not needed",
             counts[1], counts[3]

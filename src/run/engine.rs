@@ -3,8 +3,8 @@
 //! Owns: the [`Engine`] trait (list existing image tags, build one image),
 //! its real implementation [`DockerCli`] (runs `docker` or `podman` through
 //! `crate::process`: its own process group, registered with the run's
-//! [`CancelToken`], a deadline for `image ls` and an optional one per
-//! build), and a scriptable `fake::FakeEngine` for tests.
+//! [`CancelToken`], a deadline for `image ls` and the platform query and an
+//! optional one per build), and a scriptable `fake::FakeEngine` for tests.
 //!
 //! Must not: decide what to build or in which order (that is
 //! `crate::run::scheduler`), compute Dockerfiles or tags, print anything (build
@@ -115,8 +115,12 @@ pub enum EngineError {
     /// The engine ran and exited unsuccessfully.
     #[error("`{command}` exited with {exit}")]
     Status { command: String, exit: ExitDesc },
-    /// `image ls` failed; `stderr` is what the engine said.
-    #[error("`{command}` failed with {exit}: {stderr}\n(is the engine's daemon running and reachable? `docker info` or `podman info` tells; scripts/docker-up.sh starts one)")]
+    /// `image ls` failed; `stderr` is what the engine said, and the hint
+    /// what to change on the host (`crate::run::hints`, else a generic one).
+    #[error(
+        "`{command}` failed with {exit}: {stderr}\nhint: {}",
+        image_list_hint(stderr)
+    )]
     ImageList {
         command: String,
         exit: ExitDesc,
@@ -134,6 +138,9 @@ pub enum EngineError {
     /// An explicitly given engine is missing or not executable.
     #[error("container engine `{}` was not found or is not an executable file", path.display())]
     NotExecutable { path: PathBuf },
+    /// Neither form of the platform query gave an `os/arch` answer.
+    #[error("the engine did not say its platform: {0}")]
+    Platform(String),
     /// The build was stopped because the [`CancelToken`] was set.
     #[error("cancelled")]
     Cancelled,
@@ -145,6 +152,15 @@ pub enum EngineError {
         /// The option that sets the limit.
         flag: &'static str,
     },
+}
+
+/// What to do when `image ls` failed with `stderr`: the host-setup hint
+/// it matches, else a question every engine fault may answer.
+fn image_list_hint(stderr: &str) -> &'static str {
+    crate::run::hints::host_hint([stderr]).unwrap_or(
+        "is the engine's daemon running and reachable? `docker info` or `podman info` \
+         tells; scripts/docker-up.sh starts one",
+    )
 }
 
 /// The real engine: the `docker` (or `podman`) command-line client.
@@ -310,6 +326,84 @@ impl DockerCli {
             found.insert(strip_registry(entry).to_owned());
         }
         Ok(found)
+    }
+}
+
+/// How each engine says its platform: docker's daemon (`Server`, which
+/// is what builds, also through DOCKER_HOST) and podman's host. Both are
+/// Go's names (`linux/amd64`, `linux/arm64`, `linux/ppc64le`).
+pub const PLATFORM_QUERIES: [[&str; 3]; 2] = [
+    ["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"],
+    ["info", "--format", "{{.Host.OS}}/{{.Host.Arch}}"],
+];
+
+impl DockerCli {
+    /// The platform the engine builds for, as it says it (`linux/amd64`):
+    /// docker's form first, podman's when the program's name says podman
+    /// (the other form is tried when the first does not answer, as
+    /// `docker` may be podman's shim). Each call has the `image ls`
+    /// deadline.
+    pub fn platform(&self) -> Result<String, EngineError> {
+        let mut queries = PLATFORM_QUERIES;
+        if self.is_podman() {
+            queries.reverse();
+        }
+        let mut said = Vec::new();
+        for args in queries {
+            let command = format!("{} {}", self.program_name(), args.join(" "));
+            let mut cmd = process::command(&self.program);
+            cmd.args(args);
+            match process::run(cmd, self.query_timeout, 64 * 1024) {
+                Ok(out) => {
+                    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                    let answer = stdout.split('/').collect::<Vec<_>>();
+                    if out.status.success()
+                        && answer.len() >= 2
+                        && answer
+                            .iter()
+                            .all(|p| !p.is_empty() && !p.contains(char::is_whitespace))
+                    {
+                        return Ok(stdout);
+                    }
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let last = stderr.trim().lines().next_back().unwrap_or_default();
+                    said.push(format!(
+                        "`{command}` {}: {:?}",
+                        if out.status.success() {
+                            "answered".to_owned()
+                        } else {
+                            format!("failed with {}", ExitDesc::of(out.status))
+                        },
+                        if out.status.success() {
+                            stdout.as_str()
+                        } else {
+                            last
+                        }
+                    ));
+                }
+                Err(ProcessError::Spawn(error)) => {
+                    return Err(EngineError::Invoke {
+                        program: self.program_name(),
+                        error,
+                    })
+                }
+                Err(ProcessError::Cancelled) => return Err(EngineError::Cancelled),
+                Err(ProcessError::Timeout(after)) => {
+                    return Err(EngineError::Timeout {
+                        command,
+                        after,
+                        flag: "--engine-timeout",
+                    })
+                }
+                Err(ProcessError::Wait(error)) => {
+                    return Err(EngineError::Io {
+                        what: format!("`{command}`"),
+                        error,
+                    })
+                }
+            }
+        }
+        Err(EngineError::Platform(said.join("; ")))
     }
 }
 
@@ -1100,12 +1194,107 @@ mod tests {
         assert!(
             said.starts_with(&format!(
                 "`{} image ls --format {{{{.Repository}}}}:{{{{.Tag}}}}` failed with status 1: \
-                 Cannot connect to the Docker daemon\n",
+                 Cannot connect to the Docker daemon\nhint: no Docker daemon answers: start it",
                 cli.program.display()
             )),
             "{said}"
         );
-        assert!(said.contains("daemon running"), "{said}");
+        // What matches no known fault gets the generic question.
+        let cli = script(dir.path(), "echo 'Error: something else' >&2\nexit 125\n");
+        let said = cli
+            .existing_tags(&["a:b"])
+            .expect_err("must fail")
+            .to_string();
+        assert!(
+            said.ends_with(
+                "something else\nhint: is the engine's daemon running and reachable? \
+                            `docker info` or `podman info` tells; scripts/docker-up.sh starts one"
+            ),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn the_platform_is_what_the_engine_says_in_either_form() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        // docker's form.
+        let cli = script(
+            dir.path(),
+            "[ \"$1 $3\" = 'version {{.Server.Os}}/{{.Server.Arch}}' ] && echo linux/arm64 && exit 0\n\
+             echo \"unexpected: $*\" >&2; exit 2\n",
+        );
+        assert_eq!(cli.platform().expect("docker answers"), "linux/arm64");
+        // podman (also behind a program named docker): its own form.
+        let cli = script(
+            dir.path(),
+            "[ \"$1\" = version ] && { printf 'linux/'; echo 'Error: template: version:1:10: \
+             executing \"version\" at <.Arch>: can'\\''t evaluate field Arch' >&2; exit 125; }\n\
+             [ \"$1 $3\" = 'info {{.Host.OS}}/{{.Host.Arch}}' ] && echo linux/ppc64le && exit 0\n\
+             exit 2\n",
+        );
+        assert_eq!(cli.platform().expect("podman answers"), "linux/ppc64le");
+        let podman = dir.path().join("podman");
+        std::fs::rename(&cli.program, &podman).expect("rename");
+        let calls = dir.path().join("calls");
+        let body = std::fs::read_to_string(&podman).expect("read");
+        write_file(
+            &podman,
+            &body.replacen(
+                "\n",
+                &format!("\necho \"$1\" >> '{}'\n", calls.display()),
+                1,
+            ),
+            0o755,
+        );
+        assert_eq!(
+            DockerCli::new(&podman).platform().expect("podman"),
+            "linux/ppc64le"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&calls).expect("calls"),
+            "info\n",
+            "podman is asked in its own form first"
+        );
+        // Neither form answers: one error quoting both.
+        let cli = script(dir.path(), "echo 'Error: no such thing' >&2\nexit 1\n");
+        let err = cli.platform().expect_err("no platform");
+        assert!(matches!(err, EngineError::Platform(_)), "{err:?}");
+        let said = err.to_string();
+        assert!(
+            said.starts_with("the engine did not say its platform: `")
+                && said.contains("version --format {{.Server.Os}}/{{.Server.Arch}}` failed with status 1: \"Error: no such thing\"")
+                && said.contains("info --format {{.Host.OS}}/{{.Host.Arch}}`"),
+            "{said}"
+        );
+        // An answer that is no os/arch is not taken.
+        let cli = script(dir.path(), "echo '/'\n");
+        assert!(matches!(cli.platform(), Err(EngineError::Platform(_))));
+    }
+
+    #[test]
+    fn a_hanging_platform_query_ends_at_the_engine_deadline() {
+        let _s = serial();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli =
+            script(dir.path(), "exec sleep 30\n").with_query_timeout(Duration::from_millis(300));
+        let start = Instant::now();
+        let err = cli.platform().expect_err("timeout");
+        assert!(
+            matches!(
+                err,
+                EngineError::Timeout {
+                    flag: "--engine-timeout",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

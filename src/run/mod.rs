@@ -1,6 +1,7 @@
 //! The edge that runs things: revision lookups (git, Gerrit), the engine
 //! (docker or podman), the scheduler that builds the stages on threads, the
-//! registry cache, progress on the terminal, the local build history, and
+//! registry cache, progress on the terminal, the local build history,
+//! the hints for engine failures that the host's setup causes, and
 //! `prune`'s engine calls and registry client.
 //!
 //! Owns: every child process (through `crate::process`) and thread. Must
@@ -10,6 +11,7 @@
 pub mod engine;
 pub mod fetch;
 pub mod gerrit;
+pub mod hints;
 pub mod history;
 pub mod lsremote;
 pub mod progress;

@@ -3,7 +3,9 @@
 //! summary text.
 //!
 //! Owns: the wording and layout of everything the build prints while it
-//! runs ([`StderrReporter`]) and of the final table ([`summary`]).
+//! runs ([`StderrReporter`]) and of the final table ([`summary`]), with
+//! one `hint:` line for each host-setup fault a failed build's output shows
+//! (the patterns are `crate::run::hints`).
 //!
 //! Must not: decide anything about the build (it only observes
 //! `crate::run::scheduler` events), read the environment, or panic on a write
@@ -15,6 +17,7 @@ use std::io::Write;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::run::hints::host_hint;
 use crate::run::scheduler::{Job, Outcome, Reporter};
 
 /// Clears the current terminal line.
@@ -200,7 +203,9 @@ fn secs(d: Duration) -> String {
 
 /// The end-of-run table: built, cached, failed (with error and log tail),
 /// skipped (naming the failed stage) and cancelled stages, then a count
-/// line like `27 stages: 3 built, 22 cached, 1 failed, 1 skipped`.
+/// line like `27 stages: 3 built, 22 cached, 1 failed, 1 skipped`, then a
+/// `hint:` line for each known host-setup fault in the failed builds'
+/// errors and output (each once).
 pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
     let label = |i: usize| {
         jobs.get(i)
@@ -212,6 +217,7 @@ pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
         .max()
         .unwrap_or(0);
     let mut out = String::new();
+    let mut hints: Vec<&str> = Vec::new();
     let mut counts = [0usize; 7];
     const KINDS: [&str; 7] = [
         "built",
@@ -258,6 +264,11 @@ pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
                     for line in log_tail {
                         let _ = writeln!(out, "        | {line}");
                     }
+                    let said =
+                        std::iter::once(error.as_str()).chain(log_tail.iter().map(String::as_str));
+                    if let Some(hint) = host_hint(said).filter(|h| !hints.contains(h)) {
+                        hints.push(hint);
+                    }
                     Ok(())
                 }
                 Outcome::Skipped { because } => {
@@ -282,6 +293,9 @@ pub fn summary(jobs: &[Job], outcomes: &[Outcome]) -> String {
     let total = outcomes.len();
     let noun = if total == 1 { "stage" } else { "stages" };
     let _ = writeln!(out, "{total} {noun}: {}", parts.join(", "));
+    for hint in hints {
+        let _ = writeln!(out, "hint: {hint}");
+    }
     out
 }
 
@@ -418,6 +432,65 @@ mod tests {
                         \x20 cancelled  final\n\
                         5 stages: 1 built, 1 cached, 1 failed, 1 skipped, 1 cancelled\n";
         assert_eq!(s, expected, "\n{s}");
+    }
+
+    #[test]
+    fn a_host_setup_fault_adds_one_hint_line() {
+        let jobs = jobs();
+        let crun = |stage: &str| Outcome::Failed {
+            error: "`podman build` exited with status 125".to_owned(),
+            log_tail: vec![
+                format!("STEP 2/4: RUN make # {stage}"),
+                "Error: OCI runtime error: crun: cgroups in hybrid mode not supported, drop \
+                 all controllers from cgroupv2"
+                    .to_owned(),
+            ],
+            elapsed: Duration::from_millis(900),
+        };
+        // Two stages failing alike: one line, after the counts.
+        let outcomes = vec![
+            Outcome::Cached,
+            crun("fmt"),
+            crun("boost"),
+            Outcome::Skipped { because: 1 },
+            Outcome::Skipped { because: 1 },
+        ];
+        let s = summary(&jobs, &outcomes);
+        let hints: Vec<&str> = s.lines().filter(|l| l.starts_with("hint: ")).collect();
+        assert_eq!(hints.len(), 1, "{s}");
+        assert!(
+            hints[0].contains("`runtime = \"runc\"` under `[engine]` in containers.conf"),
+            "{s}"
+        );
+        assert!(
+            s.ends_with(&format!("2 failed, 2 skipped\n{}\n", hints[0])),
+            "{s}"
+        );
+
+        // The engine's error line is read too (a socket it may not use).
+        let denied = Outcome::Failed {
+            error: "permission denied while trying to connect to the Docker daemon socket at \
+                    unix:///var/run/docker.sock"
+                .to_owned(),
+            log_tail: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        let s = summary(&jobs[..2], &[Outcome::Cached, denied]);
+        assert!(s.contains("\nhint: this user may not use the Docker daemon's socket: add it to the `docker` group"), "{s}");
+    }
+
+    #[test]
+    fn an_ordinary_failure_has_no_hint() {
+        let jobs = jobs();
+        let outcomes = vec![
+            Outcome::Cached,
+            Outcome::Failed {
+                error: "`docker build` exited with status 1".to_owned(),
+                log_tail: vec!["curl: (22) The requested URL returned error: 404".to_owned()],
+                elapsed: Duration::ZERO,
+            },
+        ];
+        assert!(!summary(&jobs[..2], &outcomes).contains("hint:"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! pushed as they are built (`--cache-push`). Best effort throughout: a
 //! registry fault is a warning and the stage is built here.
 //!
-//! Owns: the remote name of a stage (`REF/<local tag>`), the demand-driven
+//! Owns: the remote name of a stage (`REF/<os>-<arch>/<local tag>`, the
+//! platform as the engine says it: machines of different architectures
+//! never share a stage, machines of one share all), the demand-driven
 //! walk (a stage is needed when it is the final image or a dependency of a
 //! stage that must be built; a needed stage is local, pulled, or built),
 //! the push queue that runs beside the builds, and the warnings. Must not:
@@ -21,9 +23,56 @@ use crate::run::lsremote::run_bounded;
 /// the builds).
 pub const PARALLEL: usize = 4;
 
-/// A stage's name in the registry.
-pub fn remote_name(reference: &str, tag: &str) -> String {
-    format!("{}/{tag}", reference.trim_end_matches('/'))
+/// Where a run's stages are in the cache registry: the reference and the
+/// engine's platform. Local tags say nothing of the architecture (most
+/// Dockerfiles are the same on every machine), so the remote names must.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    reference: String,
+    /// `linux-amd64`: the platform's parts joined by `-`.
+    platform: String,
+}
+
+impl Remote {
+    /// `reference` (REF, without a trailing `/`) for an engine whose
+    /// platform is `said` (`linux/amd64`, as `docker version` or `podman
+    /// info` put it). An answer that is no `os/arch[/variant]` of lower-case
+    /// letters, digits and inner `_` is refused: a guess could share stages
+    /// across architectures.
+    pub fn new(reference: &str, said: &str) -> Result<Remote, String> {
+        let parts: Vec<&str> = said.trim().split('/').collect();
+        let component = |p: &&str| {
+            !p.is_empty()
+                && !p.starts_with('_')
+                && !p.ends_with('_')
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(component) {
+            return Err(format!(
+                "{said:?} is not a platform like linux/amd64, linux/arm64 or linux/ppc64le"
+            ));
+        }
+        Ok(Remote {
+            reference: reference.trim_end_matches('/').to_owned(),
+            platform: parts.join("-"),
+        })
+    }
+
+    /// The reference, as given.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// The platform's part of the names (`linux-amd64`).
+    pub fn platform(&self) -> &str {
+        &self.platform
+    }
+
+    /// A stage's name in the registry: `REF/<os>-<arch>/<local tag>`.
+    pub fn name(&self, tag: &str) -> String {
+        format!("{}/{}/{tag}", self.reference, self.platform)
+    }
 }
 
 /// One stage as the walk sees it.
@@ -129,19 +178,19 @@ pub struct Pusher<'r> {
     tx: Mutex<Option<channel::Sender<String>>>,
     rx: channel::Receiver<String>,
     registry: &'r dyn Registry,
-    reference: String,
+    remote: Remote,
     pushed: Mutex<Vec<String>>,
     failed: Mutex<BTreeMap<String, String>>,
 }
 
 impl<'r> Pusher<'r> {
-    pub fn new(registry: &'r dyn Registry, reference: &str) -> Pusher<'r> {
+    pub fn new(registry: &'r dyn Registry, remote: Remote) -> Pusher<'r> {
         let (tx, rx) = channel::unbounded();
         Pusher {
             tx: Mutex::new(Some(tx)),
             rx,
             registry,
-            reference: reference.to_owned(),
+            remote,
             pushed: Mutex::new(Vec::new()),
             failed: Mutex::new(BTreeMap::new()),
         }
@@ -165,10 +214,7 @@ impl<'r> Pusher<'r> {
                             .insert(tag, "not tried after an earlier push failed".to_owned());
                         continue;
                     }
-                    match self
-                        .registry
-                        .push(&tag, &remote_name(&self.reference, &tag))
-                    {
+                    match self.registry.push(&tag, &self.remote.name(&tag)) {
                         Ok(()) => lock(&self.pushed).push(tag),
                         Err(e) => {
                             lock(&self.failed).insert(tag, e.to_string());
@@ -304,13 +350,107 @@ mod tests {
     }
 
     #[test]
-    fn remote_names_keep_the_local_tag() {
+    fn remote_names_carry_the_platform_and_keep_the_local_tag() {
+        let tag = "openbmc/ubuntu-unit-test-boost:2026-W48-ab";
+        let name = |said: &str| {
+            Remote::new("reg.example:5000/openbmc-ci/", said)
+                .expect("a platform")
+                .name(tag)
+        };
         assert_eq!(
-            remote_name(
-                "reg.example:5000/openbmc-ci/",
-                "openbmc/ubuntu-unit-test-boost:2026-W48-ab"
-            ),
-            "reg.example:5000/openbmc-ci/openbmc/ubuntu-unit-test-boost:2026-W48-ab"
+            name("linux/amd64"),
+            "reg.example:5000/openbmc-ci/linux-amd64/openbmc/ubuntu-unit-test-boost:2026-W48-ab"
         );
+        assert_eq!(
+            name("linux/ppc64le\n"),
+            "reg.example:5000/openbmc-ci/linux-ppc64le/openbmc/ubuntu-unit-test-boost:2026-W48-ab"
+        );
+        assert_eq!(
+            name("linux/arm/v7"),
+            "reg.example:5000/openbmc-ci/linux-arm-v7/openbmc/ubuntu-unit-test-boost:2026-W48-ab"
+        );
+        // The same tag on two architectures: two names; on one: one.
+        assert_ne!(name("linux/amd64"), name("linux/arm64"));
+        assert_eq!(name("linux/arm64"), name("linux/arm64"));
+        // Each name is one a registry takes (the reference's own grammar).
+        for said in [
+            "linux/amd64",
+            "linux/arm64",
+            "linux/ppc64le",
+            "linux/s390x",
+            "windows/amd64",
+        ] {
+            let n = name(said);
+            let (repo, _) = n.rsplit_once(':').expect("a tag");
+            crate::check::shell::check_registry(repo).unwrap_or_else(|e| panic!("{n}: {e}"));
+        }
+    }
+
+    #[test]
+    fn an_answer_that_is_no_platform_is_refused() {
+        for said in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "Linux/AMD64",
+            "linux/amd 64",
+            "linux/amd64/v8/x",
+            "linux/_x",
+            "linux/{{.Server.Arch}}",
+            "<no value>/<no value>",
+            "linux/../x",
+        ] {
+            let err = Remote::new("reg:5000/ci", said).expect_err(said);
+            assert!(
+                err.contains("not a platform like linux/amd64"),
+                "{said}: {err}"
+            );
+        }
+    }
+
+    /// Two machines of different architectures, one registry: each pushes
+    /// what it built under its own platform, and neither finds the other's.
+    #[test]
+    fn two_architectures_share_nothing_and_one_shares_everything() {
+        let (tags, deps) = graph();
+        let nodes: Vec<Node<'_>> = tags
+            .iter()
+            .zip(&deps)
+            .map(|(t, d)| Node { tag: t, deps: d })
+            .collect();
+        let registry: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+        let machine = |said: &str| {
+            let remote = Remote::new("reg:5000/ci", said).expect("platform");
+            let w = walk(
+                &nodes,
+                4,
+                &HashSet::new(),
+                |tag| {
+                    if lock(&registry).contains(&remote.name(tag)) {
+                        Ok(())
+                    } else {
+                        Err(RegistryError::NotFound)
+                    }
+                },
+                &CancelToken::new(),
+            );
+            // Everything built is pushed under this machine's names.
+            for (tag, fate) in tags.iter().zip(&w.fates) {
+                if *fate == Fate::Build {
+                    lock(&registry).insert(remote.name(tag));
+                }
+            }
+            w.fates
+        };
+        use Fate::*;
+        assert_eq!(machine("linux/amd64"), vec![Build; 5]);
+        assert_eq!(machine("linux/arm64"), vec![Build; 5], "nothing crosses");
+        assert_eq!(
+            machine("linux/amd64"),
+            vec![NotNeeded, NotNeeded, NotNeeded, NotNeeded, Pulled],
+            "the same architecture shares all"
+        );
+        assert_eq!(lock(&registry).len(), 10);
     }
 }
