@@ -1556,8 +1556,14 @@ fn e2e_prune_three_weeks() {
             .map(|s| format!("{}-{s}", run.image))
             .chain([run.image.clone()])
             .map(|name| {
-                let repo = format!("bud-prune/{name}");
-                (name, reg.tags(&repo))
+                // Under REF, maybe after the platform's path part.
+                let repos: Vec<String> = reg
+                    .catalog()
+                    .into_iter()
+                    .filter(|r| r.starts_with("bud-prune/") && r.ends_with(&format!("/{name}")))
+                    .collect();
+                assert_eq!(repos.len(), 1, "{name}: {repos:?}");
+                (name, reg.tags(&repos[0]))
             })
             .collect()
     };
@@ -1676,6 +1682,24 @@ impl PruneRegistry {
 
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The repositories the registry lists (one page of 1000).
+    fn catalog(&self) -> Vec<String> {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "30"])
+            .arg(format!("http://127.0.0.1:{}/v2/_catalog?n=1000", self.port));
+        let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        json["repositories"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The tags of a repository, from the registry's own API.
