@@ -328,8 +328,9 @@ fn auth_files(engine: Option<&DockerCli>) -> Vec<PathBuf> {
 
 /// The repositories to ask for when the registry lists none: the stages
 /// of the root (its packages.d file names, read without parsing them),
-/// `base` and the final image.
-fn derived_repositories(root: &Path, image: &str) -> Vec<String> {
+/// `base` and the final image; each also under `platform` (`linux-amd64`,
+/// where a build's cache pushes put them) when the engine says it.
+fn derived_repositories(root: &Path, image: &str, platform: Option<&str>) -> Vec<String> {
     let mut names = vec![image.to_owned(), format!("{image}-base")];
     if let Ok(entries) = std::fs::read_dir(root.join("packages.d")) {
         for entry in entries.flatten() {
@@ -338,6 +339,10 @@ fn derived_repositories(root: &Path, image: &str) -> Vec<String> {
                 names.push(format!("{image}-{stage}"));
             }
         }
+    }
+    if let Some(platform) = platform {
+        let under: Vec<String> = names.iter().map(|n| format!("{platform}/{n}")).collect();
+        names.extend(under);
     }
     names
 }
@@ -363,7 +368,12 @@ fn registry(
         .map_err(CmdError::RegistryCredentials)?;
     let api = Api::new(host, basic, timeout);
     let out = registry_api::prune_registry(&api, path, image, retention, args.dry_run, || {
-        derived_repositories(root, image)
+        // The platform part a build's pushes name the stages under.
+        let platform = engine
+            .and_then(|e| e.platform().ok())
+            .and_then(|said| crate::run::registry::Remote::new(reference, &said).ok())
+            .map(|r| r.platform().to_owned());
+        derived_repositories(root, image, platform.as_deref())
     })
     .map_err(|e| match e {
         ApiError::Cancelled => CmdError::Interrupted(Interruption::Prune),
@@ -544,8 +554,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("packages.d")).expect("mkdir");
         std::fs::write(dir.path().join("packages.d/acme-a.toml"), "not even toml [").expect("w");
-        let mut names = derived_repositories(dir.path(), "img");
+        let mut names = derived_repositories(dir.path(), "img", None);
         names.sort();
         assert_eq!(names, ["img", "img-acme-a", "img-base"]);
+        let mut names = derived_repositories(dir.path(), "img", Some("linux-arm64"));
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "img",
+                "img-acme-a",
+                "img-base",
+                "linux-arm64/img",
+                "linux-arm64/img-acme-a",
+                "linux-arm64/img-base"
+            ]
+        );
     }
 }
