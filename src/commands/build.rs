@@ -18,6 +18,7 @@ use crate::run::engine::{CancelToken, DockerCli, Engine, EngineError, Registry};
 use crate::run::progress::{summary, StderrReporter};
 use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher, Remote};
 use crate::run::scheduler::{self, Job, Late, Options, Outcome, Spec};
+use crate::run::store::{self, Store};
 
 use super::{CmdError, Interruption, OK};
 
@@ -30,13 +31,19 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
             source,
         })?;
     }
+    // What this root built here: build times now, the new stages at the end.
+    let mut store = if args.dry_run {
+        None
+    } else {
+        super::open_store(root, &settings, store::Mode::Write)
+    };
     // The base and the pinned packages build while the other revisions are
     // looked up, unless every tag is needed first: by a cache registry's
     // walk, or to say what would happen (--dry-run).
     if cache.is_none() && !args.dry_run && project.unpinned().next().is_some() {
         // A setting that no lookup can use fails before anything starts.
         crate::run::revs::check_settings(&project, &settings).map_err(CmdError::RevisionSetting)?;
-        return build_ahead(&project, &settings, args, &engine_of(args)?);
+        return build_ahead(&project, &settings, args, &engine_of(args)?, store.as_mut());
     }
     let revs = super::resolve_revs(&project, &settings, &args.render.git.git_base_url)?;
     let plan = crate::plan::render::render(&project, &revs, &settings)?;
@@ -102,7 +109,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
         done,
         pusher: pusher.as_ref(),
     };
-    let options = options(args, &settings, &jobs);
+    let options = options(args, &settings, &jobs, store.as_mut());
     let stderr = std::io::stderr();
     let reporter = StderrReporter::new(&jobs, stderr.is_terminal(), stderr);
     // The scheduler sees stages that are here, pulled or not needed as
@@ -125,7 +132,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<(), CmdError> {
         pusher: pusher.as_ref(),
         warnings,
     });
-    conclude(&plan, &jobs, outcomes, registry, args)
+    conclude(&plan, &jobs, outcomes, registry, args, store.as_mut())
 }
 
 /// What the cache registry did in a run: each stage's fate, the pushes,
@@ -179,6 +186,7 @@ fn build_ahead(
     settings: &Settings,
     args: &BuildArgs,
     engine: &DockerCli,
+    mut store: Option<&mut Store>,
 ) -> Result<(), CmdError> {
     let (ahead, waits) = crate::plan::render::render_ahead(project, settings)?;
     let jobs = jobs_of(&ahead);
@@ -192,7 +200,7 @@ fn build_ahead(
         done: local,
         pusher: None,
     };
-    let options = options(args, settings, &jobs);
+    let options = options(args, settings, &jobs, store.as_deref_mut());
     let stderr = std::io::stderr();
     let reporter = StderrReporter::new(&jobs, stderr.is_terminal(), stderr);
     // Cancelled on a signal, or alone when the lookups fail.
@@ -250,30 +258,36 @@ fn build_ahead(
         Err(e) => return Err(e),
     };
     // The labels are the same in both plans: the summary reads only those.
-    conclude(&plan, &jobs, outcomes, None, args)
+    conclude(&plan, &jobs, outcomes, None, args, store)
 }
 
 /// How the scheduler runs this build.
-fn options(args: &BuildArgs, settings: &Settings, jobs: &[Job]) -> Options {
+fn options(
+    args: &BuildArgs,
+    settings: &Settings,
+    jobs: &[Job],
+    store: Option<&mut Store>,
+) -> Options {
     Options {
         jobs: args.jobs.map(usize::from),
         force: settings.force,
         build_args: build_args(settings),
         log_dir: args.log_dir.clone(),
         stage_timeout: args.stage_timeout.map(std::time::Duration::from_secs),
-        expected: expected_durations(jobs),
+        expected: store.and_then(|s| expected_durations(jobs, s)),
     }
 }
 
 /// After the builds: the summary, the cache's counts, the report, the
-/// history kept for `explain`, and the final tag on stdout when all went
-/// well.
+/// store's record (for `explain` and the next run's priorities), and the
+/// final tag on stdout when all went well.
 fn conclude(
     plan: &Plan,
     jobs: &[Job],
     outcomes: Result<Vec<Outcome>, scheduler::SchedulerError>,
     registry: Option<CacheRun<'_>>,
     args: &BuildArgs,
+    store: Option<&mut Store>,
 ) -> Result<(), CmdError> {
     let mut outcomes = outcomes?;
     let mut warnings = Vec::new();
@@ -304,7 +318,10 @@ fn conclude(
         }
     }
 
-    remember(plan, &outcomes);
+    if let Some(store) = store {
+        remember(plan, &outcomes, store);
+        warnings.extend(super::store_warning(Some(store)));
+    }
     let mut report = summary(jobs, &outcomes);
     for (stage, outcome) in plan.stages.iter().zip(&outcomes) {
         if let (Outcome::Failed { .. }, Some(url)) = (outcome, &stage.url) {
@@ -488,14 +505,11 @@ fn cache_reference(args: &BuildArgs) -> Result<Option<String>, CmdError> {
     Ok(Some(reference.to_owned()))
 }
 
-/// How long each stage took when last built here (the mean of the known
-/// ones for the others), or None when nothing is known.
-fn expected_durations(jobs: &[Job]) -> Option<Vec<Duration>> {
-    let cache = crate::run::history::cache_dir(|k| std::env::var(k).ok())?;
-    let known: Vec<Option<f64>> = jobs
-        .iter()
-        .map(|j| crate::run::history::seconds(&cache, &j.stage))
-        .collect();
+/// How long each stage took when this root last built it (the mean of
+/// the known ones for the others), or None when nothing is known.
+fn expected_durations(jobs: &[Job], store: &mut Store) -> Option<Vec<Duration>> {
+    let stages: Vec<&str> = jobs.iter().map(|j| j.stage.as_str()).collect();
+    let known = store.seconds(&stages);
     let values: Vec<f64> = known.iter().flatten().copied().collect();
     if values.is_empty() {
         return None;
@@ -504,24 +518,87 @@ fn expected_durations(jobs: &[Job]) -> Option<Vec<Duration>> {
     Some(
         known
             .into_iter()
-            .map(|k| Duration::from_secs_f64(k.unwrap_or(mean)))
+            .map(|k| Duration::try_from_secs_f64(k.unwrap_or(mean)).unwrap_or_default())
             .collect(),
     )
 }
 
-/// Keeps the Dockerfile of every stage that now exists here, for `explain`
-/// (best effort: a cache folder that cannot be written changes nothing).
-fn remember(plan: &Plan, outcomes: &[Outcome]) {
-    let Some(cache) = crate::run::history::cache_dir(|k| std::env::var(k).ok()) else {
-        return;
-    };
-    for (stage, outcome) in plan.stages.iter().zip(outcomes) {
-        if outcome.is_success() {
-            let _ = crate::run::history::record(&cache, &stage.name, &stage.tag, &stage.dockerfile);
-        }
-        if let Outcome::Built { elapsed } = outcome {
-            let _ = crate::run::history::record_seconds(&cache, &stage.name, elapsed.as_secs_f64());
+/// Records every stage that now exists here, with the build time of those
+/// this run built (best effort: the store's trouble is one warning).
+fn remember(plan: &Plan, outcomes: &[Outcome], store: &mut Store) {
+    let entries: Vec<store::Entry<'_>> = plan
+        .stages
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.is_success())
+        .map(|(stage, outcome)| store::Entry {
+            stage: &stage.name,
+            tag: &stage.tag,
+            dockerfile: &stage.dockerfile,
+            seconds: match outcome {
+                Outcome::Built { elapsed } => Some(elapsed.as_secs_f64()),
+                _ => None,
+            },
+        })
+        .collect();
+    store.record(&entries, super::unix_now());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(stage: &str) -> Job {
+        Job {
+            stage: stage.to_owned(),
+            label: stage.to_owned(),
+            tag: format!("img-{stage}:w-1"),
+            dockerfile: "FROM x\n".to_owned(),
+            deps: Vec::new(),
         }
     }
-    crate::run::history::prune(&cache);
+
+    fn key(root: &str) -> store::Key {
+        store::Key {
+            root: root.to_owned(),
+            image: "img".to_owned(),
+            branch: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_priorities_read_only_this_roots_build_times() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = |root: &str, times: &[(&str, f64)]| {
+            let mut s = Store::open(dir.path(), key(root), store::Mode::Write);
+            let tags: Vec<String> = times
+                .iter()
+                .map(|(st, _)| format!("img-{st}:w-1"))
+                .collect();
+            let entries: Vec<store::Entry<'_>> = times
+                .iter()
+                .zip(&tags)
+                .map(|((stage, secs), tag)| store::Entry {
+                    stage,
+                    tag,
+                    dockerfile: "FROM x\n",
+                    seconds: Some(*secs),
+                })
+                .collect();
+            s.record(&entries, 1000);
+        };
+        record("/other", &[("base", 900.0), ("a", 800.0), ("b", 700.0)]);
+        record("/this", &[("base", 10.0), ("a", 30.0)]);
+        let jobs = [job("base"), job("a"), job("b")];
+        let mut this = Store::open(dir.path(), key("/this"), store::Mode::Write);
+        let secs: Vec<u64> = expected_durations(&jobs, &mut this)
+            .expect("known")
+            .iter()
+            .map(Duration::as_secs)
+            .collect();
+        // b: unknown to this root, so the mean of its known ones.
+        assert_eq!(secs, [10, 30, 20]);
+        let mut fresh = Store::open(dir.path(), key("/fresh"), store::Mode::Write);
+        assert_eq!(expected_durations(&jobs, &mut fresh), None);
+    }
 }

@@ -1,19 +1,24 @@
-//! `explain`: for each stage that will build, what changed since it was
-//! last built on this machine (the unified diff of its Dockerfile against
-//! the one recorded then) and which input caused it: a new source URL (a
-//! rev), a dependency's new tag, a new base, or its own steps.
+//! `explain`: for each stage that will build, what changed since this root
+//! last built it on this machine (the unified diff of its Dockerfile
+//! against the one in the store) and which input caused it: a new source
+//! URL (a rev), a dependency's new tag, a new base, or its own steps. A
+//! stage this root has no record of is compared with the newest image of
+//! it that the engine still has (and the store knows), and says so.
+//! Reads the store, never writes it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::io::Write;
 use std::path::Path;
 
 use crate::cli::ExplainArgs;
 use crate::plan::render::{Plan, Stage};
-use crate::run::engine::{DockerCli, Engine};
+use crate::run::engine::DockerCli;
+use crate::run::store::{self, Last, Store};
 
 use super::CmdError;
 
 pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
-    let (_, _, plan) = super::plan(root, &args.render, false)?;
+    let (_, settings, plan) = super::plan(root, &args.render, false)?;
     let wanted: Vec<&Stage> = if args.stages.is_empty() {
         plan.stages.iter().collect()
     } else {
@@ -40,9 +45,10 @@ pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
         picked
     };
     let engine = DockerCli::detect(args.engine.clone())?;
-    let tags: Vec<&str> = wanted.iter().map(|s| s.tag.as_str()).collect();
-    let existing = engine.existing_tags(&tags)?;
-    let cache = crate::run::history::cache_dir(|k| std::env::var(k).ok());
+    // One listing: which stages exist, and what a stage this root has no
+    // record of may be compared with.
+    let existing = engine.local_tags()?;
+    let mut store = super::open_store(root, &settings, store::Mode::Read);
     let mut out = String::new();
     let mut building = 0;
     for stage in wanted {
@@ -56,21 +62,55 @@ pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
             continue;
         }
         building += 1;
-        out.push_str(&explain_stage(&plan, stage, cache.as_deref()));
+        out.push_str(&explain_stage(&plan, stage, store.as_mut(), &existing));
         out.push('\n');
     }
     if building == 0 && args.stages.is_empty() {
         out.push_str("every stage exists: nothing will build\n");
     }
-    super::print_out(out)
+    let printed = super::print_out(out);
+    if let Some(w) = super::store_warning(store.as_ref()) {
+        let _ = writeln!(std::io::stderr(), "warning: {w}");
+    }
+    printed
 }
 
 /// The explanation of one stage that will build.
-fn explain_stage(plan: &Plan, stage: &Stage, cache: Option<&Path>) -> String {
+fn explain_stage(
+    plan: &Plan,
+    stage: &Stage,
+    mut store: Option<&mut Store>,
+    here: &HashSet<String>,
+) -> String {
     let mut out = format!("{}: will build {}\n", stage.name, stage.tag);
-    let Some((old_tag, old)) = cache.and_then(|c| crate::run::history::last(c, &stage.name)) else {
-        out.push_str("  never built here\n");
-        return out;
+    let last = store.as_mut().and_then(|s| s.last(&stage.name));
+    let (old_tag, old, against) = match last {
+        Some(Last {
+            tag,
+            dockerfile: Some(text),
+        }) => (tag, text, "as last built here"),
+        Some(Last {
+            tag,
+            dockerfile: None,
+        }) => {
+            out.push_str(&format!(
+                "  last built here as {tag}; its Dockerfile was not kept (over 1 MiB, or \
+                 dropped to keep the store small)\n"
+            ));
+            return out;
+        }
+        None => {
+            match store.and_then(|s| s.newest(store::repo_of(&stage.tag), |t| here.contains(t))) {
+                Some((tag, text)) => {
+                    out.push_str("  no record of it for this root; compared with the newest image of this stage here\n");
+                    (tag, text, "as in the newest image here")
+                }
+                None => {
+                    out.push_str("  never built here\n");
+                    return out;
+                }
+            }
+        }
     };
     for cause in causes(plan, stage, &old) {
         out.push_str(&format!("  because {cause}\n"));
@@ -78,10 +118,7 @@ fn explain_stage(plan: &Plan, stage: &Stage, cache: Option<&Path>) -> String {
     let diff = crate::maintain::edit::unified_diff(&stage.name, &old, &stage.dockerfile);
     for (i, line) in diff.lines().enumerate() {
         match i {
-            0 => out.push_str(&format!(
-                "--- {} as last built here ({old_tag})\n",
-                stage.name
-            )),
+            0 => out.push_str(&format!("--- {} {against} ({old_tag})\n", stage.name)),
             1 => out.push_str(&format!("+++ {} as planned ({})\n", stage.name, stage.tag)),
             _ => {
                 out.push_str(line);

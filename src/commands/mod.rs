@@ -4,7 +4,8 @@
 //! for stdout goes through [`print_out`], whose failure is the command's.
 //!
 //! Owns: reading the process environment, the clock and the user ids into
-//! `Settings`; exit codes. Must not: hold rules that belong to the core, or
+//! `Settings`; the cache folder and the build store's key (canonical root,
+//! image name, BRANCH); exit codes. Must not: hold rules that belong to the core, or
 //! print its own failures (it returns them).
 
 mod build;
@@ -483,5 +484,85 @@ mod tests {
             settings_from(&a, false, CpuCount::Affinity, &inputs(&[])),
             Err(SettingsError::ZeroCpus)
         ));
+    }
+}
+
+/// The cache folder: BUILD_UNIT_TEST_CACHE_DIR, else $XDG_CACHE_HOME or
+/// ~/.cache, plus `build-unit-test-docker`.
+pub(crate) fn cache_dir(env: impl Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {
+    if let Some(dir) = env("BUILD_UNIT_TEST_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Some(dir.into());
+    }
+    let base = env("XDG_CACHE_HOME")
+        .filter(|d| d.starts_with('/'))
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            env("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".cache"))
+        })?;
+    Some(base.join("build-unit-test-docker"))
+}
+
+/// This root's build store (keyed by the canonical root, the image name
+/// and BRANCH), in the cache folder; None when there is no folder to use
+/// (no HOME and no BUILD_UNIT_TEST_CACHE_DIR).
+pub(crate) fn open_store(
+    root: &Path,
+    settings: &Settings,
+    mode: crate::run::store::Mode,
+) -> Option<crate::run::store::Store> {
+    let dir = cache_dir(|k| std::env::var(k).ok())?;
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let key = crate::run::store::Key {
+        root: root.to_string_lossy().into_owned(),
+        image: settings.image_name.clone(),
+        branch: settings.branch.clone(),
+    };
+    Some(crate::run::store::Store::open(&dir, key, mode))
+}
+
+/// The store's warning, as a command prints it after `warning: `.
+pub(crate) fn store_warning(store: Option<&crate::run::store::Store>) -> Option<String> {
+    let w = store?.warning()?;
+    Some(format!(
+        "{w} (the folder is BUILD_UNIT_TEST_CACHE_DIR, else $XDG_CACHE_HOME/build-unit-test-docker \
+         or ~/.cache/build-unit-test-docker)"
+    ))
+}
+
+/// Now, in Unix seconds (0 before 1970).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod cache_dir_tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_folder_follows_xdg() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            cache_dir(env(&[("HOME", "/home/a")])),
+            Some("/home/a/.cache/build-unit-test-docker".into())
+        );
+        assert_eq!(
+            cache_dir(env(&[("HOME", "/home/a"), ("XDG_CACHE_HOME", "/c")])),
+            Some("/c/build-unit-test-docker".into())
+        );
+        assert_eq!(
+            cache_dir(env(&[("BUILD_UNIT_TEST_CACHE_DIR", "/x")])),
+            Some("/x".into())
+        );
+        assert_eq!(cache_dir(env(&[])), None);
     }
 }

@@ -317,6 +317,8 @@ fn resolve_symlink(path: &Path) -> std::io::Result<PathBuf> {
 
 /// Lines of context around each change in [`unified_diff`].
 const CONTEXT: usize = 3;
+/// The most time [`unified_diff`] spends looking for the shortest diff.
+const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Renders a unified diff of `old` → `new` (`--- a/<label>`, `+++ b/<label>`,
 /// `@@` hunks with up to 3 lines of context), or an empty string when the
@@ -326,7 +328,11 @@ pub fn unified_diff(path_label: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
-    similar::TextDiff::from_lines(old, new)
+    // A deadline keeps a huge input from taking quadratic time: past it
+    // the diff is still right, only less minimal.
+    similar::TextDiff::configure()
+        .timeout(DIFF_DEADLINE)
+        .diff_lines(old, new)
         .unified_diff()
         .context_radius(CONTEXT)
         .missing_newline_hint(true)
@@ -705,6 +711,32 @@ CC = "gcc"   # table value
     #[test]
     fn diff_of_equal_texts_is_empty() {
         assert_eq!(unified_diff("x", "a\nb\n", "a\nb\n"), "");
+    }
+
+    #[test]
+    fn a_huge_diff_ends_and_is_still_a_diff() {
+        // 1 MiB a side, nearly every line different: quadratic without
+        // the deadline (minutes), a second or so with it.
+        let side = |tag: &str| -> String {
+            (0..50_000)
+                .map(|i| {
+                    if i % 50 == 0 {
+                        "RUN true\n".to_owned()
+                    } else {
+                        format!("RUN {tag} {i:05} ........\n")
+                    }
+                })
+                .collect()
+        };
+        let (old, new) = (side("old"), side("new"));
+        assert!(old.len() > 1 << 20);
+        let diff = unified_diff("big", &old, &new);
+        assert!(
+            diff.starts_with("--- a/big\n+++ b/big\n@@"),
+            "{}",
+            &diff[..200]
+        );
+        assert!(diff.contains("\n-RUN old 00001 ") && diff.contains("\n+RUN new 49999 "));
     }
 
     #[test]
