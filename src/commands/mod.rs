@@ -15,6 +15,7 @@ mod explain;
 mod graph;
 mod list;
 mod maintain;
+mod prune;
 mod render;
 mod report;
 mod validate;
@@ -69,6 +70,7 @@ pub(crate) fn execute(cli: Invocation) -> Result<Outcome, CmdError> {
         Command::Outdated(args) => maintain::outdated(&root, &args),
         Command::Update(args) => maintain::update(&root, &args),
         Command::Explain(args) => explain::run(&root, &args),
+        Command::Prune(args) => prune::run(&root, &args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
     }

@@ -79,7 +79,7 @@ pub enum ExitDesc {
 }
 
 impl ExitDesc {
-    fn of(status: ExitStatus) -> Self {
+    pub(crate) fn of(status: ExitStatus) -> Self {
         if let Some(code) = status.code() {
             return ExitDesc::Code(code);
         }
@@ -646,7 +646,7 @@ impl Registry for DockerCli {
 
 /// Registries that `image ls` may prefix a locally built name with
 /// (podman lists `localhost/name:tag`).
-fn strip_registry(entry: &str) -> &str {
+pub(crate) fn strip_registry(entry: &str) -> &str {
     ["localhost/", "docker.io/library/", "docker.io/"]
         .iter()
         .find_map(|p| entry.strip_prefix(p))
