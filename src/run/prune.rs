@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::plan::prune::{self, Container, ImageRemoval, LocalImage, LocalPlan, Retention};
-use crate::process::{self, ProcessError};
+use crate::process;
 use crate::run::engine::{strip_registry, DockerCli, EngineError, ExitDesc};
 
 /// The most of an engine listing read.
@@ -62,32 +62,8 @@ impl DockerCli {
         let command = format!("{} {}", self.program.display(), args.join(" "));
         let mut cmd = process::command(&self.program);
         cmd.args(args);
-        let out = match process::run(cmd, self.query_timeout, LIST_LIMIT) {
-            Ok(out) => out,
-            Err(ProcessError::Spawn(error)) => {
-                return Err(EngineError::Invoke {
-                    program: self.program.display().to_string(),
-                    error,
-                }
-                .into())
-            }
-            Err(ProcessError::Cancelled) => return Err(EngineError::Cancelled.into()),
-            Err(ProcessError::Timeout(after)) => {
-                return Err(EngineError::Timeout {
-                    command,
-                    after,
-                    flag: "--engine-timeout",
-                }
-                .into())
-            }
-            Err(ProcessError::Wait(error)) => {
-                return Err(EngineError::Io {
-                    what: format!("`{command}`"),
-                    error,
-                }
-                .into())
-            }
-        };
+        let out = process::run(cmd, self.query_timeout, LIST_LIMIT)
+            .map_err(|e| self.query_error(&command, e))?;
         if !out.status.success() {
             return Err(CallError::Failed {
                 command,
