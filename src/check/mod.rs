@@ -77,7 +77,11 @@ pub fn check(sources: &Sources) -> Checked {
             problems,
         };
     }
-    let templates = templates::check(&sources.templates, &mut problems);
+    let mut templates = templates::check(&sources.templates, &mut problems);
+    if let (Some(templates), Ok(dir)) = (templates.as_mut(), sources.packages.as_ref()) {
+        // The final stage names every package: a larger root may render more.
+        templates.size_for(dir.manifests.len());
+    }
     let build_types = sources.templates.build_type_names();
     let prefix = templates
         .as_ref()

@@ -114,8 +114,9 @@ pub struct Templates {
     fuel: FuelSpent,
 }
 
-/// The template instructions one render may run (minijinja's fuel). The
-/// shipped roots' largest render (the 2026 base stage) runs about 1,350
+/// The template instructions one render may run (minijinja's fuel) in a
+/// root of up to [`LIMITS_GROW_FROM`] packages. The shipped roots' largest
+/// render (the 2026 base stage) runs about 1,350
 /// (`fuel_stays_far_below_the_limit_in_every_shipped_root` measures it); a
 /// loop that runs longer is an error naming the template, not a hang (and
 /// takes about 10 ms in a release build).
@@ -125,8 +126,52 @@ pub const RENDER_FUEL: u64 = 200_000;
 /// run busy either (a failed render counts as all of its fuel: 500 of them
 /// fit). The default root's check, trial and render run about 8,500.
 pub const TOTAL_FUEL: u64 = 500 * RENDER_FUEL;
-/// The bytes one render may write (a Dockerfile, a build line, a flag).
+/// The bytes one render may write (a Dockerfile, a build line, a flag) in
+/// a root of up to [`LIMITS_GROW_FROM`] packages.
 pub const RENDER_OUTPUT_CAP: usize = 1 << 20;
+/// Past this many packages the limits grow with the root: the final
+/// stage's Dockerfile names every package, so a root of 10,000 packages
+/// writes more than [`RENDER_OUTPUT_CAP`] in one honest render. Each
+/// package past it adds [`FUEL_PER_PACKAGE`] and [`OUTPUT_PER_PACKAGE`] to
+/// a render's limits and [`TOTAL_FUEL_PER_PACKAGE`] to the total.
+pub const LIMITS_GROW_FROM: usize = 500;
+/// What each package past [`LIMITS_GROW_FROM`] adds to one render's fuel.
+pub const FUEL_PER_PACKAGE: u64 = 400;
+/// What each package past [`LIMITS_GROW_FROM`] adds to one render's output.
+pub const OUTPUT_PER_PACKAGE: usize = 1024;
+/// What each package past [`LIMITS_GROW_FROM`] adds to [`TOTAL_FUEL`].
+pub const TOTAL_FUEL_PER_PACKAGE: u64 = 20_000;
+
+/// The limits of the renders of one loaded root (see [`Templates::size_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Instructions one render may run.
+    pub render_fuel: u64,
+    /// Bytes one render may write.
+    pub output_cap: usize,
+    /// Instructions every render together may run.
+    pub total_fuel: u64,
+}
+
+impl Limits {
+    /// The limits for a root of `packages` packages: the constants above
+    /// up to [`LIMITS_GROW_FROM`], then growing by each package's share.
+    pub fn for_packages(packages: usize) -> Limits {
+        let past = packages.saturating_sub(LIMITS_GROW_FROM);
+        let past64 = u64::try_from(past).unwrap_or(u64::MAX);
+        Limits {
+            render_fuel: RENDER_FUEL.saturating_add(past64.saturating_mul(FUEL_PER_PACKAGE)),
+            output_cap: RENDER_OUTPUT_CAP.saturating_add(past.saturating_mul(OUTPUT_PER_PACKAGE)),
+            total_fuel: TOTAL_FUEL.saturating_add(past64.saturating_mul(TOTAL_FUEL_PER_PACKAGE)),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::for_packages(0)
+    }
+}
 
 /// Set once the run is interrupted: every render from then on fails at
 /// once, so a long check or render ends within one render's fuel.
@@ -184,7 +229,8 @@ pub fn innermost(e: &minijinja::Error) -> &minijinja::Error {
 pub fn limit_help(e: &minijinja::Error) -> Option<String> {
     is_limit(e).then(|| {
         format!(
-            "a template may run {RENDER_FUEL} instructions and write {} KiB per render: \
+            "a template may run {RENDER_FUEL} instructions and write {} KiB per render \
+             (more in a root of over {LIMITS_GROW_FROM} packages): \
              look for a loop over a large range or a repeated string ('x' * N) and make it small",
             RENDER_OUTPUT_CAP / 1024
         )
@@ -198,12 +244,12 @@ fn limit_error(what: String) -> minijinja::Error {
     minijinja::Error::new(ErrorKind::InvalidOperation, format!("{LIMIT_PREFIX}{what}"))
 }
 
-/// What one render wrote, up to [`RENDER_OUTPUT_CAP`].
-struct Capped(Vec<u8>);
+/// What one render wrote, up to its cap ([`Limits::output_cap`]).
+struct Capped(Vec<u8>, usize);
 
 impl std::io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + buf.len() > RENDER_OUTPUT_CAP {
+        if self.0.len() + buf.len() > self.1 {
             return Err(std::io::Error::other("render output cap"));
         }
         self.0.extend_from_slice(buf);
@@ -217,11 +263,11 @@ impl std::io::Write for Capped {
 /// Fuel spent by the renders of one loaded root (see [`TOTAL_FUEL`]), and
 /// the most one render used.
 #[derive(Debug, Default)]
-struct FuelSpent(AtomicU64, AtomicU64);
+struct FuelSpent(AtomicU64, AtomicU64, Limits);
 
 impl FuelSpent {
     /// Renders `template` within the limits, counting the fuel it used (a
-    /// failed render counts as using all of its [`RENDER_FUEL`]).
+    /// failed render counts as using all of its fuel).
     fn render(
         &self,
         template: &minijinja::Template<'_, '_>,
@@ -232,17 +278,18 @@ impl FuelSpent {
                 "not rendered: the run was interrupted".to_owned(),
             ));
         }
-        if self.0.load(Ordering::SeqCst) + RENDER_FUEL > TOTAL_FUEL {
+        let limits = self.2;
+        if self.0.load(Ordering::SeqCst) + limits.render_fuel > limits.total_fuel {
             return Err(limit_error(format!(
                 "not rendered: this root's templates already ran {} instructions in all",
                 self.0.load(Ordering::SeqCst)
             )));
         }
-        let mut out = Capped(Vec::new());
+        let mut out = Capped(Vec::new(), limits.output_cap);
         let rendered = template
             .render_captured_to(ctx, &mut out)
             .map(|captured| captured.state().fuel_levels().map_or(0, |(used, _)| used));
-        let used = rendered.as_ref().map_or(RENDER_FUEL, |used| *used);
+        let used = rendered.as_ref().map_or(limits.render_fuel, |used| *used);
         self.0.fetch_add(used, Ordering::SeqCst);
         self.1.fetch_max(used, Ordering::SeqCst);
         match rendered {
@@ -251,12 +298,14 @@ impl FuelSpent {
             }),
             Err(e) if e.kind() == ErrorKind::WriteFailure => Err(limit_error(format!(
                 "the output is over {} KiB",
-                RENDER_OUTPUT_CAP / 1024
+                limits.output_cap / 1024
             ))),
             // Kept as the source: it says where the fuel ran out.
-            Err(e) if innermost(&e).kind() == ErrorKind::OutOfFuel => {
-                Err(limit_error(format!("ran more than {RENDER_FUEL} instructions")).with_source(e))
-            }
+            Err(e) if innermost(&e).kind() == ErrorKind::OutOfFuel => Err(limit_error(format!(
+                "ran more than {} instructions",
+                limits.render_fuel
+            ))
+            .with_source(e)),
             Err(e) => Err(e),
         }
     }
@@ -399,6 +448,19 @@ impl Templates {
                 .render(&self.env.get_template(DEFAULT_URL_NAME)?, ctx);
         }
         self.fuel.render(&self.env.template_from_str(text)?, ctx)
+    }
+
+    /// Sizes the render limits for a root of `packages` packages
+    /// ([`Limits::for_packages`]); `check` calls it once it knows them.
+    pub fn size_for(&mut self, packages: usize) {
+        let limits = Limits::for_packages(packages);
+        self.env.set_fuel(Some(limits.render_fuel));
+        self.fuel.2 = limits;
+    }
+
+    /// The limits of this root's renders.
+    pub fn limits(&self) -> Limits {
+        self.fuel.2
     }
 
     /// The template instructions every render so far has run, and the
@@ -552,5 +614,64 @@ mod tests {
         let final_ = loaded.final_.as_ref().expect("final compiles");
         assert!(final_.variables.contains("base_image"));
         assert!(loaded.into_templates().is_none());
+    }
+
+    #[test]
+    fn the_final_stage_of_a_large_root_renders_within_its_grown_limits() {
+        // The final stage names every package: 12,000 lines of ~100 bytes
+        // is over the 1 MiB a render of a small root may write.
+        let sources = Sources::from_files(
+            std::path::Path::new("/nowhere"),
+            [
+                ("templates/base.toml", "prefix = \"/usr/local\"\n".to_owned()),
+                ("templates/base.Dockerfile.j2", "FROM x\n".to_owned()),
+                ("templates/package.Dockerfile.j2", "FROM x\n".to_owned()),
+                (
+                    "templates/final.Dockerfile.j2",
+                    "{% for p in packages %}COPY --from={{ p }} /usr/local /usr/local # {{ p }} {{ p }}\n{% endfor %}"
+                        .to_owned(),
+                ),
+            ],
+        );
+        let packages: Vec<String> = (0..12_000)
+            .map(|i| format!("openbmc-package-{i:05}"))
+            .collect();
+        let ctx = serde_json::json!({ "packages": packages });
+        let mut t = LoadedTemplates::load(&sources.templates)
+            .into_templates()
+            .expect("templates load");
+        let small = t
+            .render("final", &ctx)
+            .expect_err("over the small root's cap");
+        assert!(what_failed(&small).contains("over 1024 KiB"), "{small}");
+        t.size_for(12_000);
+        let out = t
+            .render("final", &ctx)
+            .expect("a 12,000-package root may write this");
+        assert!(out.len() > RENDER_OUTPUT_CAP, "{}", out.len());
+        assert_eq!(out.lines().count(), 12_000);
+        // A runaway loop is still stopped in the large root.
+        let runaway = t.render_str(
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+            &ctx,
+        );
+        assert!(runaway.is_err_and(|e| is_limit(&e)));
+    }
+
+    #[test]
+    fn the_limits_grow_only_past_five_hundred_packages() {
+        assert_eq!(
+            Limits::for_packages(0),
+            Limits::for_packages(LIMITS_GROW_FROM)
+        );
+        assert_eq!(Limits::for_packages(0).output_cap, RENDER_OUTPUT_CAP);
+        assert_eq!(Limits::for_packages(0).render_fuel, RENDER_FUEL);
+        let big = Limits::for_packages(10_500);
+        assert_eq!(
+            big.output_cap,
+            RENDER_OUTPUT_CAP + 10_000 * OUTPUT_PER_PACKAGE
+        );
+        assert_eq!(big.render_fuel, RENDER_FUEL + 10_000 * FUEL_PER_PACKAGE);
+        assert!(Limits::for_packages(usize::MAX).total_fuel >= TOTAL_FUEL);
     }
 }
