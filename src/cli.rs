@@ -230,6 +230,17 @@ pub enum Command {
     Update(UpdateArgs),
     /// Why stages will rebuild: the change since each was last built here.
     Explain(ExplainArgs),
+    /// Remove this tool's images of past weeks (the engine's, or a --cache-registry's).
+    ///
+    /// What goes: the tags this tool makes for the image name
+    /// (NAME-<stage>:YYYY-Www-<16 hex> and NAME:YYYY-Www-<16 hex>, also under a
+    /// registry's name as a cache pull or push leaves them) from weeks before
+    /// the current one (today, or SOURCE_DATE_EPOCH, as for the tags). Never a
+    /// tag in another format or of another image name, never an image a
+    /// container uses (running or stopped). Only tags are removed (`rmi`
+    /// without -f): an image with another tag left is untagged, not deleted.
+    /// It reads no project and looks nothing up.
+    Prune(PruneArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Write the man pages (one per subcommand), or print the main one.
@@ -247,6 +258,62 @@ pub struct ExplainArgs {
 
     #[command(flatten)]
     pub render: RenderArgs,
+}
+
+/// Output format of `prune`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PruneFormat {
+    /// One line per tag, then what it came to.
+    Table,
+    /// One JSON object, for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Also keep the N weeks before the current one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_weeks: u32,
+
+    /// List what would go; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How to print what went (or would go).
+    #[arg(long, value_enum, default_value_t = PruneFormat::Table)]
+    pub format: PruneFormat,
+
+    /// Image name whose tags are pruned (as for build).
+    #[arg(
+        long,
+        env = "DOCKER_IMAGE_NAME",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
+    pub image_name: Option<String>,
+
+    /// The container engine executable (default: docker on PATH, else podman).
+    #[arg(long, value_name = "PATH")]
+    pub engine: Option<PathBuf>,
+
+    /// Seconds each engine call (list, inspect, rmi) may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120,
+          value_parser = secs)]
+    pub engine_timeout: u64,
+
+    /// Prune this registry (host[:port]/path, as build's --cache-registry)
+    /// instead of the engine: the same rule on the tags of REF/NAME-<stage>
+    /// and REF/NAME, through the registry's HTTP API with the engine's
+    /// credentials (docker's config.json, podman's auth.json). A manifest
+    /// that a tag which stays also points at is never deleted. The blobs
+    /// are freed by the registry's own garbage collection.
+    #[arg(long, value_name = "REF")]
+    pub cache_registry: Option<String>,
+
+    /// Seconds one registry request may take.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = secs)]
+    pub cache_timeout: u64,
 }
 
 #[derive(Debug, Args)]

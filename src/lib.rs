@@ -37,7 +37,7 @@ where
     };
     // SIGINT/SIGTERM now stop the children this run starts and end it
     // with 130, in every phase.
-    let ended = process::install_signal_handlers()
+    let ended = process::install_signal_handlers(model::template::stop_rendering)
         .map_err(commands::CmdError::SignalHandlers)
         .and_then(|()| commands::execute(cli));
     let code = match ended {

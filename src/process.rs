@@ -5,7 +5,8 @@
 //! registered group (TERM, then KILL after a grace), the SIGINT/SIGTERM
 //! handling that cancels the process-wide token ([`interrupted`]), blocking
 //! waits with a deadline (no polling), and bounded capture: at most `limit`
-//! bytes of each stream are kept, the rest is read and dropped.
+//! bytes of each stream are kept, the rest is read and dropped; input fed
+//! on stdin ([`run_fed`]), so that a secret is never in a child's argv.
 //!
 //! Must not: interpret what a child printed, or print anything.
 
@@ -218,9 +219,11 @@ pub fn interrupted() -> &'static CancelToken {
 }
 
 /// Makes SIGINT and SIGTERM cancel [`interrupted`] (stopping every
-/// registered child) instead of killing this process; a second signal
-/// kills the children's groups and exits with 130 at once. Call once.
-pub fn install_signal_handlers() -> std::io::Result<()> {
+/// registered child) instead of killing this process, and call `on_first`
+/// (work that waits on no child stops through it: template rendering); a
+/// second signal kills the children's groups and exits with 130 at once.
+/// Call once.
+pub fn install_signal_handlers(on_first: fn()) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
@@ -232,6 +235,7 @@ pub fn install_signal_handlers() -> std::io::Result<()> {
                     token.signal_all(Signal::KILL);
                     std::process::exit(INTERRUPTED);
                 }
+                on_first();
                 token.cancel();
             }
         })?;
@@ -279,7 +283,28 @@ pub fn run(cmd: Command, timeout: Duration, limit: usize) -> Result<Finished, Pr
 /// captured) until it exits, `timeout` passes or `cancel` is set; keeps at
 /// most `limit` bytes of each stream. No process of its group is left.
 pub fn run_with(
+    cmd: Command,
+    timeout: Duration,
+    limit: usize,
+    cancel: &CancelToken,
+) -> Result<Finished, ProcessError> {
+    run_inner(cmd, None, timeout, limit, cancel)
+}
+
+/// As [`run`], with `input` written to the child's stdin (then closed):
+/// how a secret reaches a child without being in its argv (`curl -K -`).
+pub fn run_fed(
+    cmd: Command,
+    input: Vec<u8>,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Finished, ProcessError> {
+    run_inner(cmd, Some(input), timeout, limit, interrupted())
+}
+
+fn run_inner(
     mut cmd: Command,
+    input: Option<Vec<u8>>,
     timeout: Duration,
     limit: usize,
     cancel: &CancelToken,
@@ -289,12 +314,23 @@ pub fn run_with(
     }
     let mut child = cmd
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(ProcessError::Spawn)?;
     let registered = cancel.register(&child);
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A child that exits without reading shows it in its status.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&bytes);
+        });
+    }
     let out = child.stdout.take().map(|p| read_head(p, limit));
     let err = child.stderr.take().map(|p| read_tail(p, limit));
     let (status, exited) = wait_in_thread(child);
@@ -464,6 +500,18 @@ mod tests {
         // A cancelled token starts nothing more.
         let e = run_with(sh("true"), Duration::from_secs(1), 10, &token).expect_err("no start");
         assert!(matches!(e, ProcessError::Cancelled));
+    }
+
+    #[test]
+    fn input_reaches_the_childs_stdin() {
+        let f = run_fed(
+            sh("tr a-z A-Z"),
+            b"secret header\n".to_vec(),
+            Duration::from_secs(10),
+            1024,
+        )
+        .expect("runs");
+        assert_eq!(f.stdout, b"SECRET HEADER\n");
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn help_texts() {
     insta::assert_snapshot!("help", help(&[]));
     for sub in [
         "build", "validate", "list", "schema", "render", "graph", "bump", "outdated", "update",
+        "prune",
     ] {
         let text = help(&[sub]);
         assert!(text.contains("Usage: build-unit-test-docker"), "{sub}");

@@ -9,7 +9,9 @@
 //! (c) bumping one package's rev rebuilds exactly it, its transitive
 //!     dependents and the final stage;
 //! (d) a package whose tarball is missing fails, its dependent is skipped,
-//!     an independent new package is still built, and stdout stays empty.
+//!     an independent new package is still built, and stdout stays empty;
+//! (e) `prune` after three weeks of builds, on the daemon and on a real
+//!     registry (`e2e_prune_three_weeks`).
 //!
 //! Builds are counted through `--engine`: a wrapper script that logs every
 //! `build` invocation, then runs the real docker.
@@ -1352,5 +1354,511 @@ fn run_with_timeout(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration)
         code: status.and_then(|s| s.code()),
         stdout,
         stderr,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// prune: three weeks of builds, then the current week's images only
+
+/// The three weeks of the prune test (2023-W44, W45, W46); W46 is "today".
+const PRUNE_WEEKS: [(&str, i64); 3] = [
+    ("2023-W44", 1_700_000_000 - 2 * 604_800),
+    ("2023-W45", 1_700_000_000 - 604_800),
+    ("2023-W46", 1_700_000_000),
+];
+
+/// `prune` on the real Docker daemon and a real registry (Debian's
+/// docker-registry with `storage.delete.enabled`): three weeks of builds of
+/// two fixture packages, each pushed to the registry (the base stage notes
+/// its week, as a CI base refreshes weekly, so each week's images differ); a
+/// stopped container holding an old week's image; foreign tags. Then
+/// `prune`: the current week stays, the old weeks go but the container's,
+/// the foreign tags stay, the space is named; a build right after builds
+/// nothing and a second prune removes nothing. `prune --cache-registry`
+/// leaves only the current week's tags and the registry's garbage
+/// collection then shrinks its storage; a registry without deletes gives
+/// the one clear error.
+#[test]
+fn e2e_prune_three_weeks() {
+    let Some(docker) = engine_or_skip("BUD_E2E_DOCKER", "docker") else {
+        return;
+    };
+    let Some(registry_bin) = find_program(Path::new("docker-registry")) else {
+        let msg = "e2e prune: docker-registry is not installed; run `scripts/fleet-up.sh` first";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg} (CI=true: not skipping)");
+        }
+        eprintln!("{msg}; skipping");
+        return;
+    };
+    let run = Run::new(docker.clone());
+    // Lean: two packages without dependencies; the base notes its week.
+    for manifest in manifests(&run.root) {
+        let name = manifest.file_name().unwrap_or_default().to_string_lossy();
+        if name != "e2e-makelib.toml" && name != "e2e-customlib.toml" {
+            std::fs::remove_file(&manifest).expect("remove manifest");
+        }
+    }
+    let base_template = run.root.join("templates/base.Dockerfile.j2");
+    let mut text = std::fs::read_to_string(&base_template).expect("read base template");
+    text.push_str("\nRUN echo {{ timestamp }} > /etc/bud-week\n");
+    std::fs::write(&base_template, text).expect("write base template");
+
+    let registry = PruneRegistry::start(&registry_bin, true);
+    let reference = format!("127.0.0.1:{}/bud-prune", registry.port);
+    let mut guard = PruneLeftovers {
+        docker: docker.clone(),
+        container: format!("bud-prune-holder-{}", std::process::id()),
+        tags: Vec::new(),
+        prefix: format!("127.0.0.1:{}/", registry.port),
+        prefixes: Vec::new(),
+    };
+
+    // Three weeks of builds, each pushed to the registry.
+    let mut finals = Vec::new();
+    for (week, epoch) in PRUNE_WEEKS {
+        let built = prune_build(
+            &run,
+            week,
+            epoch,
+            &["--cache-registry", &reference, "--cache-push"],
+        );
+        assert_eq!(
+            built.code,
+            Some(0),
+            "({week}) build failed:\n{}",
+            built.stderr
+        );
+        assert_eq!(
+            built.builds, 4,
+            "({week}) every stage built:\n{}",
+            built.stderr
+        );
+        finals.push(built.stdout.trim().to_owned());
+    }
+    let tags_of = |week: &str| -> Vec<String> {
+        local_tags(&docker)
+            .into_iter()
+            .filter(|t| {
+                (t.starts_with(&format!("{}:", run.image))
+                    || t.starts_with(&format!("{}-", run.image)))
+                    && t.contains(&format!(":{week}-"))
+            })
+            .collect()
+    };
+    let old_makelib = tags_of("2023-W44")
+        .into_iter()
+        .find(|t| t.starts_with(&format!("{}-e2e-makelib:", run.image)))
+        .expect("the W44 makelib tag");
+    let old_base = tags_of("2023-W44")
+        .into_iter()
+        .find(|t| t.starts_with(&format!("{}-base:", run.image)))
+        .expect("the W44 base tag");
+    // A stopped container holds an old week's image; foreign tags on another.
+    assert!(run.docker_ok(&["create", "--name", &guard.container, &old_makelib, "true"]));
+    let foreign = [
+        format!("{}-base:latest", run.image),
+        format!("{}foo-base:2023-W44-0123456789abcdef", run.image),
+        format!(
+            "bud-other-{}/img-base:2020-W01-0123456789abcdef",
+            std::process::id()
+        ),
+    ];
+    for f in &foreign {
+        assert!(run.docker_ok(&["tag", &old_base, f]));
+        guard.tags.push(f.clone());
+    }
+    let current: BTreeSet<String> = tags_of("2023-W46").into_iter().collect();
+    assert_eq!(current.len(), 4, "{current:?}");
+
+    // A dry run changes nothing.
+    let before = local_tags(&docker);
+    let dry = prune_cmd(&run, &["--dry-run"]);
+    assert_eq!(dry.code, Some(0), "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("dry run: would remove"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(local_tags(&docker), before, "a dry run removes nothing");
+
+    // prune: the old weeks go, but the container's image and the foreign tags.
+    let pruned = prune_cmd(&run, &[]);
+    eprintln!("e2e prune: stdout:\n{}", pruned.stdout);
+    assert_eq!(pruned.code, Some(0), "{}\n{}", pruned.stdout, pruned.stderr);
+    assert!(
+        pruned.stderr.is_empty(),
+        "nothing on stderr: {}",
+        pruned.stderr
+    );
+    let after = local_tags(&docker);
+    for t in &current {
+        assert!(after.contains(t), "{t} (this week) stays");
+    }
+    for week in ["2023-W44", "2023-W45"] {
+        let left: Vec<String> = tags_of(week);
+        let want: Vec<&str> = if week == "2023-W44" {
+            vec![old_makelib.as_str()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(left, want, "({week}) only the container's image is left");
+    }
+    for f in &foreign {
+        assert!(after.contains(f), "{f} (foreign) stays");
+    }
+    assert!(
+        pruned.stdout.contains(&format!("{old_makelib}  (image"))
+            && pruned
+                .stdout
+                .contains(&format!("used by container {}", guard.container)),
+        "the container's image is named with the container:\n{}",
+        pruned.stdout
+    );
+    assert!(
+        pruned.stdout.contains(&format!("untagged     {old_base}")),
+        "the foreign-tagged image is only untagged:\n{}",
+        pruned.stdout
+    );
+    assert!(
+        pruned.stdout.contains("system df` counted the images at"),
+        "{}",
+        pruned.stdout
+    );
+    // The registry names the tool left beside the local ones went too.
+    assert!(
+        !after.iter().any(|t| t.starts_with(&guard.prefix)
+            && !t.contains(":2023-W46-")
+            && !t.contains("e2e-makelib:2023-W44-")),
+        "{after:#?}"
+    );
+
+    // A build right after builds nothing; a second prune removes nothing.
+    let (week, epoch) = PRUNE_WEEKS[2];
+    let again = prune_build(&run, week, epoch, &[]);
+    assert_eq!((again.code, again.builds), (Some(0), 0), "{}", again.stderr);
+    assert_eq!(again.stdout.trim(), finals[2]);
+    let second = prune_cmd(&run, &["--format", "json"]);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    let json: serde_json::Value = serde_json::from_str(&second.stdout).expect("JSON");
+    assert_eq!(json["removed"].as_array().map(Vec::len), Some(0), "{json}");
+    assert_eq!(
+        json["in_use"][0]["containers"][0],
+        guard.container.as_str(),
+        "{json}"
+    );
+
+    // The registry: only the current week's tags are left, then the
+    // garbage collection shrinks its storage.
+    let registry_tags = |reg: &PruneRegistry| -> BTreeMap<String, BTreeSet<String>> {
+        ["base", "e2e-makelib", "e2e-customlib"]
+            .iter()
+            .map(|s| format!("{}-{s}", run.image))
+            .chain([run.image.clone()])
+            .map(|name| {
+                // Under REF, maybe after the platform's path part.
+                let repos: Vec<String> = reg
+                    .catalog()
+                    .into_iter()
+                    .filter(|r| r.starts_with("bud-prune/") && r.ends_with(&format!("/{name}")))
+                    .collect();
+                assert_eq!(repos.len(), 1, "{name}: {repos:?}");
+                (name, reg.tags(&repos[0]))
+            })
+            .collect()
+    };
+    let all = registry_tags(&registry);
+    assert!(
+        all.values().all(|t| t.len() == 3),
+        "three weeks pushed: {all:?}"
+    );
+    let rp = prune_cmd(&run, &["--cache-registry", &reference]);
+    eprintln!("e2e prune --cache-registry: stdout:\n{}", rp.stdout);
+    assert_eq!(rp.code, Some(0), "{}\n{}", rp.stdout, rp.stderr);
+    for (name, tags) in registry_tags(&registry) {
+        assert!(
+            tags.len() == 1 && tags.iter().all(|t| t.starts_with("2023-W46-")),
+            "{name}: {tags:?}"
+        );
+    }
+    let again = prune_cmd(&run, &["--cache-registry", &reference]);
+    assert!(
+        again.stdout.contains("nothing to prune"),
+        "{}",
+        again.stdout
+    );
+    let size_before = du_kib(&registry.data());
+    let mut registry = registry;
+    registry.stop();
+    let mut gc = Command::new(&registry_bin);
+    gc.arg("garbage-collect").arg(&registry.config);
+    let out = run_with_timeout(gc, None, Duration::from_secs(300));
+    assert_eq!(out.code, Some(0), "garbage-collect: {}", out.stderr);
+    let size_after = du_kib(&registry.data());
+    eprintln!("e2e prune: registry storage {size_before} KiB before garbage-collect, {size_after} KiB after");
+    assert!(
+        size_after < size_before,
+        "{size_before} KiB -> {size_after} KiB"
+    );
+
+    // A registry that does not delete: one clear error, exit 1.
+    let refusing = PruneRegistry::start(&registry_bin, false);
+    let reference = format!("127.0.0.1:{}/bud-prune", refusing.port);
+    guard.prefixes.push(format!("127.0.0.1:{}/", refusing.port));
+    let old = format!("{reference}/{}-base:2023-W40-0123456789abcdef", run.image);
+    assert!(run.docker_ok(&["tag", BASE_IMAGE, &old]));
+    assert!(run.docker_ok(&["push", "--quiet", &old]));
+    let refused = prune_cmd(&run, &["--cache-registry", &reference]);
+    assert_eq!(
+        refused.code,
+        Some(1),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("storage: delete: enabled: true") && refused.stdout.is_empty(),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        refusing
+            .tags(&format!("bud-prune/{}-base", run.image))
+            .len(),
+        1
+    );
+}
+
+/// Debian's docker-registry on a free port of 127.0.0.1 with its own
+/// config and storage (deletes enabled or not); stopped on drop.
+struct PruneRegistry {
+    port: u16,
+    config: PathBuf,
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl PruneRegistry {
+    fn start(program: &Path, deletes: bool) -> PruneRegistry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 {}http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display(),
+                if deletes { "  delete:\n    enabled: true\n" } else { "" }
+            ),
+        )
+        .expect("write config");
+        let child = Command::new(program)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PruneRegistry {
+            port,
+            config,
+            child: Some(child),
+            dir,
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The repositories the registry lists (one page of 1000).
+    fn catalog(&self) -> Vec<String> {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "30"])
+            .arg(format!("http://127.0.0.1:{}/v2/_catalog?n=1000", self.port));
+        let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        json["repositories"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The tags of a repository, from the registry's own API.
+    fn tags(&self, repository: &str) -> BTreeSet<String> {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "30"]).arg(format!(
+            "http://127.0.0.1:{}/v2/{repository}/tags/list",
+            self.port
+        ));
+        let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        json["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PruneRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the prune test made beside the Run's images: removed at the end.
+struct PruneLeftovers {
+    docker: PathBuf,
+    container: String,
+    tags: Vec<String>,
+    /// The registries' names of this run's images.
+    prefix: String,
+    prefixes: Vec<String>,
+}
+
+impl Drop for PruneLeftovers {
+    fn drop(&mut self) {
+        let docker = |args: &[&str]| {
+            let mut cmd = Command::new(&self.docker);
+            cmd.args(args);
+            run_with_timeout(cmd, None, Duration::from_secs(120));
+        };
+        docker(&["rm", "-f", &self.container]);
+        let prefixes: Vec<&String> = std::iter::once(&self.prefix)
+            .chain(&self.prefixes)
+            .collect();
+        let mut gone: Vec<String> = self.tags.clone();
+        gone.extend(
+            local_tags(&self.docker)
+                .into_iter()
+                .filter(|t| prefixes.iter().any(|p| t.starts_with(p.as_str()))),
+        );
+        if !gone.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(gone.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+/// Every `repository:tag` on the daemon.
+fn local_tags(docker: &Path) -> BTreeSet<String> {
+    let mut cmd = Command::new(docker);
+    cmd.args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    run_with_timeout(cmd, None, Duration::from_secs(120))
+        .stdout
+        .lines()
+        .filter(|l| !l.contains("<none>"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The KiB under `dir`, as `du` counts them.
+fn du_kib(dir: &Path) -> u64 {
+    let mut cmd = Command::new("du");
+    cmd.arg("-sk").arg(dir);
+    let out = run_with_timeout(cmd, None, Duration::from_secs(60));
+    out.stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+struct PruneRun {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// Engine builds the run made.
+    builds: usize,
+}
+
+/// A build of the prune test's root in `week` (SOURCE_DATE_EPOCH `epoch`).
+fn prune_build(run: &Run, week: &str, epoch: i64, extra: &[&str]) -> PruneRun {
+    let _ = std::fs::remove_file(&run.build_log);
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--root")
+        .arg(&run.root)
+        .arg("build")
+        .args(["--jobs", "2"])
+        .args(extra)
+        .arg("--engine")
+        .arg(&run.wrapper)
+        .env("DOCKER_IMAGE_NAME", &run.image)
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .env("BUILD_UNIT_TEST_CPUS", "2");
+    for var in [
+        "FORCE_DOCKER_BUILD",
+        "BUILD_URL",
+        "DISTRO",
+        "BRANCH",
+        "DOCKER_REG",
+    ] {
+        cmd.env_remove(var);
+    }
+    let start = Instant::now();
+    let out = run_with_timeout(cmd, None, BUILD_TIMEOUT);
+    eprintln!(
+        "e2e prune ({week}): build exit {:?} after {:.1}s",
+        out.code,
+        start.elapsed().as_secs_f64()
+    );
+    let log = std::fs::read_to_string(&run.build_log).unwrap_or_default();
+    PruneRun {
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        builds: log
+            .lines()
+            .filter(|l| l.split(' ').nth(1) == Some("build"))
+            .count(),
+    }
+}
+
+/// `prune` of the run's image name in the current week (2023-W46).
+fn prune_cmd(run: &Run, extra: &[&str]) -> PruneRun {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("prune")
+        .args(extra)
+        .arg("--engine")
+        .arg(&run.docker)
+        .env("DOCKER_IMAGE_NAME", &run.image)
+        .env("SOURCE_DATE_EPOCH", PRUNE_WEEKS[2].1.to_string());
+    let out = run_with_timeout(cmd, None, Duration::from_secs(600));
+    PruneRun {
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        builds: 0,
     }
 }

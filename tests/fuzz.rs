@@ -4,7 +4,14 @@
 //! panic into Dockerfiles whose line structure is exactly the templates'
 //! (no injected line, no `#` or stray quote cutting a RUN line).
 //!
-//! CI runs a short campaign (BUD_FUZZ_CASES, default 500 cases a property);
+//! Two more classes: template code that loops, repeats, recurses or includes
+//! itself must end within its fuel with validate agreeing with render; and
+//! whatever stands at a root file (a FIFO, a device, a link out of the
+//! root, a huge file) is read only when it is a regular file inside it.
+//!
+//! CI runs a short campaign (BUD_FUZZ_CASES, default 500 cases a property;
+//! a 64th of that for templates and a 16th for file kinds, at least 32:
+//! their cases cost far more);
 //! `scripts/fuzz.sh` runs over a million.
 
 mod common;
@@ -463,4 +470,188 @@ fn accepted_base_toml_values_keep_the_base_structure() {
         }
         Ok(())
     });
+}
+
+/// Template code that loops, repeats, recurses or includes itself, from
+/// cheap to far past any limit.
+fn template_code() -> impl Strategy<Value = String> {
+    let size = prop::sample::select(vec![0usize, 1, 3, 10, 100, 1000, 100_000]);
+    let piece = prop_oneof![
+        3 => (size.clone(), size.clone()).prop_map(|(a, b)| format!(
+            "{{% for a in 'x' * {a} %}}{{% for b in 'x' * {b} %}}{{% endfor %}}{{% endfor %}}"
+        )),
+        2 => size.clone().prop_map(|n| format!("{{{{ 'y' * {n} }}}}")),
+        2 => (size.clone(), size).prop_map(|(a, b)| format!(
+            "{{% for a in 'x' * {a} %}}{{{{ 'z' * {b} }}}}{{% endfor %}}"
+        )),
+        1 => Just("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}".to_owned()),
+        1 => Just("{% include 'build-types/make' %}".to_owned()),
+        1 => Just("{{ name | int }}".to_owned()),
+        3 => Just("make -j{{ jobs }}".to_owned()),
+    ];
+    prop::collection::vec(piece, 1..4).prop_map(|v| v.concat())
+}
+
+#[test]
+fn every_template_ends_within_its_fuel_and_validate_agrees_with_render() {
+    use build_unit_test_docker::model::template::{RENDER_FUEL, RENDER_OUTPUT_CAP};
+    // Each case may render a few times to the end of its fuel: fewer cases.
+    let cases = (config().cases / 64).max(32);
+    let tally = Tally::default();
+    let mut runner = proptest::test_runner::TestRunner::new(Config { cases, ..config() });
+    let path = fuzz_root().join("templates/build-types/make.sh.j2");
+    let result = runner.run(&template_code(), |code| {
+        let mut sources = fuzz_sources().clone();
+        let text = format!("{code}\n");
+        prop_assert!(sources.replace(&path, text));
+        let started = std::time::Instant::now();
+        let checked = validate::check(&sources);
+        let Some(project) = checked.project else {
+            tally.case(false);
+            return Ok(());
+        };
+        let trial = render::trial(&project);
+        let rendered = render::render(&project, &BTreeMap::new(), &settings());
+        prop_assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "took {:?}: {}",
+            started.elapsed(),
+            code
+        );
+        // validate finds exactly what render would fail on.
+        prop_assert_eq!(trial.is_empty(), rendered.is_ok(), "{}: {:?}", code, trial);
+        let (_, most) = project.templates.fuel_spent();
+        prop_assert!(most <= RENDER_FUEL, "{} instructions in one render", most);
+        tally.case(rendered.is_ok());
+        if let Ok(plan) = rendered {
+            prop_assert!(stage(&plan, "acme-fuzz").len() <= RENDER_OUTPUT_CAP + 4096);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("templates: {e}");
+    }
+    tally.report("templates (fuel, output, recursion)");
+}
+
+/// What can stand at a root's file: each kind, and whether it is read.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Regular,
+    TooBig,
+    Fifo,
+    Directory,
+    LinkInside,
+    LinkToFifoInside,
+    LinkOut(&'static str),
+    Dangling,
+}
+
+impl Kind {
+    fn is_read(self) -> bool {
+        matches!(self, Kind::Regular | Kind::LinkInside)
+    }
+}
+
+#[test]
+fn only_regular_files_inside_the_root_are_read() {
+    let kinds = prop::sample::select(vec![
+        Kind::Regular,
+        Kind::TooBig,
+        Kind::Fifo,
+        Kind::Directory,
+        Kind::LinkInside,
+        Kind::LinkToFifoInside,
+        Kind::LinkOut("/etc/passwd"),
+        Kind::LinkOut("/dev/zero"),
+        Kind::LinkOut("/proc/self/status"),
+        Kind::Dangling,
+    ]);
+    let files = prop::sample::select(vec![
+        "templates/base.toml",
+        "templates/base.Dockerfile.j2",
+        "templates/package.Dockerfile.j2",
+        "templates/final.Dockerfile.j2",
+        "templates/build-types/make.sh.j2",
+        "packages.d/acme-fuzz.toml",
+    ]);
+    let cases = (config().cases / 16).max(32);
+    let tally = Tally::default();
+    let mut runner = proptest::test_runner::TestRunner::new(Config { cases, ..config() });
+    let result = runner.run(&(files, kinds), |(rel, kind)| {
+        let root = tempfile::tempdir().expect("tempdir");
+        copy_tree(
+            &fuzz_root().join("templates"),
+            &root.path().join("templates"),
+        );
+        copy_tree(
+            &fuzz_root().join("packages.d"),
+            &root.path().join("packages.d"),
+        );
+        let path = root.path().join(rel);
+        let original = std::fs::read(&path).expect("read");
+        let aside = root.path().join("aside");
+        std::fs::remove_file(&path).expect("rm");
+        let fifo = |at: &Path| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                at,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .expect("mkfifo")
+        };
+        match kind {
+            Kind::Regular => std::fs::write(&path, &original).expect("write"),
+            Kind::TooBig => {
+                let mut big = original.clone();
+                big.extend(std::iter::repeat_n(b'\n', 1 << 20));
+                std::fs::write(&path, big).expect("write")
+            }
+            Kind::Fifo => fifo(&path),
+            Kind::Directory => std::fs::create_dir(&path).expect("mkdir"),
+            Kind::LinkInside => {
+                std::fs::write(&aside, &original).expect("write");
+                std::os::unix::fs::symlink(&aside, &path).expect("symlink")
+            }
+            Kind::LinkToFifoInside => {
+                fifo(&aside);
+                std::os::unix::fs::symlink(&aside, &path).expect("symlink")
+            }
+            Kind::LinkOut(target) => std::os::unix::fs::symlink(target, &path).expect("symlink"),
+            Kind::Dangling => std::os::unix::fs::symlink(&aside, &path).expect("symlink"),
+        }
+        let sources = Sources::read(root.path());
+        let text = sources.text(&path).map(str::to_owned);
+        let checked = validate::check(&sources);
+        tally.case(kind.is_read());
+        if kind.is_read() {
+            prop_assert_eq!(text.as_deref().map(str::as_bytes), Some(&original[..]));
+            prop_assert!(checked.project.is_some(), "{} {:?}", rel, kind);
+        } else {
+            prop_assert!(text.is_none(), "{} {:?} was read", rel, kind);
+            // A template is missing then (an error); a manifest is an entry
+            // of packages.d/ that is not one (a warning at most).
+            let fuzz_loaded = checked
+                .project
+                .as_ref()
+                .is_some_and(|p| p.packages.contains_key("acme/fuzz"));
+            prop_assert!(!fuzz_loaded, "{} {:?} loaded", rel, kind);
+            if rel.starts_with("templates/") {
+                prop_assert!(checked.project.is_none(), "{} {:?} accepted", rel, kind);
+            }
+            let leaked = checked.problems.iter().any(|p| {
+                p.source
+                    .as_deref()
+                    .is_some_and(|s| s.contains("root:x:0:0"))
+            });
+            prop_assert!(!leaked, "{} {:?}: /etc/passwd quoted", rel, kind);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("file kinds: {e}");
+    }
+    tally.report("file kinds");
 }

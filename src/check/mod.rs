@@ -245,6 +245,15 @@ fn list_manifests<'a>(sources: &'a Sources, problems: &mut Vec<Problem>) -> &'a 
     };
     for entry in &listing.skipped {
         problems.push(match entry {
+            Skipped::EditTemp { path, file_name } => Problem::warning(
+                "project::edit-temp-file",
+                path,
+                format!(
+                    "{file_name} is the temporary file of an edit (bump or update) that has not \
+                     finished, or was killed: ignored"
+                ),
+            )
+            .help("the next bump or update removes it once its writer is gone; or delete it"),
             Skipped::Hidden { path, file_name } => Problem::warning(
                 "project::hidden-manifest",
                 path,
@@ -851,12 +860,11 @@ impl Ctx<'_> {
                     Ok(s) => Some(s),
                     Err(e) => {
                         problems.push(problem(
-                            format!(
-                                "`{field}` does not render: {}",
-                                e.detail().unwrap_or("error")
-                            ),
+                            format!("`{field}` does not render: {}", template::what_failed(&e)),
                             "template error",
-                            "check the filters and expressions used".to_owned(),
+                            template::limit_help(&e).unwrap_or_else(|| {
+                                "check the filters and expressions used".to_owned()
+                            }),
                         ));
                         None
                     }

@@ -41,7 +41,7 @@ fn write_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
         let mut page = Vec::new();
         clap_mangen::Man::new(cmd).render(&mut page)?;
         let file = dir.join(format!("{name}.1"));
-        crate::maintain::edit::write_atomic(&file, &String::from_utf8_lossy(&page))?;
+        crate::maintain::edit::replace_entry(&file, &String::from_utf8_lossy(&page))?;
         written.push(file);
         Ok(())
     };

@@ -37,6 +37,8 @@ pub(crate) enum CmdError {
     },
     #[error("--checksum is for packages, not base pins")]
     ChecksumOfBasePin,
+    #[error("--cache-registry {reference:?} {why}")]
+    BadPruneRegistry { reference: String, why: String },
     /// `explain STAGE` names no stage of the plan.
     #[error("no stage `{name}`{hint}")]
     NoSuchStage { name: String, hint: String },
@@ -101,6 +103,25 @@ pub(crate) enum CmdError {
     /// Downloading a tarball for its checksum failed.
     #[error("{0}")]
     Download(String),
+    /// `update`: while the lookups ran (without the root's lock), another
+    /// edit changed the package's rev; it is left as that edit made it.
+    #[error("{package}: its rev changed from {looked_up} to {now} while upstream was looked up; not updated (run update again)")]
+    RevMovedDuringLookup {
+        package: String,
+        looked_up: String,
+        now: String,
+    },
+    /// `bump --checksum`: while the tarball downloaded (without the root's
+    /// lock), another edit changed where the package's source comes from.
+    #[error(
+        "{package}: its tarball is now {now}, not {downloaded}: the manifest changed while it \
+         downloaded; nothing was written (run the bump again)"
+    )]
+    SourceMovedDuringDownload {
+        package: String,
+        downloaded: String,
+        now: String,
+    },
     /// `update` skipped one package's edit for this reason.
     #[error("{} (skipped)", with_sources(.0.as_ref()))]
     Skipped(Box<CmdError>),
@@ -112,6 +133,22 @@ pub(crate) enum CmdError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    /// `prune`: an engine call failed (listing, inspecting).
+    #[error(transparent)]
+    PruneEngine(#[from] crate::run::prune::CallError),
+    /// `prune`: these tags could not be removed (tag, why); the others were.
+    #[error(
+        "{} tag(s) could not be removed (the others were):\n{}",
+        failures.len(),
+        failures.iter().map(|(t, why)| format!("  {t}: {why}")).collect::<Vec<_>>().join("\n")
+    )]
+    PruneRemovals { failures: Vec<(String, String)> },
+    /// `prune --cache-registry`: the registry failed or refused.
+    #[error(transparent)]
+    Registry(crate::run::registry_api::ApiError),
+    /// The engine's credentials file could not be read.
+    #[error("cannot read the registry credentials: {0}")]
+    RegistryCredentials(String),
     /// The build ran; these stages (labels) failed.
     #[error("build failed: {}", stages.join(", "))]
     BuildFailed { stages: Vec<String> },
@@ -192,6 +229,7 @@ impl CmdError {
             | CmdError::CachePushWithoutRegistry
             | CmdError::BadCacheRegistry { .. }
             | CmdError::ChecksumOfBasePin
+            | CmdError::BadPruneRegistry { .. }
             | CmdError::ReportUnwritable { .. }
             | CmdError::NoSuchStage { .. } => USAGE,
             CmdError::Interrupted(_) => INTERRUPTED,
@@ -225,6 +263,11 @@ pub(crate) enum Interruption {
     UpstreamLookups,
     /// `update`'s lookups, before anything was written.
     Update,
+    /// Checking the root (its templates' trial renders), before anything
+    /// was printed, built or written.
+    Check,
+    /// `prune`: what was removed before stays removed.
+    Prune,
 }
 
 impl fmt::Display for Interruption {
@@ -236,6 +279,8 @@ impl fmt::Display for Interruption {
             }
             Interruption::UpstreamLookups => "interrupted; every lookup was stopped",
             Interruption::Update => "interrupted; every lookup was stopped, nothing was written",
+            Interruption::Check => "interrupted while checking the root; nothing was done",
+            Interruption::Prune => "interrupted; nothing more was removed",
         })
     }
 }
@@ -355,6 +400,10 @@ mod tests {
                 path: "/r/x.json".into(),
                 source: io("denied"),
             },
+            CmdError::BadPruneRegistry {
+                reference: "a b".into(),
+                why: "is not a registry".into(),
+            },
             CmdError::NoSuchStage {
                 name: "x".into(),
                 hint: String::new(),
@@ -377,6 +426,10 @@ mod tests {
         );
         assert_eq!(
             printed(&usage[12]).0,
+            "error: --cache-registry \"a b\" is not a registry"
+        );
+        assert_eq!(
+            printed(&usage[13]).0,
             "error: no stage `x`",
             "no hint when nothing is close"
         );
@@ -416,6 +469,14 @@ mod tests {
             (
                 Interruption::Update,
                 "error: interrupted; every lookup was stopped, nothing was written",
+            ),
+            (
+                Interruption::Check,
+                "error: interrupted while checking the root; nothing was done",
+            ),
+            (
+                Interruption::Prune,
+                "error: interrupted; nothing more was removed",
             ),
         ];
         for (what, line) in cases {
@@ -505,6 +566,37 @@ mod tests {
                 1
             )
         );
+    }
+
+    #[test]
+    fn a_failed_prune_names_each_tag_and_exits_1() {
+        let e = CmdError::PruneRemovals {
+            failures: vec![
+                (
+                    "img-base:2026-W01-0123456789abcdef".into(),
+                    "conflict".into(),
+                ),
+                ("img:2026-W01-0123456789abcdef".into(), "busy".into()),
+            ],
+        };
+        assert_eq!(
+            printed(&e),
+            (
+                "error: 2 tag(s) could not be removed (the others were):\n\
+                 \x20 img-base:2026-W01-0123456789abcdef: conflict\n\
+                 \x20 img:2026-W01-0123456789abcdef: busy"
+                    .to_owned(),
+                1
+            )
+        );
+        let e = CmdError::Registry(crate::run::registry_api::ApiError::DeletesDisabled {
+            host: "reg:5000".into(),
+            what: "DELETE /v2/x/manifests/sha256:1".into(),
+            detail: ": UNSUPPORTED".into(),
+        });
+        let (text, status) = printed(&e);
+        assert_eq!(status, 1);
+        assert!(text.contains("storage: delete: enabled: true"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! `bump`, `outdated` and `update`: the maintainer's edits, all through one
 //! path — format-preserving edit of the text read with the project,
 //! whole-project check of the sources with the edit in place (in memory),
-//! then an atomic write (or a diff with --dry-run).
+//! then an atomic write (or a diff with --dry-run), all under the root's
+//! lock. What waits on the network comes before the lock: `bump
+//! --checksum` downloads and `update` looks upstream up first, then each
+//! locks, reads the root again and makes its edits to what it finds.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +18,7 @@ use crate::cli::{BumpArgs, OutdatedArgs, TableFormat, UpdateArgs};
 use crate::maintain::edit::{set_string, unified_diff, write_atomic};
 use crate::maintain::versions;
 use crate::model::manifest;
-use crate::model::sources::Sources;
+use crate::model::sources::{Sources, PACKAGES_DIR, TEMPLATES_DIR};
 use crate::plan::graph;
 use crate::run::{fetch, lsremote, revs};
 
@@ -180,7 +183,15 @@ fn check_edits(mut sources: Sources, edits: &[Edit]) -> Result<Project, Vec<Prob
         }
     }
     let checked = check(&sources);
-    checked.project.ok_or(checked.problems)
+    let project = checked.project.ok_or(checked.problems)?;
+    // What validate would find after the edit: a template that no longer
+    // renders with the new value.
+    let trial = crate::plan::render::trial(&project);
+    if trial.is_empty() {
+        Ok(project)
+    } else {
+        Err(trial)
+    }
 }
 
 /// Validates the project as it would be after `edits`, then writes them
@@ -273,34 +284,73 @@ fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, Cmd
         },
         || crate::process::interrupted().is_cancelled(),
     )
-    .map(Some)
     .map_err(|source| CmdError::LockRoot {
         root: root.to_path_buf(),
         source,
     })
+    .map(|lock| {
+        // No other edit is writing now: a temporary file of one is stale.
+        let dirs = [root.join(PACKAGES_DIR), root.join(TEMPLATES_DIR)];
+        for path in crate::maintain::edit::remove_stale_temp_files(&dirs) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "removed {}, left by an edit that was killed",
+                path.display()
+            );
+        }
+        Some(lock)
+    })
 }
 
 pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
+    let base_key = args.target.strip_prefix("base.");
+    if base_key.is_some() && args.checksum {
+        return Err(CmdError::ChecksumOfBasePin);
+    }
+    // The download comes first, without the lock: another edit of the root
+    // need not wait for it. What it was made from is read again under the
+    // lock, and the edit made to that.
+    let downloaded = if args.checksum {
+        let (_, project) = super::load_sources(root)?;
+        let name = find_package(&project, &args.target)?.to_owned();
+        let url = tarball_url(&project, &name, &args.value)?;
+        let timeout = Duration::from_secs(args.fetch_timeout);
+        let sum = download_sha256(&url, timeout)?;
+        let text = package(&project, &name)?.source.text.to_string();
+        Some((name, url, sum, text))
+    } else {
+        None
+    };
     let _lock = lock_root(root)?;
-    let (sources, project) = super::load_sources(root)?;
-    let edit = if let Some(key) = args.target.strip_prefix("base.") {
-        if args.checksum {
-            return Err(CmdError::ChecksumOfBasePin);
-        }
+    let (sources, project) = if downloaded.is_some() {
+        reload(root)?
+    } else {
+        super::load_sources(root)?
+    };
+    let edit = if let Some(key) = base_key {
         base_edit(&project, &sources, key, &args.value)?
+    } else if let Some((name, url, sum, text)) = downloaded {
+        let found = find_package(&project, &name)?;
+        let now = tarball_url(&project, found, &args.value)?;
+        if now != url {
+            return Err(CmdError::SourceMovedDuringDownload {
+                package: name,
+                downloaded: url,
+                now,
+            });
+        }
+        let edit = package_edit(&project, &sources, found, &args.value, Some(&sum))?;
+        if edit.old != text {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: {} changed while the tarball downloaded; the edit is made to its new text",
+                edit.path.strip_prefix(root).unwrap_or(&edit.path).display()
+            );
+        }
+        edit
     } else {
         let name = find_package(&project, &args.target)?;
-        let sum = if args.checksum {
-            Some(checksum_for(
-                &project,
-                name,
-                &args.value,
-                std::time::Duration::from_secs(args.fetch_timeout),
-            )?)
-        } else {
-            None
-        };
-        package_edit(&project, &sources, name, &args.value, sum.as_deref())?
+        package_edit(&project, &sources, name, &args.value, None)?
     };
     if edit.old == edit.new {
         out(&format!(
@@ -312,13 +362,30 @@ pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
     apply(root, sources, &project, &[edit], args.dry_run)
 }
 
-/// Downloads the tarball of `name` at `rev` and returns its SHA-256.
-fn checksum_for(
-    project: &Project,
-    name: &str,
-    rev: &str,
-    timeout: std::time::Duration,
-) -> Result<String, CmdError> {
+/// The root read and checked again (under the lock, after a download):
+/// its problems are printed only when it is no longer valid, since the
+/// first load printed its warnings.
+fn reload(root: &Path) -> Result<(Sources, Project), CmdError> {
+    let sources = Sources::read(root);
+    let checked = check(&sources);
+    super::unless_interrupted()?;
+    match checked.project {
+        Some(project) => Ok((sources, project)),
+        None => {
+            super::print_problems(&checked.problems);
+            Err(super::invalid(root, &checked.problems))
+        }
+    }
+}
+
+/// Downloads `url` and returns its SHA-256.
+fn download_sha256(url: &str, timeout: Duration) -> Result<String, CmdError> {
+    let _ = writeln!(std::io::stderr(), "downloading {url} …");
+    fetch::sha256_of_url(url, timeout).map_err(CmdError::Download)
+}
+
+/// The tarball URL of `name` at `rev`.
+fn tarball_url(project: &Project, name: &str, rev: &str) -> Result<String, CmdError> {
     crate::check::shell::check_rev(rev).map_err(|why| CmdError::UnsafeRev {
         rev: rev.to_owned(),
         why,
@@ -328,7 +395,7 @@ fn checksum_for(
     let arch = crate::model::settings::machine();
     let ctx =
         serde_json::json!({ "name": name, "rev": rev, "prefix": prefix, "jobs": 1, "arch": arch });
-    let url = project
+    project
         .templates
         .render_str(
             pkg.manifest.url.as_deref().unwrap_or(manifest::DEFAULT_URL),
@@ -337,9 +404,7 @@ fn checksum_for(
         .map_err(|source| CmdError::UrlTemplate {
             package: name.to_owned(),
             source,
-        })?;
-    let _ = writeln!(std::io::stderr(), "downloading {url} …");
-    fetch::sha256_of_url(&url, timeout).map_err(CmdError::Download)
+        })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -527,13 +592,20 @@ pub fn outdated(root: &Path, args: &OutdatedArgs) -> Result<(), CmdError> {
 /// Edits every outdated package that can be edited; the failed lookups
 /// and skipped edits are the errors, after what was done.
 pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
-    let _lock = if args.dry_run { None } else { lock_root(root)? };
+    // The lookups first, without the lock (as `bump --checksum`'s
+    // download): another edit need not wait for them.
     let (sources, project) = super::load_sources(root)?;
     let found = find_outdated(&project, &args.outdated);
     if crate::process::interrupted().is_cancelled() {
         return Err(CmdError::Interrupted(Interruption::Update));
     }
     let rows = found?;
+    let _lock = if args.dry_run { None } else { lock_root(root)? };
+    let (sources, project) = if args.dry_run {
+        (sources, project)
+    } else {
+        reload(root)?
+    };
     let mut failures: Vec<CmdError> = rows
         .iter()
         .filter_map(|r| {
@@ -546,6 +618,18 @@ pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
     let mut edits = Vec::new();
     for r in rows.iter().filter(|r| r.outdated) {
         let Some(latest) = &r.latest else { continue };
+        let now = project
+            .package(&r.package)
+            .and_then(|p| p.manifest.rev.clone())
+            .unwrap_or_else(|| "-".to_owned());
+        if now != r.current {
+            failures.push(CmdError::RevMovedDuringLookup {
+                package: r.package.clone(),
+                looked_up: r.current.clone(),
+                now,
+            });
+            continue;
+        }
         match package_edit(&project, &sources, &r.package, latest, None) {
             Ok(e) => edits.push(e),
             Err(e) => failures.push(CmdError::Skipped(Box::new(e))),

@@ -15,6 +15,7 @@ mod explain;
 mod graph;
 mod list;
 mod maintain;
+mod prune;
 mod render;
 mod report;
 mod validate;
@@ -69,6 +70,7 @@ pub(crate) fn execute(cli: Invocation) -> Result<Outcome, CmdError> {
         Command::Outdated(args) => maintain::outdated(&root, &args),
         Command::Update(args) => maintain::update(&root, &args),
         Command::Explain(args) => explain::run(&root, &args),
+        Command::Prune(args) => prune::run(&root, &args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
     }
@@ -137,8 +139,17 @@ pub(crate) fn print_problems(problems: &[Problem]) {
     let _ = std::io::stderr().write_all(diag::render_human(problems, color).as_bytes());
 }
 
+/// A check interrupted by SIGINT/SIGTERM: its renders stopped early, so
+/// what it found is not reported.
+pub(crate) fn unless_interrupted() -> Result<(), CmdError> {
+    if crate::process::interrupted().is_cancelled() {
+        return Err(CmdError::Interrupted(Interruption::Check));
+    }
+    Ok(())
+}
+
 /// The error of a project whose problems were printed.
-fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
+pub(crate) fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
     CmdError::InvalidProject {
         errors: problems.iter().filter(|p| p.is_error()).count(),
         root: root.to_path_buf(),
@@ -156,6 +167,7 @@ pub(crate) fn load(root: &Path) -> Result<Project, CmdError> {
 pub(crate) fn load_sources(root: &Path) -> Result<(Sources, Project), CmdError> {
     let sources = Sources::read(root);
     let checked = crate::check::check(&sources);
+    unless_interrupted()?;
     print_problems(&checked.problems);
     let project = checked
         .project
@@ -167,6 +179,7 @@ pub(crate) fn load_sources(root: &Path) -> Result<(Sources, Project), CmdError> 
 /// parsed is still shown, after the problems and a warning.
 pub(crate) fn load_for_view(root: &Path) -> Result<Project, CmdError> {
     let checked = crate::check::check_root(root);
+    unless_interrupted()?;
     print_problems(&checked.problems);
     if let Some(project) = checked.project {
         return Ok(project);

@@ -46,7 +46,7 @@ pub fn run(root: &Path, args: &RenderCmd) -> Result<(), CmdError> {
             }
             for (name, text) in files {
                 let path = dir.join(&name);
-                crate::maintain::edit::write_atomic(&path, text)
+                crate::maintain::edit::replace_entry(&path, text)
                     .map_err(|source| CmdError::Write { path, source })?;
             }
             let _ = writeln!(

@@ -150,9 +150,10 @@ pub fn check_writable(path: &Path) -> std::io::Result<()> {
         .map(drop)
 }
 
-/// Writes `report` to `path` (atomically).
+/// Writes `report` to `path` (atomically, as a file of its own: a symlink
+/// or hard link found there is replaced, never written through).
 pub fn write(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
     let mut text = serde_json::to_string_pretty(report)?;
     text.push('\n');
-    crate::maintain::edit::write_atomic(path, &text)
+    crate::maintain::edit::replace_entry(path, &text)
 }

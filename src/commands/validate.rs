@@ -1,4 +1,5 @@
-//! `validate` and `schema`.
+//! `validate` (the rules, then a trial render of every template) and
+//! `schema`.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +14,19 @@ use super::{CmdError, Outcome};
 /// Reports every problem; errors end the run with 1, without an `error:`
 /// line (the report is the message).
 pub fn run(root: &Path, args: &ValidateArgs) -> Result<Outcome, CmdError> {
-    let checked = check_root(root);
+    let mut checked = check_root(root);
+    // The rules hold: render every template as a build would, so what
+    // fails only when rendered is reported here too.
+    let trial = checked
+        .project
+        .as_ref()
+        .map(crate::plan::render::trial)
+        .unwrap_or_default();
+    super::unless_interrupted()?;
+    if !trial.is_empty() {
+        checked.problems.extend(trial);
+        checked.project = None;
+    }
     let problems = &checked.problems;
     let errors = problems.iter().filter(|p| p.is_error()).count();
     let warnings = problems.len() - errors;

@@ -4,7 +4,10 @@
 //! Owns: changing ONE top-level string key of a TOML document while keeping
 //! every other byte (comments, key order, spacing, quoting, the edited line's
 //! trailing comment) as it was; writing a file so that readers only ever see
-//! the old or the new complete contents; rendering a unified diff.
+//! the old or the new complete contents (and, rewritten in place, keeps the
+//! old on any error, a full disk included); naming its temporary files so
+//! that those of a killed edit are found and removed; rendering a unified
+//! diff.
 //!
 //! Must not: decide *what* to write (version choice lives in
 //! `crate::maintain::versions`, remote lookups in `crate::run::lsremote`), validate manifests
@@ -203,7 +206,12 @@ fn basic_repr(value: &str) -> String {
 /// A rename would break hard links, and would change the owner when this
 /// process may not give the new file the old one's: in those two cases the
 /// file is rewritten in place instead (same inode; callers serialise their
-/// edits with [`RootLock`]).
+/// edits with [`RootLock`]), never truncated before the new text has its
+/// space: see [`write_in_place`].
+///
+/// The temporary file is named `.<file>.bud-tmp-<pid>-XXXXXX`, so one left
+/// by a killed edit is recognised and removed by the next edit of the root
+/// ([`remove_stale_temp_files`]).
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let target = resolve_symlink(path)?;
@@ -227,7 +235,9 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     }
 
     // From here on, dropping `tmp` (on any early return) deletes the file.
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&temp_prefix(&target))
+        .tempfile_in(&dir)?;
     tmp.write_all(contents.as_bytes())?;
     tmp.flush()?;
     if let Some(meta) = &existing {
@@ -253,15 +263,146 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes a file the tool makes (`render --out`, `man --out`) at `path`:
+/// `contents` go to a temporary file in the same folder, are `fsync`ed and
+/// renamed over `path`, so the entry itself is replaced. Unlike
+/// [`write_atomic`] (for the root's own files, whose links are kept),
+/// nothing found at `path` is followed or written through: a symlink or a
+/// hard link planted there is replaced, its target keeps its text.
+pub fn replace_entry(path: &Path, contents: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(std::io::Error::other(format!(
+            "{} is a directory, not a file",
+            path.display()
+        )));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&temp_prefix(path))
+        .tempfile_in(&dir)?;
+    tmp.write_all(contents.as_bytes())?;
+    tmp.flush()?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempfile makes 0600; an output file is for everyone to read.
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// What the temporary files of [`write_atomic`] are called, between the
+/// leading `.<file>` and the pid (`validate` knows them by it too).
+use crate::model::sources::EDIT_TEMP_MARK as TEMP_MARK;
+
+/// `.<file>.bud-tmp-<pid>-`: the start of a temporary file's name for
+/// `target`.
+fn temp_prefix(target: &Path) -> String {
+    let file = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{file}{TEMP_MARK}{}-", std::process::id())
+}
+
+/// Removes the temporary files that killed edits left in `dirs`: those
+/// named by [`write_atomic`] whose writer is gone or that are older than a
+/// minute. Call it holding the root's [`RootLock`] (every edit writes
+/// under it, so none of them is being written). The names removed.
+pub fn remove_stale_temp_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix('.')
+                .and_then(|n| n.split_once(TEMP_MARK))
+                .and_then(|(_, rest)| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let writer_gone = rustix::process::Pid::from_raw(pid)
+                .is_none_or(|p| rustix::process::test_kill_process(p).is_err());
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60));
+            let mine = pid == i32::try_from(std::process::id()).unwrap_or(0);
+            if (writer_gone || old) && !mine && std::fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed
+}
+
 /// Rewrites `target` in place (same inode, so owner, mode and hard links
-/// stay), then `fsync`s it.
+/// stay), then `fsync`s it, so that on any error it still holds its old
+/// text: the space the new text needs is reserved first (`fallocate`, where
+/// the filesystem has it; a full disk fails here, before anything was
+/// written), the part past the old end is written next (a failure there is
+/// undone by cutting the file back to its old length), and only then are
+/// the old bytes overwritten and the file cut to the new length. A failure
+/// in that last step writes the old text back.
 fn write_in_place(target: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileExt;
     let mut f = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
-        .truncate(true)
         .open(target)?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()
+    let mut old = Vec::new();
+    f.read_to_end(&mut old)?;
+    let new = contents.as_bytes();
+    let (old_len, new_len) = (old.len() as u64, new.len() as u64);
+    if new_len > 0 {
+        match rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::KEEP_SIZE, 0, new_len) {
+            Ok(()) => {}
+            // Not every filesystem can reserve: the steps below still keep
+            // the old text on a full disk.
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if new.len() > old.len() {
+        let grown = f
+            .write_all_at(&new[old.len()..], old_len)
+            .and_then(|()| f.sync_data());
+        if let Err(e) = grown {
+            let _ = f.set_len(old_len);
+            let _ = f.sync_all();
+            return Err(e);
+        }
+    }
+    let shared = new.len().min(old.len());
+    let replaced = f
+        .write_all_at(&new[..shared], 0)
+        .and_then(|()| f.set_len(new_len))
+        .and_then(|()| f.sync_all());
+    if let Err(e) = replaced {
+        let _ = f
+            .write_all_at(&old, 0)
+            .and_then(|()| f.set_len(old_len))
+            .and_then(|()| f.sync_all());
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// An exclusive lock on a project root, held while an edit reads, checks
@@ -634,6 +775,27 @@ CC = "gcc"   # table value
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read_to_string(&real).expect("read"), "new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replace_entry_replaces_a_planted_symlink_or_hard_link_not_its_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, "keep").expect("seed");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        let link = out.join("base.Dockerfile");
+        std::os::unix::fs::symlink(&precious, &link).expect("symlink");
+        replace_entry(&link, "FROM x\n").expect("write");
+        assert_eq!(std::fs::read_to_string(&precious).expect("read"), "keep");
+        assert!(std::fs::symlink_metadata(&link).expect("meta").is_file());
+        assert_eq!(std::fs::read_to_string(&link).expect("read"), "FROM x\n");
+        let hard = out.join("tags.txt");
+        std::fs::hard_link(&precious, &hard).expect("hard link");
+        replace_entry(&hard, "tags\n").expect("write");
+        assert_eq!(std::fs::read_to_string(&precious).expect("read"), "keep");
+        assert!(leftovers(&out, &["base.Dockerfile", "tags.txt"]).is_empty());
     }
 
     #[test]

@@ -17,8 +17,8 @@ pub struct User {
     pub gid: u32,
 }
 
-/// ISO 8601 year and week of "today".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// ISO 8601 year and week of "today". Ordered in time (year, then week).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct IsoWeek {
     pub year: i32,
     pub week: u8,
@@ -43,6 +43,23 @@ impl IsoWeek {
     /// `2021-W06`, as tags carry it.
     pub fn stamp(&self) -> String {
         format!("{}-W{:02}", self.year, self.week)
+    }
+
+    /// This week, if it exists: week 53 only in the years that have one.
+    pub fn new(year: i32, week: u8) -> Option<IsoWeek> {
+        time::Date::from_iso_week_date(year, week, time::Weekday::Monday)
+            .ok()
+            .map(|_| IsoWeek { year, week })
+    }
+
+    /// The week `n` weeks before this one (across years), if the calendar
+    /// reaches that far.
+    pub fn weeks_before(&self, n: u32) -> Option<IsoWeek> {
+        let monday =
+            time::Date::from_iso_week_date(self.year, self.week, time::Weekday::Monday).ok()?;
+        let then = monday.checked_sub(time::Duration::weeks(i64::from(n)))?;
+        let (year, week, _) = then.to_iso_week_date();
+        Some(IsoWeek { year, week })
     }
 }
 
@@ -260,6 +277,20 @@ mod tests {
         assert_eq!(stamp(-1), None);
         assert_eq!(stamp(-99_999_999_999), None);
         assert_eq!(stamp(IsoWeek::LAST_SECOND + 1), None);
+    }
+
+    #[test]
+    fn weeks_count_back_across_years() {
+        let w = |year, week| IsoWeek::new(year, week).expect("a real week");
+        // 2026 has 53 ISO weeks (it starts on a Thursday); 2025 has 52.
+        assert!(IsoWeek::new(2026, 53).is_some());
+        assert!(IsoWeek::new(2025, 53).is_none());
+        assert!(IsoWeek::new(2026, 0).is_none() && IsoWeek::new(2026, 54).is_none());
+        assert_eq!(w(2027, 1).weeks_before(1), Some(w(2026, 53)));
+        assert_eq!(w(2026, 1).weeks_before(1), Some(w(2025, 52)));
+        assert_eq!(w(2026, 10).weeks_before(0), Some(w(2026, 10)));
+        assert_eq!(w(2026, 2).weeks_before(3), Some(w(2025, 51)));
+        assert!(w(2026, 53) < w(2027, 1) && w(2025, 52) < w(2026, 1));
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! bytes of every manifest, `templates/base.toml` and every template file.
 //!
 //! Owns: every filesystem access of loading a root, including which
-//! entries of `packages.d/` are manifests and the rule that a symlink must
-//! not lead out of the root (such a file is listed, never read); swapping a
-//! file's text in memory (`replace`), which is how an edit is checked
-//! before it is written. Must not: parse, judge or report what it read
-//! (that is `template` and `check`).
+//! entries of `packages.d/` are manifests, and the one function that reads
+//! a root's file ([`read_root_file`]): a regular file only (a FIFO, a
+//! device, a socket or a directory is refused unopened or unread), reached
+//! by no symlink that leads out of the root (such a file is listed, never
+//! read), at most [`MAX_FILE_BYTES`]; swapping a file's text in memory
+//! (`replace`), which is how an edit is checked before it is written.
+//! Must not: parse, judge or report what it read (that is `template` and
+//! `check`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,124 @@ use crate::model::template::{
 pub const PACKAGES_DIR: &str = "packages.d";
 /// The directory of templates under a root.
 pub const TEMPLATES_DIR: &str = "templates";
+
+/// The largest file of a root that is read (a manifest, base.toml, a
+/// template): the shipped ones are under 8 KiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads the file at `path` of the root `root` (canonical), as every file
+/// of a root is read: `path` must be a regular file inside `root`, also
+/// when symlinks (of the file or of a folder on the way) are followed; a
+/// FIFO, a device, a socket or a directory is refused
+/// before it is opened (and once more on the opened file, in case it was
+/// swapped meanwhile), so nothing blocks or reads without end; more than
+/// [`MAX_FILE_BYTES`] is refused unread.
+pub fn read_root_file(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file path",
+        ));
+    };
+    read_in_dir(root, &canonical_dir(root, dir)?, Path::new(name))
+}
+
+/// `dir` with its symlinks resolved, if that is inside `root` (canonical).
+fn canonical_dir(root: &Path, dir: &Path) -> io::Result<PathBuf> {
+    let dir = std::fs::canonicalize(dir)?;
+    if !dir.starts_with(root) {
+        return Err(outside(&dir));
+    }
+    Ok(dir)
+}
+
+fn outside(target: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "it leads by a symlink to {}, outside the project root: not read",
+            target.display()
+        ),
+    )
+}
+
+/// [`read_root_file`] of `name` in `dir`, a canonical folder inside `root`
+/// (so only the file itself may still be a symlink): one `lstat`, one
+/// `open`, one `fstat` and the reads.
+fn read_in_dir(root: &Path, dir: &Path, name: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileTypeExt;
+    let refused = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let kind = |t: std::fs::FileType| {
+        if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        }
+    };
+    let path = dir.join(name);
+    let mut meta = std::fs::symlink_metadata(&path)?;
+    let mut target = path;
+    if meta.file_type().is_symlink() {
+        // Where it really is: inside the root, or not read.
+        target = std::fs::canonicalize(&target)?;
+        if !target.starts_with(root) {
+            return Err(outside(&target));
+        }
+        meta = std::fs::symlink_metadata(&target)?;
+    }
+    if !meta.is_file() {
+        return Err(refused(format!(
+            "it is {}, not a regular file: not read",
+            kind(meta.file_type())
+        )));
+    }
+    // No symlink is followed here, and a FIFO swapped in does not block.
+    let fd = rustix::fs::open(
+        &target,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refused(format!(
+            "it is {}, not a regular file: not read",
+            kind(meta.file_type())
+        )));
+    }
+    let too_big = || {
+        refused(format!(
+            "it is larger than {} KiB: not read",
+            MAX_FILE_BYTES / 1024
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// The canonical form of `root`, which symlinks must stay in (`root`
+/// itself when it cannot be resolved: reading then fails on its own).
+fn canonical(root: &Path) -> PathBuf {
+    std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())
+}
 
 /// What reading a file gave: its contents, or the I/O error (shared, so
 /// that sources can be cloned).
@@ -46,9 +167,15 @@ pub struct PackagesDir {
     pub manifests: Vec<ManifestFile>,
 }
 
+/// What the temporary files of an edit carry in their names:
+/// `.<file>.bud-tmp-<pid>-XXXXXX` (see `maintain::edit::write_atomic`).
+pub const EDIT_TEMP_MARK: &str = ".bud-tmp-";
+
 /// An entry of `packages.d/` that is not read as a manifest.
 #[derive(Debug, Clone)]
 pub enum Skipped {
+    /// The temporary file of an edit that has not finished, or was killed.
+    EditTemp { path: PathBuf, file_name: String },
     /// A hidden `.toml` file (other hidden entries are not listed).
     Hidden { path: PathBuf, file_name: String },
     /// A `.toml` symlink whose target is outside the root: not read.
@@ -106,7 +233,7 @@ impl Sources {
             root: root.to_path_buf(),
             is_root,
             packages: read_packages(root),
-            templates: TemplateSources::read(&root.join(TEMPLATES_DIR)),
+            templates: TemplateSources::read_in(&canonical(root), &root.join(TEMPLATES_DIR)),
         }
     }
 
@@ -223,11 +350,17 @@ impl Sources {
 
 impl TemplateSources {
     /// Reads base.toml, the three stage templates and every build type of
-    /// `dir`.
-    pub fn read(dir: &Path) -> TemplateSources {
+    /// `dir`, the `templates/` of the root `root` (canonical), each with
+    /// [`read_root_file`].
+    fn read_in(root: &Path, dir: &Path) -> TemplateSources {
         let read = |rel: &str| {
             let path = dir.join(rel);
-            let text = std::fs::read_to_string(&path)
+            let text = read_root_file(root, &path)
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text")
+                    })
+                })
                 .map(Arc::from)
                 .map_err(Arc::new);
             TextFile { path, text }
@@ -337,10 +470,7 @@ fn read_packages(root: &Path) -> Read<PackagesDir> {
     let entries = std::fs::read_dir(&dir).map_err(Arc::new)?;
     // Symlinks may point anywhere inside the project root, never outside
     // it: a manifest's text is quoted in diagnostics.
-    let canonical_root = dir
-        .parent()
-        .and_then(|r| std::fs::canonicalize(r).ok())
-        .unwrap_or_else(|| dir.clone());
+    let canonical_root = canonical(root);
     let mut listing = PackagesDir::default();
     let mut files = Vec::new();
     for entry in entries.flatten() {
@@ -349,7 +479,9 @@ fn read_packages(root: &Path) -> Read<PackagesDir> {
         // strays; a hidden .toml looks like one, so it is listed.
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if file_name.starts_with('.') {
-            if file_name.ends_with(".toml") && path.is_file() {
+            if file_name.contains(EDIT_TEMP_MARK) {
+                listing.skipped.push(Skipped::EditTemp { path, file_name });
+            } else if file_name.ends_with(".toml") && path.is_file() {
                 listing.skipped.push(Skipped::Hidden { path, file_name });
             }
             continue;
@@ -389,10 +521,17 @@ fn read_packages(root: &Path) -> Read<PackagesDir> {
         }
     }
     files.sort();
+    // The folder resolved once; each file then costs one lstat more than a
+    // plain read.
+    let real_dir = canonical_dir(&canonical_root, &dir);
     listing.manifests = files
         .into_iter()
         .map(|path| {
-            let bytes = std::fs::read(&path).map_err(Arc::new);
+            let bytes = match (&real_dir, path.file_name()) {
+                (Ok(real), Some(name)) => read_in_dir(&canonical_root, real, Path::new(name)),
+                _ => read_root_file(&canonical_root, &path),
+            }
+            .map_err(Arc::new);
             ManifestFile { path, bytes }
         })
         .collect();

@@ -3,18 +3,23 @@
 //!
 //! Owns: loading them from their read text (parsing base.toml, compiling
 //! each template, finding the variables it reads), the template engine's
-//! settings (strict undefined, byte-exact whitespace), and which variables
-//! each kind of template may use. Must not: read files (`sources` did),
-//! judge what loaded (that is `check::templates`), or know about packages
-//! beyond the variable names they fill.
+//! settings (strict undefined, byte-exact whitespace), its limits (the
+//! instructions one render may run, [`RENDER_FUEL`]; what one render may
+//! write, [`RENDER_OUTPUT_CAP`]; what all renders of one loaded root may run
+//! together, [`TOTAL_FUEL`]; and [`stop_rendering`], which the edge calls on
+//! SIGINT/SIGTERM), and which variables each kind of template may use.
+//! Must not: read files (`sources` did), judge what loaded (that is
+//! `check::templates`), or know about packages beyond the variable names
+//! they fill.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::model::source::TomlSource;
@@ -106,11 +111,165 @@ pub struct Templates {
     /// `templates/base.toml`, in file order.
     pub base_vars: IndexMap<String, Value>,
     pub base_vars_source: TomlSource,
+    fuel: FuelSpent,
+}
+
+/// The template instructions one render may run (minijinja's fuel). The
+/// shipped roots' largest render (the 2026 base stage) runs about 1,350
+/// (`fuel_stays_far_below_the_limit_in_every_shipped_root` measures it); a
+/// loop that runs longer is an error naming the template, not a hang (and
+/// takes about 10 ms in a release build).
+pub const RENDER_FUEL: u64 = 200_000;
+/// The instructions every render of one loaded root may run together, so
+/// that many templated strings, each within [`RENDER_FUEL`], cannot keep a
+/// run busy either (a failed render counts as all of its fuel: 500 of them
+/// fit). The default root's check, trial and render run about 8,500.
+pub const TOTAL_FUEL: u64 = 500 * RENDER_FUEL;
+/// The bytes one render may write (a Dockerfile, a build line, a flag).
+pub const RENDER_OUTPUT_CAP: usize = 1 << 20;
+
+/// Set once the run is interrupted: every render from then on fails at
+/// once, so a long check or render ends within one render's fuel.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later render fail at once ("interrupted"). The edge calls it
+/// on the first SIGINT/SIGTERM; nothing undoes it (the process is ending).
+pub fn stop_rendering() {
+    STOPPED.store(true, Ordering::SeqCst);
+}
+
+/// Whether `e` is one of the limits above (fuel, output, total, stop)
+/// rather than a mistake in the template's logic.
+pub fn is_limit(e: &minijinja::Error) -> bool {
+    innermost(e).kind() == ErrorKind::OutOfFuel
+        || e.detail().is_some_and(|d| d.starts_with(LIMIT_PREFIX))
+}
+
+/// What went wrong in a render, in one line without the place: a limit's
+/// message, else the innermost error's (an include's, a macro's).
+pub fn what_failed(e: &minijinja::Error) -> String {
+    if e.detail().is_some_and(|d| d.starts_with(LIMIT_PREFIX)) {
+        return e.detail().unwrap_or_default().to_owned();
+    }
+    let inner = innermost(e);
+    match inner.detail() {
+        Some(detail) => detail.to_owned(),
+        None => inner.kind().to_string(),
+    }
+}
+
+/// [`what_failed`], then where: the template and line of the innermost
+/// error, when known (`… (in build-types/make:3)`).
+pub fn describe(e: &minijinja::Error) -> String {
+    let inner = innermost(e);
+    match (inner.name(), inner.line()) {
+        (Some(name), Some(line)) => format!("{} (in {name}:{line})", what_failed(e)),
+        _ => what_failed(e),
+    }
+}
+
+/// The error at the bottom of `e`'s chain (an include's, a macro's): the
+/// one that says what went wrong, and where.
+pub fn innermost(e: &minijinja::Error) -> &minijinja::Error {
+    let mut at = e;
+    while let Some(inner) =
+        std::error::Error::source(at).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
+        at = inner;
+    }
+    at
+}
+
+/// What to do about a render error: the help line for a limit, else None.
+pub fn limit_help(e: &minijinja::Error) -> Option<String> {
+    is_limit(e).then(|| {
+        format!(
+            "a template may run {RENDER_FUEL} instructions and write {} KiB per render: \
+             look for a loop over a large range or a repeated string ('x' * N) and make it small",
+            RENDER_OUTPUT_CAP / 1024
+        )
+    })
+}
+
+/// Prefix of the details of the limit errors made here.
+const LIMIT_PREFIX: &str = "template limit: ";
+
+fn limit_error(what: String) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, format!("{LIMIT_PREFIX}{what}"))
+}
+
+/// What one render wrote, up to [`RENDER_OUTPUT_CAP`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > RENDER_OUTPUT_CAP {
+            return Err(std::io::Error::other("render output cap"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Fuel spent by the renders of one loaded root (see [`TOTAL_FUEL`]), and
+/// the most one render used.
+#[derive(Debug, Default)]
+struct FuelSpent(AtomicU64, AtomicU64);
+
+impl FuelSpent {
+    /// Renders `template` within the limits, counting the fuel it used (a
+    /// failed render counts as using all of its [`RENDER_FUEL`]).
+    fn render(
+        &self,
+        template: &minijinja::Template<'_, '_>,
+        ctx: &Value,
+    ) -> Result<String, minijinja::Error> {
+        if STOPPED.load(Ordering::SeqCst) {
+            return Err(limit_error(
+                "not rendered: the run was interrupted".to_owned(),
+            ));
+        }
+        if self.0.load(Ordering::SeqCst) + RENDER_FUEL > TOTAL_FUEL {
+            return Err(limit_error(format!(
+                "not rendered: this root's templates already ran {} instructions in all",
+                self.0.load(Ordering::SeqCst)
+            )));
+        }
+        let mut out = Capped(Vec::new());
+        let rendered = template
+            .render_captured_to(ctx, &mut out)
+            .map(|captured| captured.state().fuel_levels().map_or(0, |(used, _)| used));
+        let used = rendered.as_ref().map_or(RENDER_FUEL, |used| *used);
+        self.0.fetch_add(used, Ordering::SeqCst);
+        self.1.fetch_max(used, Ordering::SeqCst);
+        match rendered {
+            Ok(_) => String::from_utf8(out.0).map_err(|_| {
+                minijinja::Error::new(ErrorKind::InvalidOperation, "rendered text is not UTF-8")
+            }),
+            Err(e) if e.kind() == ErrorKind::WriteFailure => Err(limit_error(format!(
+                "the output is over {} KiB",
+                RENDER_OUTPUT_CAP / 1024
+            ))),
+            // Kept as the source: it says where the fuel ran out.
+            Err(e) if innermost(&e).kind() == ErrorKind::OutOfFuel => {
+                Err(limit_error(format!("ran more than {RENDER_FUEL} instructions")).with_source(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn spent(&self) -> (u64, u64) {
+        (self.0.load(Ordering::SeqCst), self.1.load(Ordering::SeqCst))
+    }
 }
 
 /// A template engine configured the way every template here is rendered.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(RENDER_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_keep_trailing_newline(true);
@@ -160,6 +319,8 @@ impl LoadedTemplates {
     /// Parses base.toml and compiles every template of `sources`.
     pub fn load(sources: &TemplateSources) -> LoadedTemplates {
         let mut env = environment();
+        // Valid by construction: tested by `the_shipped_templates_load`.
+        let _ = env.add_template(DEFAULT_URL_NAME, crate::model::manifest::DEFAULT_URL);
         let base_vars = load_base_vars(&sources.base_vars);
         let base = compile(&mut env, "base", &sources.base);
         let package = compile(&mut env, "package", &sources.package);
@@ -203,6 +364,7 @@ impl LoadedTemplates {
             build_types,
             base_vars,
             base_vars_source,
+            fuel: FuelSpent::default(),
         })
     }
 }
@@ -221,16 +383,35 @@ impl Templates {
     /// Renders the template `name` ("base", "package", "final",
     /// "build-types/`<type>`").
     pub fn render(&self, name: &str, ctx: &Value) -> Result<String, minijinja::Error> {
-        self.env.get_template(name)?.render(ctx)
+        self.fuel.render(&self.env.get_template(name)?, ctx)
     }
 
-    /// Renders a one-line template string from a manifest.
+    /// Renders a one-line template string from a manifest. Text without
+    /// template syntax is itself (not compiled); the default URL is
+    /// compiled once, with the templates.
     pub fn render_str(&self, text: &str, ctx: &Value) -> Result<String, minijinja::Error> {
-        self.env.render_str(text, ctx)
+        if is_plain(text) {
+            return Ok(text.to_owned());
+        }
+        if text == crate::model::manifest::DEFAULT_URL {
+            return self
+                .fuel
+                .render(&self.env.get_template(DEFAULT_URL_NAME)?, ctx);
+        }
+        self.fuel.render(&self.env.template_from_str(text)?, ctx)
+    }
+
+    /// The template instructions every render so far has run, and the
+    /// most one of them ran.
+    pub fn fuel_spent(&self) -> (u64, u64) {
+        self.fuel.spent()
     }
 
     /// The top-level variables a template string reads.
     pub fn variables_of(&self, text: &str) -> Result<BTreeSet<String>, minijinja::Error> {
+        if is_plain(text) {
+            return Ok(BTreeSet::new());
+        }
         Ok(self
             .env
             .template_from_str(text)?
@@ -243,6 +424,14 @@ impl Templates {
     pub fn build_type_names(&self) -> Vec<String> {
         self.build_types.keys().cloned().collect()
     }
+}
+
+/// The name the default URL template is compiled under.
+const DEFAULT_URL_NAME: &str = "<default url>";
+
+/// Whether `text` has no template syntax at all (so it renders as itself).
+fn is_plain(text: &str) -> bool {
+    !(text.contains("{{") || text.contains("{%") || text.contains("{#"))
 }
 
 /// Adds the template `file` to `env` as `name`, and finds the variables
@@ -329,6 +518,14 @@ mod tests {
         );
         assert!(t.build_types["custom"].variables.contains("build_steps"));
         assert_eq!(t.base_vars["prefix"], "/usr/local");
+        let ctx = serde_json::json!({"name": "a/b", "rev": "v1"});
+        let url = t.render_str(crate::model::manifest::DEFAULT_URL, &ctx);
+        assert_eq!(
+            url.ok().as_deref(),
+            Some("https://github.com/a/b/archive/v1.tar.gz")
+        );
+        assert_eq!(t.render_str("-DX=1", &ctx).ok().as_deref(), Some("-DX=1"));
+        assert!(t.render_str("{{ nope }}", &ctx).is_err());
     }
 
     #[test]

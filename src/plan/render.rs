@@ -2,19 +2,25 @@
 //! the resolved revisions and the settings.
 //!
 //! Owns: the stage list (base, packages in byte order of name, final), the
-//! template contexts, and the tag rule `{image}[-{stage}]:{week}-{sha16}`.
-//! Must not: run processes, read the clock or the environment. Pure and
-//! byte-stable: the same inputs give the same bytes.
+//! template contexts, the tag rule `{image}[-{stage}]:{week}-{sha16}`, and
+//! the trial render `validate` runs ([`trial`]: every template with the
+//! project's packages and stand-in settings, each failure a located
+//! problem). Must not: run processes, read the clock or the environment.
+//! Pure and byte-stable: the same inputs give the same bytes.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::check::diag::Problem;
 use crate::check::shell;
 use crate::model::manifest::{self, Manifest};
 use crate::model::project::Project;
-use crate::model::settings::{dirname, Settings};
+use crate::model::settings::{dirname, IsoWeek, Settings, User};
+use crate::model::template::{
+    self as template, BASE_FILE, BUILD_TYPES_DIR, BUILD_TYPE_SUFFIX, FINAL_FILE, PACKAGE_FILE,
+};
 
 /// What a stage is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +72,17 @@ impl Plan {
 pub enum RenderError {
     #[error("package `{0}` has no revision (it was not resolved)")]
     MissingRev(String),
-    #[error("template {template} failed for {what}: {source}")]
+    #[error("template {template} failed for {what}: {detail}{hint}")]
     Template {
         template: String,
         what: String,
-        #[source]
-        source: minijinja::Error,
+        /// What minijinja said (not a `#[source]`: `detail` is the part
+        /// of its chain worth printing).
+        error: minijinja::Error,
+        /// The innermost error (an include's, a macro's), with its place.
+        detail: String,
+        /// What to do, when a limit was reached (else empty).
+        hint: String,
     },
     #[error("{what} has an unusable value: {why}")]
     Unsafe { what: String, why: String },
@@ -191,7 +202,32 @@ pub fn render(
         });
     }
 
-    // Final.
+    let packages: Vec<&str> = stages[offset..].iter().map(|s| s.tag.as_str()).collect();
+    let dockerfile = render_final(project, resolved, settings, &base_image, &packages)?;
+    let final_tag = tag(settings, None, &dockerfile);
+    let deps: Vec<usize> = (0..stages.len()).collect();
+    stages.push(Stage {
+        kind: StageKind::Final,
+        name: "final".to_owned(),
+        label: "final".to_owned(),
+        tag: final_tag,
+        dockerfile,
+        deps,
+        url: None,
+    });
+    Ok(Plan { stages, base_image })
+}
+
+/// The final stage's Dockerfile, over `packages` (their tags, in order).
+fn render_final(
+    project: &Project,
+    resolved: &BTreeMap<String, String>,
+    settings: &Settings,
+    base_image: &str,
+    packages: &[&str],
+) -> Result<String, RenderError> {
+    let t = &project.templates;
+    let prefix = t.prefix();
     let mut depcache = String::new();
     for (name, pkg) in &project.packages {
         depcache.push_str(&format!("{}:{},", name, rev_of(&pkg.manifest, resolved)?));
@@ -209,7 +245,6 @@ pub fn render(
             why,
         })?;
     }
-    let packages: Vec<&String> = stages[offset..].iter().map(|s| &s.tag).collect();
     let ctx = json!({
         "base_image": base_image,
         "prefix": prefix,
@@ -222,21 +257,8 @@ pub fn render(
         "home_parent": dirname(&user.home),
         "http_proxy": settings.http_proxy.clone().unwrap_or_default(),
     });
-    let dockerfile = t
-        .render("final", &ctx)
-        .map_err(|e| template_error("final.Dockerfile.j2", "the final stage", e))?;
-    let final_tag = tag(settings, None, &dockerfile);
-    let deps: Vec<usize> = (0..stages.len()).collect();
-    stages.push(Stage {
-        kind: StageKind::Final,
-        name: "final".to_owned(),
-        label: "final".to_owned(),
-        tag: final_tag,
-        dockerfile,
-        deps,
-        url: None,
-    });
-    Ok(Plan { stages, base_image })
+    t.render("final", &ctx)
+        .map_err(|e| template_error(FINAL_FILE, "the final stage", e))
 }
 
 /// The revision an unpinned package stands in with in [`render_ahead`].
@@ -270,11 +292,223 @@ pub fn render_ahead(
     Ok((plan, waits))
 }
 
+/// The settings a trial render stands in with: the defaults (root, no
+/// proxy or mirror), and a CI run for a user with a proxy and a mirror, so
+/// that both sides of the templates' usual conditions are rendered.
+fn stand_in_settings() -> [Settings; 2] {
+    let plain = Settings {
+        image_name: crate::model::settings::DEFAULT_IMAGE_NAME.to_owned(),
+        force: false,
+        ci_build: false,
+        distro: None,
+        branch: "master".to_owned(),
+        ubuntu_mirror: None,
+        http_proxy: None,
+        https_proxy: None,
+        docker_reg: None,
+        gerrit_project: None,
+        gerrit_rev: None,
+        gerrit_topic: None,
+        gerrit_url: crate::model::settings::DEFAULT_GERRIT_URL.to_owned(),
+        gerrit_timeout: std::time::Duration::from_secs(30),
+        cpus: 2,
+        user: User {
+            name: "root".to_owned(),
+            home: "/root".to_owned(),
+            uid: 0,
+            gid: 0,
+        },
+        arch: "x86_64".to_owned(),
+        week: IsoWeek {
+            year: 2026,
+            week: 1,
+        },
+        base_image: None,
+    };
+    let mut other = plain.clone();
+    other.ci_build = true;
+    other.ubuntu_mirror = Some("http://mirror.invalid/ubuntu".to_owned());
+    other.http_proxy = Some("http://proxy.invalid:3128".to_owned());
+    other.https_proxy = other.http_proxy.clone();
+    other.user = User {
+        name: "builder".to_owned(),
+        home: "/home/builder".to_owned(),
+        uid: 1000,
+        gid: 1000,
+    };
+    [plain, other]
+}
+
+/// Renders every template as `render` would — the base and final stages
+/// under each stand-in setting, each package's stage and build type with
+/// its own manifest (unpinned packages with a stand-in revision) — and
+/// turns each failure into a problem at the template line that failed
+/// (one problem per template line and cause, naming the first package
+/// that hit it). What `validate` adds to the rules: a template that only
+/// fails when rendered (a self-include, a recursive macro, a filter that
+/// refuses its value, a loop that runs out of fuel) is found before a
+/// build.
+pub fn trial(project: &Project) -> Vec<Problem> {
+    let stand_ins: BTreeMap<String, String> = project
+        .unpinned()
+        .map(|name| (name.to_owned(), LOOKED_UP_LATER.to_owned()))
+        .collect();
+    let mut failures: Vec<RenderError> = Vec::new();
+    let [plain, other] = stand_in_settings();
+    let prefix = project.templates.prefix().to_owned();
+    let stand_in_tag = |stage: &str| format!("{}-{stage}:trial", plain.image_name);
+    let base_image = stand_in_tag("base");
+    let mut package_tags = Vec::new();
+    for pkg in project.packages.values() {
+        let m = &pkg.manifest;
+        let deps: Vec<String> = m
+            .depends
+            .iter()
+            .map(|d| stand_in_tag(&manifest::stage_name(d)))
+            .collect();
+        package_tags.push(stand_in_tag(&manifest::stage_name(&m.name)));
+        if let Err(e) = render_package(project, m, &stand_ins, &plain, &prefix, &base_image, &deps)
+        {
+            failures.push(e);
+        }
+    }
+    let packages: Vec<&str> = package_tags.iter().map(String::as_str).collect();
+    for settings in [&plain, &other] {
+        if let Err(e) = render_base(project, settings) {
+            failures.push(e);
+        }
+        if let Err(e) = render_final(project, &stand_ins, settings, &base_image, &packages) {
+            failures.push(e);
+        }
+    }
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for failure in failures {
+        // The same template line failing the same way for every package
+        // is one problem.
+        let key = match &failure {
+            RenderError::Template {
+                template, error, ..
+            } => {
+                let inner = template::innermost(error);
+                (
+                    inner.name().unwrap_or(template).to_owned(),
+                    inner.line(),
+                    template::what_failed(error),
+                )
+            }
+            other => (String::new(), None, other.to_string()),
+        };
+        if seen.insert(key) {
+            problems.push(trial_problem(project, &failure));
+        }
+    }
+    problems
+}
+
+/// A failed trial render as a problem: at the template file and line that
+/// failed (a build type, a stage template, or the manifest whose templated
+/// string it was).
+fn trial_problem(project: &Project, failure: &RenderError) -> Problem {
+    let t = &project.templates;
+    let RenderError::Template {
+        template: file,
+        what,
+        error: source,
+        ..
+    } = failure
+    else {
+        // Unsafe values and the like: the rules report these first.
+        return Problem::error("template::render", &t.dir, failure.to_string());
+    };
+    let detail = template::what_failed(source);
+    let help = template::limit_help(source)
+        .unwrap_or_else(|| "fix the template: `render` and `build` fail here too".to_owned());
+    let source = template::innermost(source);
+    // The template the error names, else (a limit hit outside any line)
+    // the one that was being rendered.
+    let named = source.name().and_then(|name| match name {
+        "base" => Some(&t.base),
+        "package" => Some(&t.package),
+        "final" => Some(&t.final_),
+        other => other
+            .strip_prefix(BUILD_TYPES_DIR)
+            .and_then(|n| n.strip_prefix('/'))
+            .and_then(|n| t.build_types.get(n)),
+    });
+    let rendered = || match file.as_str() {
+        BASE_FILE => Some(&t.base),
+        PACKAGE_FILE => Some(&t.package),
+        FINAL_FILE => Some(&t.final_),
+        other => other
+            .strip_prefix(BUILD_TYPES_DIR)
+            .and_then(|n| n.strip_prefix('/'))
+            .and_then(|n| n.strip_suffix(BUILD_TYPE_SUFFIX))
+            .and_then(|n| t.build_types.get(n)),
+    };
+    let in_file = match source.name() {
+        Some(_) => named,
+        None => rendered(),
+    };
+    match in_file {
+        Some(tf) => {
+            let span = source
+                .range()
+                .filter(|r| tf.text.get(r.clone()).is_some())
+                .or_else(|| template::line_span(&tf.text, source.line()))
+                .or(Some(0..0));
+            let name = tf
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Problem::error(
+                "template::render",
+                &tf.path,
+                format!("{name} does not render for {what}: {detail}"),
+            )
+            .at(&tf.text, span, "fails when rendered")
+            .help(help)
+        }
+        None => {
+            // A manifest's templated string (checked with sample values
+            // already), or a template the error does not name.
+            let pkg = project
+                .packages
+                .values()
+                .find(|p| file == &format!("packages.d/{}", manifest::file_name(&p.manifest.name)));
+            match pkg {
+                Some(p) => Problem::error(
+                    "template::render",
+                    &p.source.path,
+                    format!("{what} does not render: {detail}"),
+                )
+                .at(
+                    &p.source.text,
+                    Some(p.source.top_span()),
+                    "in this manifest",
+                )
+                .help(help),
+                None => Problem::error(
+                    "template::render",
+                    &t.dir.join(file),
+                    format!("{file} does not render for {what}: {detail}"),
+                )
+                .help(help),
+            }
+        }
+    }
+}
+
 fn template_error(template: &str, what: &str, source: minijinja::Error) -> RenderError {
     RenderError::Template {
         template: template.to_owned(),
         what: what.to_owned(),
-        source,
+        hint: template::limit_help(&source)
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default(),
+        detail: template::describe(&source),
+        error: source,
     }
 }
 
@@ -307,7 +541,7 @@ pub fn render_base(project: &Project, settings: &Settings) -> Result<String, Ren
         }
     }
     t.render("base", &Value::Object(ctx))
-        .map_err(|e| template_error("base.Dockerfile.j2", "the base stage", e))
+        .map_err(|e| template_error(BASE_FILE, "the base stage", e))
 }
 
 /// Package indexes (in `project.packages`) in an order where dependencies
@@ -380,7 +614,7 @@ fn render_package(
     let build_template = format!("build-types/{}", m.build_type);
     let mut build = t.render(&build_template, &build_ctx).map_err(|e| {
         template_error(
-            &format!("{build_template}.sh.j2"),
+            &format!("{build_template}{BUILD_TYPE_SUFFIX}"),
             &format!("`{}`", m.name),
             e,
         )
@@ -406,7 +640,7 @@ fn render_package(
     });
     let dockerfile = t
         .render("package", &ctx)
-        .map_err(|e| template_error("package.Dockerfile.j2", &format!("`{}`", m.name), e))?;
+        .map_err(|e| template_error(PACKAGE_FILE, &format!("`{}`", m.name), e))?;
     Ok((dockerfile, url))
 }
 
@@ -513,6 +747,32 @@ mod tests {
                 .contains(&format!("COPY --from={} ", plan.stages[d].tag)));
         }
         assert_eq!(plan.final_stage().deps.len(), plan.stages.len() - 1);
+    }
+
+    /// Every shipped root (the default, the 2021 example, the e2e tree),
+    /// checked, rendered and trial-rendered: the fuel of its largest render
+    /// and of all.
+    #[test]
+    fn fuel_stays_far_below_the_limit_in_every_shipped_root() {
+        use crate::model::template::{RENDER_FUEL, TOTAL_FUEL};
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for root in ["", "examples/openbmc-2021", "tests/e2e"] {
+            let p = crate::check::check_root(&repo.join(root))
+                .project
+                .expect("the shipped root is valid");
+            let plan = render(&p, &heads(&p), &settings()).expect("renders");
+            assert!(plan.stages.len() > 2);
+            let trial = trial(&p);
+            assert!(trial.is_empty(), "{root:?}: {trial:?}");
+            let (all, most) = p.templates.fuel_spent();
+            eprintln!("root {root:?}: {all} instructions in all, {most} at most in one render");
+            assert!(most > 0, "fuel is counted");
+            assert!(
+                most * 100 < RENDER_FUEL,
+                "{root:?}: {most} of {RENDER_FUEL}"
+            );
+            assert!(all * 100 < TOTAL_FUEL, "{root:?}: {all} of {TOTAL_FUEL}");
+        }
     }
 
     #[test]

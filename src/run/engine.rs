@@ -79,7 +79,7 @@ pub enum ExitDesc {
 }
 
 impl ExitDesc {
-    fn of(status: ExitStatus) -> Self {
+    pub(crate) fn of(status: ExitStatus) -> Self {
         if let Some(code) = status.code() {
             return ExitDesc::Code(code);
         }
@@ -234,6 +234,28 @@ impl DockerCli {
         self.program.display().to_string()
     }
 
+    /// What a query (`image ls`, the platform, prune's calls: each under
+    /// `--engine-timeout`) that did not run to its end means: `command` as
+    /// the error shows it.
+    pub(crate) fn query_error(&self, command: &str, e: ProcessError) -> EngineError {
+        match e {
+            ProcessError::Spawn(error) => EngineError::Invoke {
+                program: self.program_name(),
+                error,
+            },
+            ProcessError::Cancelled => EngineError::Cancelled,
+            ProcessError::Timeout(after) => EngineError::Timeout {
+                command: command.to_owned(),
+                after,
+                flag: "--engine-timeout",
+            },
+            ProcessError::Wait(error) => EngineError::Io {
+                what: format!("`{command}`"),
+                error,
+            },
+        }
+    }
+
     /// The arguments (after the program) of `build` for `req`.
     pub fn build_argv(req: &BuildRequest<'_>) -> Vec<String> {
         let mut argv = Vec::with_capacity(req.build_args.len() * 2 + 7);
@@ -278,29 +300,8 @@ impl DockerCli {
         );
         let mut cmd = process::command(&self.program);
         cmd.args(["image", "ls", "--format", IMAGE_LS_FORMAT]);
-        let output = match process::run(cmd, self.query_timeout, IMAGE_LS_LIMIT) {
-            Ok(o) => o,
-            Err(ProcessError::Spawn(error)) => {
-                return Err(EngineError::Invoke {
-                    program: self.program_name(),
-                    error,
-                })
-            }
-            Err(ProcessError::Cancelled) => return Err(EngineError::Cancelled),
-            Err(ProcessError::Timeout(after)) => {
-                return Err(EngineError::Timeout {
-                    command,
-                    after,
-                    flag: "--engine-timeout",
-                })
-            }
-            Err(ProcessError::Wait(error)) => {
-                return Err(EngineError::Io {
-                    what: format!("`{command}`"),
-                    error,
-                })
-            }
-        };
+        let output = process::run(cmd, self.query_timeout, IMAGE_LS_LIMIT)
+            .map_err(|e| self.query_error(&command, e))?;
         if !output.status.success() {
             return Err(EngineError::ImageList {
                 command,
@@ -365,7 +366,7 @@ impl DockerCli {
                     {
                         return Ok(stdout);
                     }
-                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let stderr = crate::printable::printable(&out.stderr);
                     let last = stderr.trim().lines().next_back().unwrap_or_default();
                     said.push(format!(
                         "`{command}` {}: {:?}",
@@ -381,26 +382,7 @@ impl DockerCli {
                         }
                     ));
                 }
-                Err(ProcessError::Spawn(error)) => {
-                    return Err(EngineError::Invoke {
-                        program: self.program_name(),
-                        error,
-                    })
-                }
-                Err(ProcessError::Cancelled) => return Err(EngineError::Cancelled),
-                Err(ProcessError::Timeout(after)) => {
-                    return Err(EngineError::Timeout {
-                        command,
-                        after,
-                        flag: "--engine-timeout",
-                    })
-                }
-                Err(ProcessError::Wait(error)) => {
-                    return Err(EngineError::Io {
-                        what: format!("`{command}`"),
-                        error,
-                    })
-                }
+                Err(e) => return Err(self.query_error(&command, e)),
             }
         }
         Err(EngineError::Platform(said.join("; ")))
@@ -646,7 +628,7 @@ impl Registry for DockerCli {
 
 /// Registries that `image ls` may prefix a locally built name with
 /// (podman lists `localhost/name:tag`).
-fn strip_registry(entry: &str) -> &str {
+pub(crate) fn strip_registry(entry: &str) -> &str {
     ["localhost/", "docker.io/library/", "docker.io/"]
         .iter()
         .find_map(|p| entry.strip_prefix(p))

@@ -1,8 +1,8 @@
 //! The edge that runs things: revision lookups (git, Gerrit), the engine
 //! (docker or podman), the scheduler that builds the stages on threads, the
 //! registry cache, progress on the terminal, the store of what was built
-//! here (`store`), and the hints for engine failures that the host's setup
-//! causes.
+//! here (`store`), the hints for engine failures that the host's setup
+//! causes, and `prune`'s engine calls and registry client.
 //!
 //! Owns: every child process (through `crate::process`) and thread. Must
 //! not: decide what a stage contains (that is `plan`) or print outside
@@ -14,7 +14,9 @@ pub mod gerrit;
 pub mod hints;
 pub mod lsremote;
 pub mod progress;
+pub mod prune;
 pub mod registry;
+pub mod registry_api;
 pub mod revs;
 pub mod scheduler;
 pub mod store;

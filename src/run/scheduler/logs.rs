@@ -4,17 +4,56 @@
 //! carries.
 //!
 //! Owns: the log file's name (the stage name made safe for a file name),
-//! creating and writing it, and giving up on it (once, said through the
+//! creating it as a regular file only (a symlink, FIFO or device planted at
+//! `<stage>.log` is never followed, opened for writing or truncated) and
+//! writing it, and giving up on it (once, said through the
 //! caller's warning) when a write fails; the bounded tail. Must not: call
 //! the reporter or the engine itself, or fail a build because a log line
 //! could not be written.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{LineWriter, Write};
+use std::io::{self, LineWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::LOG_TAIL_LINES;
+
+/// Creates (or empties) the log file at `path`, as a regular file only:
+/// a symlink there is not followed (`O_NOFOLLOW`), and a FIFO, device or
+/// directory is refused before anything is truncated (`O_NONBLOCK`, so a
+/// FIFO does not block the open; the file is emptied only after `fstat`
+/// says it is a regular file).
+fn create_log(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let planted = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("it is {what}, which is not written to; remove it or use another --log-dir"),
+        )
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(planted("a symlink")),
+        Ok(m) if !m.is_file() => return Err(planted("not a regular file")),
+        _ => {}
+    }
+    let fd = rustix::fs::open(
+        path,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .map_err(|e| match e {
+        // Planted between the look and the open.
+        rustix::io::Errno::LOOP => planted("a symlink"),
+        rustix::io::Errno::NXIO => planted("not a regular file"),
+        e => io::Error::from(e),
+    })?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(planted("not a regular file"));
+    }
+    file.set_len(0)?;
+    Ok(file)
+}
 
 /// Where `--log-dir DIR` keeps the log of `stage`.
 pub fn log_path(dir: &Path, stage: &str) -> PathBuf {
@@ -50,7 +89,7 @@ impl StageLog {
             None => None,
             Some(dir) => {
                 let path = log_path(dir, stage);
-                match File::create(&path) {
+                match create_log(&path) {
                     Ok(f) => Some((path, LineWriter::new(f))),
                     Err(e) => {
                         return Err(format!(

@@ -522,6 +522,56 @@ fn stage_logs_go_to_the_log_dir() {
 }
 
 #[test]
+fn a_planted_log_symlink_or_fifo_is_never_followed_or_truncated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir).expect("mkdir");
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "keep me\n").expect("write");
+    std::os::unix::fs::symlink(&precious, log_dir.join("ok.log")).expect("symlink");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        log_dir.join("fifo.log"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .expect("mkfifo");
+    std::fs::write(log_dir.join("old.log"), "a stale log\n").expect("write");
+    let jobs = vec![job("ok", &[]), job("fifo", &[]), job("old", &[])];
+    let engine = FakeEngine::new();
+    let o = Options {
+        log_dir: Some(log_dir.clone()),
+        ..opts(None)
+    };
+    let outcomes = run_ok(&jobs, &engine, &o);
+    for (i, what) in [(0, "it is a symlink"), (1, "not a regular file")] {
+        match &outcomes[i] {
+            Outcome::Failed { error, .. } => {
+                assert!(error.contains(what), "{error}");
+                assert!(error.contains("--log-dir"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("read"),
+        "keep me\n"
+    );
+    assert!(std::fs::symlink_metadata(log_dir.join("ok.log"))
+        .expect("meta")
+        .file_type()
+        .is_symlink());
+    // A regular log from before is emptied and rewritten.
+    assert!(matches!(outcomes[2], Outcome::Built { .. }));
+    let old = std::fs::read_to_string(log_dir.join("old.log")).expect("read");
+    assert!(
+        old.starts_with("Step 1/2") && !old.contains("stale"),
+        "{old}"
+    );
+}
+
+#[test]
 fn unusable_log_dir_is_an_error_up_front() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("file");
