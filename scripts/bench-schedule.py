@@ -16,6 +16,7 @@ stage's share of a real build (base 2.0 s, boost 1.5 s, the final stage
   peak resident memory of the tool.
 
 Usage: scripts/bench-schedule.py [RUNS]   (default 5)
+       BENCH_BIN=/path/to/an/earlier/build scripts/bench-schedule.py   (a baseline)
 """
 
 import hashlib
@@ -29,7 +30,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(REPO, "target", "release", "build-unit-test-docker")
+# BENCH_BIN: another build of the tool (an earlier version, as a baseline).
+BIN = os.environ.get("BENCH_BIN") or os.path.join(REPO, "target", "release", "build-unit-test-docker")
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 
 ENGINE = r"""#!/bin/sh
@@ -89,7 +91,8 @@ def share(stage):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    if "BENCH_BIN" not in os.environ:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
     with tempfile.TemporaryDirectory() as work:
         bindir = os.path.join(work, "bin")
         os.makedirs(bindir)
