@@ -252,6 +252,25 @@ impl CmdError {
     }
 }
 
+impl From<crate::run::pipeline::PipelineError> for CmdError {
+    fn from(e: crate::run::pipeline::PipelineError) -> Self {
+        use crate::run::pipeline::{Phase, PipelineError};
+        match e {
+            PipelineError::Interrupted(Phase::RevisionLookups) => {
+                CmdError::Interrupted(Interruption::RevisionLookups)
+            }
+            PipelineError::Interrupted(Phase::Build) => CmdError::Interrupted(Interruption::Build),
+            PipelineError::RevisionSetting(why) => CmdError::RevisionSetting(why),
+            PipelineError::RevisionLookups { failures, git_base } => {
+                CmdError::RevisionLookups { failures, git_base }
+            }
+            PipelineError::Render(e) => CmdError::Render(e),
+            PipelineError::Engine(e) => CmdError::Engine(e),
+            PipelineError::Scheduler(e) => CmdError::Scheduler(e),
+        }
+    }
+}
+
 /// What an interrupt stopped: it says so in the one line printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Interruption {

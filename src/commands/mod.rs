@@ -369,35 +369,17 @@ pub(crate) fn plan(
     Ok((project, settings, plan))
 }
 
+/// The revisions of the unpinned packages, their notes printed (what
+/// `render` and `explain` need; `build` looks up in its pipeline).
 pub(crate) fn resolve_revs(
     project: &Project,
     settings: &Settings,
     git_base: &str,
 ) -> Result<BTreeMap<String, String>, CmdError> {
-    let resolution = resolved(
-        crate::run::revs::resolve(project, settings, git_base),
-        git_base,
-    )?;
+    let resolution =
+        crate::run::pipeline::look_up(project, settings, git_base, crate::process::interrupted())?;
     report_resolution(&resolution);
     Ok(resolution.revs)
-}
-
-/// The lookups' answer as the command layer sees it: interrupted, a bad
-/// setting, or the failed lookups (reported grouped by cause).
-pub(crate) fn resolved(
-    resolution: Result<crate::run::revs::Resolution, crate::run::revs::ResolveError>,
-    git_base: &str,
-) -> Result<crate::run::revs::Resolution, CmdError> {
-    if crate::process::interrupted().is_cancelled() {
-        return Err(CmdError::Interrupted(Interruption::RevisionLookups));
-    }
-    resolution.map_err(|e| match e {
-        crate::run::revs::ResolveError::Setting(why) => CmdError::RevisionSetting(why),
-        crate::run::revs::ResolveError::Lookups(failures) => CmdError::RevisionLookups {
-            failures,
-            git_base: git_base.to_owned(),
-        },
-    })
 }
 
 /// Where the revisions came from, when not the branch heads, and the
@@ -540,13 +522,6 @@ pub(crate) fn store_warning(store: Option<&crate::run::store::Store>) -> Option<
         "{w} (the folder is BUILD_UNIT_TEST_CACHE_DIR, else $XDG_CACHE_HOME/build-unit-test-docker \
          or ~/.cache/build-unit-test-docker)"
     ))
-}
-
-/// Now, in Unix seconds (0 before 1970).
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

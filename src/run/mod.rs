@@ -1,4 +1,6 @@
-//! The edge that runs things: revision lookups (git, Gerrit), the engine
+//! The edge that runs things: a build's phases in order (`pipeline`, from
+//! the checked project and one `BuildConfig` to each stage's outcome),
+//! revision lookups (git, Gerrit), the engine
 //! (docker or podman), the scheduler that builds the stages on threads, the
 //! registry cache, progress on the terminal, the store of what was built
 //! here (`store`), the hints for engine failures that the host's setup
@@ -13,6 +15,7 @@ pub mod fetch;
 pub mod gerrit;
 pub mod hints;
 pub mod lsremote;
+pub mod pipeline;
 pub mod progress;
 pub mod prune;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! Progress on stderr (the edge): prefixed build output, "already exists"
-//! notices, a live one-line status on a terminal, and the end-of-run
-//! summary text.
+//! notices, the lines a build says while it runs (where its revisions came
+//! from: [`StderrReporter::say`]), a live one-line status on a terminal,
+//! and the end-of-run summary text.
 //!
 //! Owns: the wording and layout of everything the build prints while it
 //! runs ([`StderrReporter`]) and of the final table ([`summary`]), with
@@ -80,6 +81,13 @@ impl<W: Write + Send> StderrReporter<W> {
             st.status_shown = false;
         }
         let _ = st.out.flush();
+    }
+
+    /// Writes `line` (no newline) under the status line: what the run
+    /// has to say while the builds go on (where the revisions came from).
+    pub fn say(&self, line: &str) {
+        let mut st = self.lock();
+        self.emit(&mut st, &format!("{line}\n"));
     }
 
     /// Clears the status line and gives back the writer.
