@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(25));
     group.bench_function(BenchmarkId::new("manifests", 25), |b| {
         b.iter(|| {
-            assert!(build_unit_test_docker::check::check_root(&shipped)
+            assert!(build_unit_test_docker::testing::check_root(&shipped)
                 .project
                 .is_some())
         })
@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("manifests", n), |b| {
             b.iter(|| {
-                assert!(build_unit_test_docker::check::check_root(&root)
+                assert!(build_unit_test_docker::testing::check_root(&root)
                     .project
                     .is_some())
             })

@@ -5,16 +5,30 @@
 // command line and the commands sit at the edge, the process layer under
 // everything that runs a child, and `printable` under all that shows a
 // child's text.
-pub mod check;
+pub(crate) mod check;
 pub(crate) mod cli;
 pub(crate) mod commands;
-pub mod dag;
+pub(crate) mod dag;
 pub(crate) mod maintain;
-pub mod model;
-pub mod plan;
+pub(crate) mod model;
+pub(crate) mod plan;
 pub(crate) mod printable;
 pub(crate) mod process;
 pub(crate) mod run;
+
+/// The test surface: the pure core that the property tests
+/// (`tests/fuzz.rs`) and the check's timing test (`tests/validate.rs`) call
+/// directly: loading a root from memory, checking, rendering and the shell
+/// rule. It is not an API: every module is crate-private, and the binary's
+/// flags, exit codes and stdout are the interface (README, "Contracts").
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::check::{check, check_root, diag, settings, shell, Project};
+    pub use crate::model::settings::{IsoWeek, Settings, User};
+    pub use crate::model::sources::Sources;
+    pub use crate::model::template::{RENDER_FUEL, RENDER_OUTPUT_CAP};
+    pub use crate::plan::render::{self, Plan};
+}
 
 use std::ffi::OsString;
 use std::io::Write;

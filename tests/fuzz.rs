@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use build_unit_test_docker::check::shell;
-use build_unit_test_docker::check::{self as validate, Project};
-use build_unit_test_docker::model::settings::{IsoWeek, Settings, User};
-use build_unit_test_docker::model::sources::Sources;
-use build_unit_test_docker::plan::render::{self, Plan};
+use build_unit_test_docker::testing::shell;
+use build_unit_test_docker::testing::Sources;
+use build_unit_test_docker::testing::{self as validate, Project};
+use build_unit_test_docker::testing::{render, Plan};
+use build_unit_test_docker::testing::{IsoWeek, Settings, User};
 use common::{copy_tree, repo};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -400,7 +400,7 @@ fn accepted_settings_keep_the_base_and_final_structure() {
                 s.user.home = h;
             }
             let revs = heads(project);
-            let ours = build_unit_test_docker::check::settings::check(&s)
+            let ours = build_unit_test_docker::testing::settings::check(&s)
                 .ok()
                 .and_then(|()| render::render(project, &revs, &s).ok());
             tally.case(ours.is_some());
@@ -494,7 +494,7 @@ fn template_code() -> impl Strategy<Value = String> {
 
 #[test]
 fn every_template_ends_within_its_fuel_and_validate_agrees_with_render() {
-    use build_unit_test_docker::model::template::{RENDER_FUEL, RENDER_OUTPUT_CAP};
+    use build_unit_test_docker::testing::{RENDER_FUEL, RENDER_OUTPUT_CAP};
     // Each case may render a few times to the end of its fuel: fewer cases.
     let cases = (config().cases / 64).max(32);
     let tally = Tally::default();

@@ -166,13 +166,13 @@ mod no_panics {
     fn check_text(text: &[u8]) {
         let root = fixture_root("stray-file");
         std::fs::write(root.path().join("packages.d/a-b.toml"), text).expect("write");
-        let checked = build_unit_test_docker::check::check_root(root.path());
+        let checked = build_unit_test_docker::testing::check_root(root.path());
         if checked.project.is_none() {
             assert!(checked.problems.iter().any(|p| p.is_error()));
         }
         // Every rendering of the problems works too.
-        let _ = build_unit_test_docker::check::diag::render_human(&checked.problems, false);
-        let _ = build_unit_test_docker::check::diag::render_json(&checked.problems);
+        let _ = build_unit_test_docker::testing::diag::render_human(&checked.problems, false);
+        let _ = build_unit_test_docker::testing::diag::render_json(&checked.problems);
     }
 
     proptest! {

@@ -91,15 +91,6 @@ pub const FIELDS: &[&str] = &[
     "custom_post_install",
 ];
 
-/// The list fields whose strings are templates.
-pub const TEMPLATED_LISTS: &[&str] = &[
-    "build_steps",
-    "config_flags",
-    "config_env",
-    "custom_post_dl",
-    "custom_post_install",
-];
-
 /// The URL used when a manifest has none.
 pub const DEFAULT_URL: &str = "https://github.com/{{ name }}/archive/{{ rev }}.tar.gz";
 

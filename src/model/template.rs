@@ -115,7 +115,7 @@ pub struct Templates {
 }
 
 /// The template instructions one render may run (minijinja's fuel) in a
-/// root of up to [`LIMITS_GROW_FROM`] packages. The shipped roots' largest
+/// root of up to `LIMITS_GROW_FROM` packages. The shipped roots' largest
 /// render (the 2026 base stage) runs about 1,350
 /// (`fuel_stays_far_below_the_limit_in_every_shipped_root` measures it); a
 /// loop that runs longer is an error naming the template, not a hang (and
@@ -127,7 +127,7 @@ pub const RENDER_FUEL: u64 = 200_000;
 /// fit). The default root's check, trial and render run about 8,500.
 pub const TOTAL_FUEL: u64 = 500 * RENDER_FUEL;
 /// The bytes one render may write (a Dockerfile, a build line, a flag) in
-/// a root of up to [`LIMITS_GROW_FROM`] packages.
+/// a root of up to `LIMITS_GROW_FROM` packages.
 pub const RENDER_OUTPUT_CAP: usize = 1 << 20;
 /// Past this many packages the limits grow with the root: the final
 /// stage's Dockerfile names every package, so a root of 10,000 packages
@@ -456,11 +456,6 @@ impl Templates {
         let limits = Limits::for_packages(packages);
         self.env.set_fuel(Some(limits.render_fuel));
         self.fuel.2 = limits;
-    }
-
-    /// The limits of this root's renders.
-    pub fn limits(&self) -> Limits {
-        self.fuel.2
     }
 
     /// The template instructions every render so far has run, and the
