@@ -8,8 +8,12 @@
 //! never share a stage, machines of one share all), the demand-driven
 //! walk (a stage is needed when it is the final image or a dependency of a
 //! stage that must be built; a needed stage is local, pulled, or built),
-//! the push queue that runs beside the builds, and the warnings. Must not:
-//! build, print, or talk to the engine other than through [`Registry`].
+//! the push queue that runs beside the builds, [`CachingEngine`] (the
+//! engine as the scheduler sees it in a cached run: what the walk pulled
+//! counts as existing, and each build is queued for its push once it
+//! ends), and the warnings. Must not: start a build of its own (builds are
+//! the scheduler's, through the engine it is given), print, or call the
+//! registry other than through [`Registry`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
