@@ -1,7 +1,6 @@
 //! Why a command failed: one typed error per kind of failure, each with the
 //! exit status it ends the run with. The entry function (`run` in
-//! src/lib.rs) prints it once, as `error: {message}: {source}: …`, and the
-//! hint beside it (`hint: …`).
+//! src/lib.rs) prints it once, as `error: {message}: {source}: …`.
 //!
 //! Owns: the messages of the command layer's failures and their exit
 //! statuses. Must not: print, or decide anything about the core's rules.
