@@ -384,6 +384,29 @@ pub struct GraphArgs {
     pub format: GraphFormat,
 }
 
+/// The machine a stage is rendered for: what a manifest's templates read
+/// as `{{ arch }}` and `{{ jobs }}`. The build, render and `bump --checksum`
+/// take the same flags, so a checksum is of the tarball the build fetches.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MachineArgs {
+    /// The machine the image is for, as `uname -m` names it (default: this
+    /// one's); manifests and templates read it as {{ arch }}.
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_ARCH",
+        hide_env_values = true,
+        value_name = "ARCH", value_parser = text())]
+    pub arch: Option<String>,
+
+    /// CPUs for `make -j` in the stages (default: the CPUs this process may use; see `cpu_count` in base.toml).
+    #[arg(
+        long,
+        env = "BUILD_UNIT_TEST_CPUS",
+        hide_env_values = true,
+        value_name = "N", value_parser = FromEnv(clap::builder::RangedU64ValueParser::<usize>::new()))]
+    pub cpus: Option<usize>,
+}
+
 /// What every stage's Dockerfile and tag depend on. Each option also reads
 /// the environment variable the original script read.
 #[derive(Debug, Args, Clone, Default)]
@@ -471,22 +494,8 @@ pub struct RenderArgs {
           value_parser = secs)]
     pub gerrit_timeout: u64,
 
-    /// The machine the image is for, as `uname -m` names it (default: this
-    /// one's); manifests and templates read it as {{ arch }}.
-    #[arg(
-        long,
-        env = "BUILD_UNIT_TEST_ARCH",
-        hide_env_values = true,
-        value_name = "ARCH", value_parser = text())]
-    pub arch: Option<String>,
-
-    /// CPUs for `make -j` in the stages (default: the CPUs this process may use; see `cpu_count` in base.toml).
-    #[arg(
-        long,
-        env = "BUILD_UNIT_TEST_CPUS",
-        hide_env_values = true,
-        value_name = "N", value_parser = FromEnv(clap::builder::RangedU64ValueParser::<usize>::new()))]
-    pub cpus: Option<usize>,
+    #[command(flatten)]
+    pub machine: MachineArgs,
 
     /// Build on this existing image: no base stage, every stage starts FROM it.
     #[arg(long, value_name = "TAG")]
@@ -634,6 +643,11 @@ pub struct BumpArgs {
     #[arg(long, value_name = "SECS", default_value_t = 600,
           value_parser = secs)]
     pub fetch_timeout: u64,
+
+    /// With --checksum: the machine whose tarball is downloaded, as the
+    /// build is told it.
+    #[command(flatten)]
+    pub machine: MachineArgs,
 }
 
 #[derive(Debug, Args)]

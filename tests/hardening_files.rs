@@ -570,7 +570,8 @@ fn a_killed_edits_temporary_file_is_recognised_and_removed_by_the_next_edit() {
     let (_, _, err) = run(root.path(), &["validate"]);
     assert_eq!(err.matches("project::edit-temp-file").count(), 1, "{err}");
     // And the edits' own temporary files carry the recognisable name.
-    let src = std::fs::read_to_string(common::repo().join("src/maintain/edit/mod.rs")).expect("read");
+    let src =
+        std::fs::read_to_string(common::repo().join("src/maintain/edit/mod.rs")).expect("read");
     assert!(src.contains(".bud-tmp-"), "named as the cleanup expects");
 }
 

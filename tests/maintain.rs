@@ -176,9 +176,23 @@ fn concurrent_bumps_of_different_packages_leave_whole_files() {
 /// A bare repository with the given tags (lightweight and annotated) on
 /// successive commits of branch `main`.
 fn bare_repo(base: &Path, name: &str, tags: &[&str]) -> String {
+    bare_repo_of(base, name, tags, "sha1")
+}
+
+/// [`bare_repo`] with the object format `format` (`sha1`, `sha256`).
+fn bare_repo_of(base: &Path, name: &str, tags: &[&str], format: &str) -> String {
     let work = base.join("work").join(name);
     std::fs::create_dir_all(&work).expect("mkdir");
-    git(&work, &["init", "-q", "-b", "main"]);
+    git(
+        &work,
+        &[
+            "init",
+            "-q",
+            "-b",
+            "main",
+            &format!("--object-format={format}"),
+        ],
+    );
     for (i, tag) in tags.iter().enumerate() {
         std::fs::write(work.join("f"), format!("{i}")).expect("write");
         git(&work, &["add", "f"]);
@@ -204,6 +218,42 @@ fn bare_repo(base: &Path, name: &str, tags: &[&str]) -> String {
         ],
     );
     git(&work, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn a_package_pinned_at_a_sha256_commit_is_compared_with_the_branch_head() {
+    // A repository in git's SHA-256 object format: its commit ids have 64
+    // hex digits. A pin at one is a commit, not a release.
+    let remotes = tempfile::tempdir().expect("tempdir");
+    let head = bare_repo_of(
+        remotes.path(),
+        "acme/gadget",
+        &["v1.0.0", "v1.1.0"],
+        "sha256",
+    );
+    assert_eq!(head.len(), 64, "{head}");
+    let pinned = git(
+        &remotes.path().join("work/acme/gadget"),
+        &["rev-parse", "HEAD~1"],
+    );
+    let gadget = format!("name = \"acme/gadget\"\nrev = \"{pinned}\"\nbuild_type = \"meson\"\n");
+    let root = root_with(&[("acme-gadget.toml", &gadget)]);
+    let base = format!("file://{}", remotes.path().display());
+    let (code, stdout, stderr) = run(
+        root.path(),
+        &["outdated", "--git-base-url", &base, "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}{stdout}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(rows[0]["kind"], "commit", "{rows}");
+    assert_eq!(rows[0]["latest"], head.as_str(), "{rows}");
+    assert_eq!(rows[0]["outdated"], true, "{rows}");
+    // `update` moves the pin to the branch head, not to a tag.
+    let (code, _, stderr) = run(root.path(), &["update", "--git-base-url", &base]);
+    assert_eq!(code, 0, "{stderr}");
+    let text =
+        std::fs::read_to_string(root.path().join("packages.d/acme-gadget.toml")).expect("read");
+    assert!(text.contains(&format!("rev = \"{head}\"")), "{text}");
 }
 
 #[test]
@@ -312,6 +362,86 @@ fn bump_checksum_records_the_digest_and_the_stage_checks_it() {
     let (code, _, stderr) = run(root.path(), &["bump", "acme/widget", "v5", "--checksum"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("widget-v5.tar.gz"), "{stderr}");
+}
+
+/// The sha256 recorded by `bump --checksum` in `root`'s widget manifest.
+fn recorded_sum(root: &Path) -> String {
+    let text = std::fs::read_to_string(root.join("packages.d/acme-widget.toml")).expect("read");
+    text.lines()
+        .find_map(|l| l.strip_prefix("sha256 = \""))
+        .expect("sha256 line")
+        .trim_end_matches('"')
+        .to_owned()
+}
+
+#[test]
+fn bump_checksum_downloads_the_tarball_of_the_machine_the_build_is_for() {
+    use sha2::Digest;
+    // One tarball a machine, as a manifest with {{ arch }} in its url has.
+    let files = tempfile::tempdir().expect("tempdir");
+    for arch in ["x86_64", "aarch64", "ppc64le"] {
+        std::fs::write(
+            files.path().join(format!("widget-v3-{arch}.tar.gz")),
+            format!("the {arch} tarball"),
+        )
+        .expect("write");
+    }
+    let sha = |arch: &str| format!("{:x}", sha2::Sha256::digest(format!("the {arch} tarball")));
+    let server = FileServer::start(files.path());
+    let manifest = format!(
+        "name = \"acme/widget\"\nrev = \"v1\"\nurl = \"http://127.0.0.1:{}/widget-{{{{ rev }}}}-{{{{ arch }}}}.tar.gz\"\nbuild_type = \"cmake\"\n",
+        server.port
+    );
+    // The build reads BUILD_UNIT_TEST_ARCH (and --arch): so does the bump.
+    let root = root_with(&[("acme-widget.toml", &manifest)]);
+    let out = Command::new(BIN)
+        .arg("--root")
+        .arg(root.path())
+        .args(["bump", "acme/widget", "v3", "--checksum"])
+        .env("BUILD_UNIT_TEST_ARCH", "aarch64")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("widget-v3-aarch64.tar.gz"), "{stderr}");
+    assert_eq!(recorded_sum(root.path()), sha("aarch64"), "{stderr}");
+    // The build for that machine downloads that tarball and checks that sum.
+    let render = Command::new(BIN)
+        .arg("--root")
+        .arg(root.path())
+        .arg("render")
+        .env("BUILD_UNIT_TEST_ARCH", "aarch64")
+        .output()
+        .expect("render");
+    let dockerfile = String::from_utf8_lossy(&render.stdout);
+    assert!(
+        dockerfile.contains("widget-v3-aarch64.tar.gz"),
+        "{dockerfile}"
+    );
+    assert!(dockerfile.contains(&sha("aarch64")), "{dockerfile}");
+
+    // --arch as the build takes it.
+    let root = root_with(&[("acme-widget.toml", &manifest)]);
+    let (code, _, stderr) = run(
+        root.path(),
+        &[
+            "bump",
+            "acme/widget",
+            "v3",
+            "--checksum",
+            "--arch",
+            "ppc64le",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(recorded_sum(root.path()), sha("ppc64le"), "{stderr}");
+    // A machine name that is not one is refused before any download.
+    let (code, _, stderr) = run(
+        root.path(),
+        &["bump", "acme/widget", "v3", "--checksum", "--arch", "a b"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a b"), "{stderr}");
 }
 
 #[test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use jsonschema::error::ValidationErrorKind;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::check::diag::Problem;
 use crate::check::suggest::closest;
@@ -644,13 +644,14 @@ impl Ctx<'_> {
             }
         }
 
-        let sample = json!({
-            "name": m.name,
-            "rev": m.rev.as_deref().unwrap_or(SAMPLE_REV),
-            "prefix": self.prefix,
-            "jobs": SAMPLE_JOBS,
-            "arch": SAMPLE_ARCH,
-        });
+        let sample = crate::model::template::ManifestVars {
+            name: &m.name,
+            rev: m.rev.as_deref().unwrap_or(SAMPLE_REV),
+            prefix: self.prefix,
+            jobs: SAMPLE_JOBS,
+            arch: SAMPLE_ARCH,
+        }
+        .context();
 
         // URL.
         let url_text = m.url.as_deref().unwrap_or(manifest::DEFAULT_URL);

@@ -313,11 +313,18 @@ pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
     let downloaded = if args.checksum {
         let (_, project) = super::load_sources(root)?;
         let name = find_package(&project, &args.target)?.to_owned();
-        let url = tarball_url(&project, &name, &args.value)?;
+        // The machine the build is for, by the build's own rule: its
+        // tarball is the one checksummed.
+        let machine = super::machine_from(
+            &args.machine,
+            crate::model::settings::CpuCount::of(&project.templates),
+            &super::Inputs::of_process()?,
+        )?;
+        let url = tarball_url(&project, &name, &args.value, &machine)?;
         let timeout = Duration::from_secs(args.fetch_timeout);
         let sum = download_sha256(&url, timeout)?;
         let text = package(&project, &name)?.source.text.to_string();
-        Some((name, url, sum, text))
+        Some((name, url, sum, text, machine))
     } else {
         None
     };
@@ -329,9 +336,9 @@ pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
     };
     let edit = if let Some(key) = base_key {
         base_edit(&project, &sources, key, &args.value)?
-    } else if let Some((name, url, sum, text)) = downloaded {
+    } else if let Some((name, url, sum, text, machine)) = downloaded {
         let found = find_package(&project, &name)?;
-        let now = tarball_url(&project, found, &args.value)?;
+        let now = tarball_url(&project, found, &args.value, &machine)?;
         if now != url {
             return Err(CmdError::SourceMovedDuringDownload {
                 package: name,
@@ -384,17 +391,26 @@ fn download_sha256(url: &str, timeout: Duration) -> Result<String, CmdError> {
     fetch::sha256_of_url(url, timeout).map_err(CmdError::Download)
 }
 
-/// The tarball URL of `name` at `rev`.
-fn tarball_url(project: &Project, name: &str, rev: &str) -> Result<String, CmdError> {
+/// The tarball URL of `name` at `rev` for `machine` (arch, jobs).
+fn tarball_url(
+    project: &Project,
+    name: &str,
+    rev: &str,
+    (arch, jobs): &(String, usize),
+) -> Result<String, CmdError> {
     crate::check::shell::check_rev(rev).map_err(|why| CmdError::UnsafeRev {
         rev: rev.to_owned(),
         why,
     })?;
     let pkg = package(project, name)?;
-    let prefix = project.templates.prefix();
-    let arch = crate::model::settings::machine();
-    let ctx =
-        serde_json::json!({ "name": name, "rev": rev, "prefix": prefix, "jobs": 1, "arch": arch });
+    let ctx = crate::model::template::ManifestVars {
+        name,
+        rev,
+        prefix: project.templates.prefix(),
+        jobs: *jobs,
+        arch,
+    }
+    .context();
     project
         .templates
         .render_str(
@@ -418,15 +434,11 @@ struct Row {
     error: Option<String>,
 }
 
-fn is_commit(rev: &str) -> bool {
-    rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit())
-}
-
 fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
     let url = revs::repo_url(&args.git.git_base_url, name);
     let git = Path::new("git");
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let kind = if is_commit(current) {
+    let kind = if manifest::is_commit_id(current) {
         "commit"
     } else {
         "release"
@@ -444,7 +456,7 @@ fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
             )
         }
     };
-    let result = if is_commit(current) {
+    let result = if manifest::is_commit_id(current) {
         lsremote::ls_remote(git, &url, &["HEAD"], timeout)
             .map_err(|e| e.to_string())
             .and_then(|o| {

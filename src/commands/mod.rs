@@ -266,6 +266,34 @@ pub(crate) fn settings(
     settings_from(args, force, cpu_rule, &Inputs::of_process()?)
 }
 
+/// The machine a stage is rendered for (`{{ arch }}`, `{{ jobs }}`) from
+/// `--arch` and `--cpus` (or their variables) and `inputs`: the one rule the
+/// build, render and `bump --checksum` share.
+pub(crate) fn machine_from(
+    args: &crate::cli::MachineArgs,
+    cpu_rule: settings::CpuCount,
+    inputs: &Inputs,
+) -> Result<(String, usize), SettingsError> {
+    let var = |k: &str| inputs.env.get(k).map(String::as_str);
+    let arch = non_empty(&args.arch).unwrap_or_else(|| inputs.machine.clone());
+    if !settings::is_arch_name(&arch) {
+        return Err(SettingsError::NotAnArch(arch));
+    }
+    let cpus = match args.cpus {
+        Some(0) => return Err(SettingsError::ZeroCpus),
+        Some(n) => n,
+        None => match cpu_rule {
+            settings::CpuCount::Affinity => inputs.available_cpus,
+            settings::CpuCount::Nproc => settings::nproc(
+                inputs.available_cpus,
+                var("OMP_NUM_THREADS"),
+                var("OMP_THREAD_LIMIT"),
+            ),
+        },
+    };
+    Ok((arch, cpus))
+}
+
 /// The settings from flags and `inputs`: pure, so tests run it in-process.
 pub(crate) fn settings_from(
     args: &RenderArgs,
@@ -285,22 +313,7 @@ pub(crate) fn settings_from(
         }
         _ => IsoWeek::from_unix(inputs.now).ok_or(SettingsError::ClockOutOfRange)?,
     };
-    let arch = non_empty(&args.arch).unwrap_or_else(|| inputs.machine.clone());
-    if !settings::is_arch_name(&arch) {
-        return Err(SettingsError::NotAnArch(arch));
-    }
-    let cpus = match args.cpus {
-        Some(0) => return Err(SettingsError::ZeroCpus),
-        Some(n) => n,
-        None => match cpu_rule {
-            settings::CpuCount::Affinity => inputs.available_cpus,
-            settings::CpuCount::Nproc => settings::nproc(
-                inputs.available_cpus,
-                var("OMP_NUM_THREADS"),
-                var("OMP_THREAD_LIMIT"),
-            ),
-        },
-    };
+    let (arch, cpus) = machine_from(&args.machine, cpu_rule, inputs)?;
     let (uid, gid) = (
         args.uid.unwrap_or(inputs.ids.0),
         args.gid.unwrap_or(inputs.ids.1),
@@ -461,8 +474,8 @@ mod tests {
     #[test]
     fn flags_win_and_bad_values_are_refused() {
         let mut a = args();
-        a.cpus = Some(9);
-        a.arch = Some("ppc64le".to_owned());
+        a.machine.cpus = Some(9);
+        a.machine.arch = Some("ppc64le".to_owned());
         a.http_proxy = Some("http://p:3128".to_owned());
         let s = settings_from(&a, true, CpuCount::Affinity, &inputs(&[])).expect("ok");
         assert_eq!((s.cpus, s.arch.as_str(), s.force), (9, "ppc64le", true));
@@ -472,7 +485,7 @@ mod tests {
         assert!(e.to_string().contains("DISTRO"), "{e}");
         assert!(CmdError::from(e).exit_status() == USAGE, "a usage error");
         a.distro = None;
-        a.cpus = Some(0);
+        a.machine.cpus = Some(0);
         assert!(matches!(
             settings_from(&a, false, CpuCount::Affinity, &inputs(&[])),
             Err(SettingsError::ZeroCpus)

@@ -164,18 +164,13 @@ fn split_digits(s: &str) -> (&str, &str) {
     s.split_at(end)
 }
 
-/// True for a full 40-hex (SHA-1) or 64-hex (SHA-256) commit id.
-fn is_commit_id(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// The newest tag in `tags` with the same prefix scheme as `current` and a
 /// strictly greater version, or `None` if nothing is newer (or `current` is
 /// a commit id or has no version in it). Pre-release tags are skipped unless
 /// `include_pre`. Among equal versions (`v1.0` / `v1.0.0`) the first listed
 /// wins.
 pub fn newest_release<'a>(current: &str, tags: &[&'a str], include_pre: bool) -> Option<&'a str> {
-    if is_commit_id(current) {
+    if crate::model::manifest::is_commit_id(current) {
         return None;
     }
     let cur = parse(current)?;

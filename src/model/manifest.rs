@@ -91,6 +91,14 @@ pub const FIELDS: &[&str] = &[
     "custom_post_install",
 ];
 
+/// Whether `rev` is a full commit id as git prints it: 40 hex digits
+/// (SHA-1) or 64 (a SHA-256 repository). The one rule for "a pin at a
+/// commit, not a release": `outdated`, the version comparison and the
+/// parsing of `git ls-remote` all ask it.
+pub fn is_commit_id(rev: &str) -> bool {
+    (rev.len() == 40 || rev.len() == 64) && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The URL used when a manifest has none.
 pub const DEFAULT_URL: &str = "https://github.com/{{ name }}/archive/{{ rev }}.tar.gz";
 
@@ -148,5 +156,23 @@ mod tests {
             .as_str()
             .unwrap_or("")
             .contains("ls-remote"));
+    }
+
+    #[test]
+    fn a_commit_id_is_40_or_64_hex_digits() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        let sha256 = "80a08ab3618ea6b4d3928d804c3eae0a9568558eea4d32b83e2497a85a694923";
+        assert!(is_commit_id(sha1) && is_commit_id(sha256));
+        assert!(is_commit_id(&sha1.to_uppercase()));
+        for not in [
+            "",
+            "v1.0.0",
+            &sha1[..39],
+            &sha256[..63],
+            &format!("{sha1}0"),
+            "g123456789abcdef0123456789abcdef01234567",
+        ] {
+            assert!(!is_commit_id(not), "{not}");
+        }
     }
 }

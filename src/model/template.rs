@@ -80,6 +80,56 @@ pub const BUILD_TYPE_FIELDS: &[&str] = &["build_steps", "config_flags", "config_
 /// Variables the templated strings of a manifest (and its url) may use.
 pub const MANIFEST_VARS: &[&str] = &["name", "rev", "prefix", "jobs", "arch"];
 
+/// What a manifest's templated strings (and its url) see: the
+/// [`MANIFEST_VARS`], made in this one place for the check's trial, the
+/// render and `bump --checksum` alike.
+#[derive(Debug, Clone, Copy)]
+pub struct ManifestVars<'a> {
+    pub name: &'a str,
+    pub rev: &'a str,
+    pub prefix: &'a str,
+    pub jobs: usize,
+    pub arch: &'a str,
+}
+
+impl ManifestVars<'_> {
+    /// The context of a manifest's templated string.
+    pub fn context(&self) -> Value {
+        Value::Object(self.map())
+    }
+
+    /// The context of a build type: these and the manifest's rendered
+    /// url and lists ([`BUILD_TYPE_VARS`]).
+    pub fn build_type_context(
+        &self,
+        url: &str,
+        config_flags: &[String],
+        config_env: &[String],
+        build_steps: &[String],
+    ) -> Value {
+        let mut map = self.map();
+        map.insert("url".to_owned(), Value::from(url));
+        map.insert("config_flags".to_owned(), Value::from(config_flags));
+        map.insert("config_env".to_owned(), Value::from(config_env));
+        map.insert("build_steps".to_owned(), Value::from(build_steps));
+        Value::Object(map)
+    }
+
+    fn map(&self) -> serde_json::Map<String, Value> {
+        let mut map = serde_json::Map::new();
+        for (key, value) in [
+            ("name", Value::from(self.name)),
+            ("rev", Value::from(self.rev)),
+            ("prefix", Value::from(self.prefix)),
+            ("jobs", Value::from(self.jobs)),
+            ("arch", Value::from(self.arch)),
+        ] {
+            map.insert(key.to_owned(), value);
+        }
+        map
+    }
+}
+
 /// The template files of a root, relative to `templates/`.
 pub const BASE_FILE: &str = "base.Dockerfile.j2";
 pub const PACKAGE_FILE: &str = "package.Dockerfile.j2";
@@ -668,5 +718,41 @@ mod tests {
         );
         assert_eq!(big.render_fuel, RENDER_FUEL + 10_000 * FUEL_PER_PACKAGE);
         assert!(Limits::for_packages(usize::MAX).total_fuel >= TOTAL_FUEL);
+    }
+
+    #[test]
+    fn the_manifest_context_has_exactly_the_documented_variables() {
+        let vars = ManifestVars {
+            name: "a/b",
+            rev: "v1",
+            prefix: "/usr/local",
+            jobs: 3,
+            arch: "aarch64",
+        };
+        let ctx = vars.context();
+        let mut keys: Vec<&str> = ctx
+            .as_object()
+            .expect("map")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut want = MANIFEST_VARS.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(ctx["jobs"], 3);
+        assert_eq!(ctx["arch"], "aarch64");
+        let build = vars.build_type_context("u", &["-DA=1".to_owned()], &[], &[]);
+        let mut keys: Vec<&str> = build
+            .as_object()
+            .expect("map")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut want = BUILD_TYPE_VARS.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(build["config_flags"][0], "-DA=1");
     }
 }

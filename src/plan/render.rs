@@ -572,13 +572,14 @@ fn render_package(
         what: format!("the rev of `{}`", m.name),
         why,
     })?;
-    let small = json!({
-        "name": m.name,
-        "rev": rev,
-        "prefix": prefix,
-        "jobs": settings.cpus,
-        "arch": settings.arch,
-    });
+    let vars = template::ManifestVars {
+        name: &m.name,
+        rev,
+        prefix,
+        jobs: settings.cpus,
+        arch: &settings.arch,
+    };
+    let small = vars.context();
     let what = |field: &str| format!("`{field}` of `{}`", m.name);
     let one = |field: &str, text: &str| -> Result<String, RenderError> {
         t.render_str(text, &small).map_err(|e| {
@@ -600,17 +601,7 @@ fn render_package(
     let config_flags = list("config_flags", &m.config_flags)?;
     let config_env = list("config_env", &m.config_env)?;
     let build_steps = list("build_steps", m.build_steps.as_deref().unwrap_or_default())?;
-    let build_ctx = json!({
-        "name": m.name,
-        "rev": rev,
-        "url": url,
-        "prefix": prefix,
-        "jobs": settings.cpus,
-        "arch": settings.arch,
-        "config_flags": config_flags,
-        "config_env": config_env,
-        "build_steps": build_steps,
-    });
+    let build_ctx = vars.build_type_context(&url, &config_flags, &config_env, &build_steps);
     let build_template = format!("build-types/{}", m.build_type);
     let mut build = t.render(&build_template, &build_ctx).map_err(|e| {
         template_error(

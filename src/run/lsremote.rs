@@ -92,10 +92,6 @@ const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
 /// How many trailing stderr lines go into a [`LsRemoteError::Failed`].
 const STDERR_TAIL_LINES: usize = 5;
 
-fn is_object_id(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// Parses `git ls-remote` output (`<sha>\t<refname>` per line); blank lines
 /// and lines that are not of that shape (warnings, garbage) are skipped.
 pub fn parse(output: &str) -> Vec<Ref> {
@@ -106,7 +102,10 @@ pub fn parse(output: &str) -> Vec<Ref> {
             let (sha, name) = line.split_once('\t')?;
             let sha = sha.trim();
             let name = name.trim();
-            if !is_object_id(sha) || name.is_empty() || name.contains(char::is_whitespace) {
+            if !crate::model::manifest::is_commit_id(sha)
+                || name.is_empty()
+                || name.contains(char::is_whitespace)
+            {
                 return None;
             }
             Some(Ref {
