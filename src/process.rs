@@ -6,7 +6,10 @@
 //! handling that cancels the process-wide token ([`interrupted`]), blocking
 //! waits with a deadline (no polling), and bounded capture: at most `limit`
 //! bytes of each stream are kept, the rest is read and dropped; input fed
-//! on stdin ([`run_fed`]), so that a secret is never in a child's argv.
+//! on stdin ([`run_fed`]), so that a secret is never in a child's argv;
+//! and the streaming form ([`stream`]: the engine's builds, curl's
+//! download), which hands each line or chunk to the caller as it comes,
+//! stdout and stderr each on its own reader.
 //!
 //! Must not: interpret what a child printed, or print anything.
 
@@ -233,6 +236,9 @@ pub fn install_signal_handlers(on_first: fn()) -> std::io::Result<()> {
                 let token = interrupted();
                 if token.is_cancelled() {
                     token.signal_all(Signal::KILL);
+                    // A second signal: the children are killed, and nothing
+                    // else may run (README, "Interruption").
+                    #[allow(clippy::disallowed_methods)]
                     std::process::exit(INTERRUPTED);
                 }
                 on_first();
@@ -312,6 +318,7 @@ fn run_inner(
     if cancel.is_cancelled() {
         return Err(ProcessError::Cancelled);
     }
+    #[allow(clippy::disallowed_methods)] // The one place a captured child starts.
     let mut child = cmd
         .process_group(0)
         .stdin(if input.is_some() {
@@ -358,6 +365,203 @@ fn run_inner(
         stdout_truncated,
         stderr,
     })
+}
+
+/// How [`stream`] hands over one stream of a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Line by line, each made printable ([`crate::printable`]) and at
+    /// most [`MAX_LINE`] bytes (a line without end cannot fill the memory).
+    Lines,
+    /// As it comes, in chunks of up to 64 KiB (a tarball).
+    Bytes,
+}
+
+/// Longest line [`Mode::Lines`] hands over; the rest of it comes as the
+/// next line.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How long the output of a child that has exited is still read: a
+/// grandchild that keeps the pipes open cannot hold the caller longer.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// One piece of a streamed child's output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// A line of stdout ([`Mode::Lines`]).
+    Out(&'a str),
+    /// A chunk of stdout ([`Mode::Bytes`]).
+    OutBytes(&'a [u8]),
+    /// A line of stderr (always [`Mode::Lines`]).
+    Err(&'a str),
+}
+
+/// What [`stream`] runs with: stdin, the deadline, the token, and how
+/// stdout comes back.
+#[derive(Debug)]
+pub struct Streamed<'a> {
+    /// Written to the child's stdin, which is then closed; None: stdin is
+    /// /dev/null. A child that exits without reading it shows that in its
+    /// status.
+    pub input: Option<Vec<u8>>,
+    /// The whole run, exit included; None: no deadline.
+    pub deadline: Option<Duration>,
+    pub cancel: &'a CancelToken,
+    pub stdout: Mode,
+}
+
+enum Msg {
+    Line(bool, String),
+    Bytes(Vec<u8>),
+    Eof,
+}
+
+/// Runs `cmd` in its own process group, handing each piece of its output
+/// to `on_piece` as it comes (stdout and stderr each on a reader thread of
+/// its own, so neither pipe can fill while the other is read), until it
+/// has exited and both streams ended (or [`DRAIN_GRACE`] after its exit),
+/// its deadline passes or the token is set. No process of its group is
+/// left on any return, nor on a panic in `on_piece`.
+pub fn stream(
+    mut cmd: Command,
+    run: Streamed<'_>,
+    on_piece: &mut dyn FnMut(Piece<'_>),
+) -> Result<ExitStatus, ProcessError> {
+    if run.cancel.is_cancelled() {
+        return Err(ProcessError::Cancelled);
+    }
+    #[allow(clippy::disallowed_methods)] // The one place a streamed child starts.
+    let mut child = cmd
+        .process_group(0)
+        .stdin(if run.input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(ProcessError::Spawn)?;
+    let registered = run.cancel.register(&child);
+    // Bounded: a reader waits for the caller rather than filling the memory.
+    let (tx, rx) = channel::bounded::<Msg>(64);
+    let mut open = 0;
+    if let Some(out) = child.stdout.take() {
+        spawn_reader(out, run.stdout, false, tx.clone()).map_err(ProcessError::Spawn)?;
+        open += 1;
+    }
+    if let Some(err) = child.stderr.take() {
+        spawn_reader(err, Mode::Lines, true, tx.clone()).map_err(ProcessError::Spawn)?;
+        open += 1;
+    }
+    drop(tx);
+    if let (Some(bytes), Some(mut stdin)) = (run.input, child.stdin.take()) {
+        std::thread::Builder::new()
+            .name("child-stdin".to_owned())
+            .spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(&bytes);
+            })
+            .map_err(ProcessError::Spawn)?;
+    }
+    let (mut waited, exited) = wait_in_thread(child);
+    let reaper = Reaper { registered, exited };
+    let deadline = run.deadline.map(|t| std::time::Instant::now() + t);
+    let mut status = None;
+    let mut drain_until = None;
+    while status.is_none() || open > 0 {
+        let timer = match drain_until.or(deadline) {
+            Some(t) => channel::at(t),
+            None => channel::never(),
+        };
+        channel::select! {
+            recv(rx) -> msg => match msg {
+                Ok(Msg::Line(false, line)) => on_piece(Piece::Out(&line)),
+                Ok(Msg::Line(true, line)) => on_piece(Piece::Err(&line)),
+                Ok(Msg::Bytes(bytes)) => on_piece(Piece::OutBytes(&bytes)),
+                Ok(Msg::Eof) => open -= 1,
+                Err(_) => open = 0,
+            },
+            recv(waited) -> st => {
+                let st = st
+                    .map_err(|_| ProcessError::Wait(std::io::Error::other("the waiter is gone")))?
+                    .map_err(ProcessError::Wait)?;
+                status = Some(st);
+                drain_until = Some(std::time::Instant::now() + DRAIN_GRACE);
+                waited = channel::never();
+            },
+            recv(timer) -> _ => {
+                if status.is_some() {
+                    break; // A grandchild holds the pipes: stop reading.
+                }
+                reaper.stop();
+                return Err(if run.cancel.is_cancelled() {
+                    ProcessError::Cancelled
+                } else {
+                    ProcessError::Timeout(run.deadline.unwrap_or_default())
+                });
+            },
+        }
+    }
+    drop(reaper);
+    if run.cancel.is_cancelled() {
+        return Err(ProcessError::Cancelled);
+    }
+    status.ok_or_else(|| ProcessError::Wait(std::io::Error::other("no status")))
+}
+
+/// Reads `r` into `tx` as `mode` says; detached, so a grandchild holding
+/// the pipe open cannot block the caller. It ends at EOF or when nobody
+/// listens any more.
+fn spawn_reader<R: Read + Send + 'static>(
+    r: R,
+    mode: Mode,
+    stderr: bool,
+    tx: channel::Sender<Msg>,
+) -> std::io::Result<()> {
+    use std::io::BufRead;
+    std::thread::Builder::new()
+        .name(
+            if stderr {
+                "child-stderr"
+            } else {
+                "child-stdout"
+            }
+            .to_owned(),
+        )
+        .spawn(move || {
+            let mut reader = std::io::BufReader::new(r);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                let read = match mode {
+                    Mode::Lines => (&mut reader)
+                        .take(MAX_LINE as u64)
+                        .read_until(b'\n', &mut buf),
+                    Mode::Bytes => {
+                        buf.resize(64 * 1024, 0);
+                        reader.read(&mut buf).inspect(|&n| buf.truncate(n))
+                    }
+                };
+                let msg = match read {
+                    Ok(0) => break,
+                    Ok(_) if mode == Mode::Bytes => Msg::Bytes(std::mem::take(&mut buf)),
+                    Ok(_) => {
+                        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                            buf.pop();
+                        }
+                        Msg::Line(stderr, crate::printable::printable(&buf))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Msg::Eof);
+        })
+        .map(drop)
 }
 
 /// A thread blocks in `wait()`: the first receiver gets the status, the
@@ -549,5 +753,120 @@ mod tests {
         let (a, b) = (parent.child(), parent.child());
         a.cancel();
         assert!(!parent.is_cancelled() && !b.is_cancelled());
+    }
+
+    fn streamed(cancel: &CancelToken, deadline: Option<Duration>, stdout: Mode) -> Streamed<'_> {
+        Streamed {
+            input: None,
+            deadline,
+            cancel,
+            stdout,
+        }
+    }
+
+    #[test]
+    fn stream_reads_a_flooded_stderr_beside_stdout() {
+        // 1 MiB on stderr before a byte of stdout: far more than a pipe holds.
+        let cancel = CancelToken::new();
+        let (mut out, mut err_lines) = (Vec::new(), 0usize);
+        let status = stream(
+            sh("head -c 1048576 /dev/zero | tr '\\0' 'e' | fold -w 1000 >&2; printf 'the tarball'"),
+            streamed(&cancel, Some(Duration::from_secs(20)), Mode::Bytes),
+            &mut |piece| match piece {
+                Piece::OutBytes(b) => out.extend_from_slice(b),
+                Piece::Err(_) => err_lines += 1,
+                Piece::Out(_) => panic!("stdout is in bytes"),
+            },
+        )
+        .expect("runs");
+        assert!(status.success());
+        assert_eq!(out, b"the tarball");
+        assert_eq!(err_lines, 1_048_576_usize.div_ceil(1000));
+    }
+
+    #[test]
+    fn stream_hands_over_the_lines_of_both_streams_printable_and_bounded() {
+        let cancel = CancelToken::new();
+        let mut seen = Vec::new();
+        let status = stream(
+            sh("echo out1; echo err1 >&2; printf 'red \\033[31mtext\\033[0m\\n'; head -c 70000 /dev/zero | tr '\\0' x; echo; exit 3"),
+            streamed(&cancel, None, Mode::Lines),
+            &mut |piece| match piece {
+                Piece::Out(l) => seen.push(format!("out:{}", &l[..l.len().min(20)])),
+                Piece::Err(l) => seen.push(format!("err:{l}")),
+                Piece::OutBytes(_) => panic!("lines asked for"),
+            },
+        )
+        .expect("runs");
+        assert_eq!(status.code(), Some(3));
+        assert!(seen.contains(&"err:err1".to_owned()), "{seen:?}");
+        let out: Vec<&String> = seen.iter().filter(|l| l.starts_with("out:")).collect();
+        // A 70,000-byte line comes as a MAX_LINE piece and the rest.
+        assert_eq!(
+            out,
+            [
+                "out:out1",
+                "out:red text",
+                "out:xxxxxxxxxxxxxxxxxxxx",
+                "out:xxxxxxxxxxxxxxxxxxxx"
+            ]
+        );
+    }
+
+    #[test]
+    fn stream_deadline_stops_the_whole_group() {
+        let cancel = CancelToken::new();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("pid");
+        let started = Instant::now();
+        let e = stream(
+            sh(&format!("sleep 60 & echo $! > {}; wait", pidfile.display())),
+            streamed(&cancel, Some(Duration::from_millis(500)), Mode::Lines),
+            &mut |_| {},
+        )
+        .expect_err("past its deadline");
+        assert!(matches!(e, ProcessError::Timeout(_)), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid = std::fs::read_to_string(&pidfile).expect("pid");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!alive(pid.trim()), "the grandchild sleep is gone");
+    }
+
+    #[test]
+    fn stream_feeds_stdin_and_survives_a_child_that_does_not_read_it() {
+        let cancel = CancelToken::new();
+        let mut lines = Vec::new();
+        let fed = Streamed {
+            input: Some(b"FROM x\nRUN y\n".to_vec()),
+            ..streamed(&cancel, Some(Duration::from_secs(20)), Mode::Lines)
+        };
+        let status = stream(sh("cat"), fed, &mut |p| {
+            if let Piece::Out(l) = p {
+                lines.push(l.to_owned());
+            }
+        })
+        .expect("runs");
+        assert!(status.success());
+        assert_eq!(lines, ["FROM x", "RUN y"]);
+        // 8 MiB offered to a child that exits at once: no panic, its status.
+        let ignored = Streamed {
+            input: Some(vec![b'x'; 8 << 20]),
+            ..streamed(&cancel, Some(Duration::from_secs(20)), Mode::Lines)
+        };
+        let status = stream(sh("exit 4"), ignored, &mut |_| {}).expect("runs");
+        assert_eq!(status.code(), Some(4));
+    }
+
+    #[test]
+    fn stream_stops_at_once_when_cancelled() {
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let e = stream(
+            sh("echo never"),
+            streamed(&cancel, None, Mode::Lines),
+            &mut |_| panic!("not started"),
+        )
+        .expect_err("cancelled");
+        assert!(matches!(e, ProcessError::Cancelled));
     }
 }

@@ -3,6 +3,10 @@
 //! templates that spin or cannot render, files that are not regular files,
 //! planted symlinks, a full disk, a killed edit, a slow download.
 
+// Tests drive the tool from outside: they run it, git and the engine
+// directly, and may print (clippy.toml's rules are for src/).
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 mod common;
 
 use std::path::Path;
@@ -576,6 +580,51 @@ fn a_killed_edits_temporary_file_is_recognised_and_removed_by_the_next_edit() {
 }
 
 // ------------------------------ item 11: bump --checksum and the root lock
+
+#[test]
+fn a_curl_that_floods_its_stderr_before_the_tarball_does_not_hang_the_download() {
+    // 1 MiB of warnings first (far more than a pipe holds), then the
+    // tarball: stdout and stderr must be read side by side.
+    let bin = tempfile::tempdir().expect("tempdir");
+    let curl = bin.path().join("curl");
+    std::fs::write(
+        &curl,
+        "#!/bin/sh
+head -c 1048576 /dev/zero | tr '\\0' 'w' >&2
+printf 'the tarball'
+",
+    )
+    .expect("write");
+    common::make_executable(&curl);
+    let root = acme_root();
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .arg("--root")
+        .arg(root.path())
+        .args([
+            "bump",
+            "acme/a",
+            "v2",
+            "--checksum",
+            "--fetch-timeout",
+            "20",
+        ])
+        .env("PATH", common::path_with(bin.path()))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    let (code, _, err) = outcome(out);
+    assert_eq!(code, 0, "{}", &err[..err.len().min(2000)]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let a = std::fs::read_to_string(root.path().join("packages.d/acme-a.toml")).expect("read");
+    // sha256("the tarball").
+    let sum = "9444287dee246d8a40b79422081a10430102ae982462a7c7e713e729b593d2d5";
+    assert!(a.contains(&format!("sha256 = \"{sum}\"")), "{a}");
+}
 
 #[test]
 fn bump_checksum_downloads_without_holding_the_root_lock() {

@@ -93,6 +93,7 @@ pub(crate) fn print_out(bytes: impl AsRef<[u8]>) -> Result<(), CmdError> {
             "it was closed when the run started",
         )));
     }
+    #[allow(clippy::disallowed_methods)] // The edge: the one writer of stdout.
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(bytes.as_ref())
@@ -124,6 +125,7 @@ fn stdout_was_closed() -> bool {
                 && m.st_rdev == null.st_rdev
         })
     };
+    #[allow(clippy::disallowed_methods)] // Only its file descriptor is looked at.
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
     is_null(stdout.as_fd())
         && !is_null(stderr.as_fd())

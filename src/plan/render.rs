@@ -756,7 +756,10 @@ mod tests {
             let trial = trial(&p);
             assert!(trial.is_empty(), "{root:?}: {trial:?}");
             let (all, most) = p.templates.fuel_spent();
-            eprintln!("root {root:?}: {all} instructions in all, {most} at most in one render");
+            #[allow(clippy::disallowed_macros)] // The measurement the README quotes.
+            {
+                eprintln!("root {root:?}: {all} instructions in all, {most} at most in one render");
+            }
             assert!(most > 0, "fuel is counted");
             assert!(
                 most * 100 < RENDER_FUEL,

@@ -13,21 +13,14 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
-use crossbeam::channel::{self, Sender};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 pub use crate::process::CancelToken;
 use crate::process::{self, ProcessError};
 
-/// How long to keep reading output after the child exited (a grandchild
-/// may hold the pipes open; we do not wait for it forever).
-const DRAIN_GRACE: Duration = Duration::from_secs(5);
-/// The longest output line passed on; longer ones come in pieces.
-const MAX_LINE: usize = 64 * 1024;
 /// The most of `image ls` output read: far above any real image list.
 const IMAGE_LS_LIMIT: usize = 64 * 1024 * 1024;
 /// How long `image ls` may take unless told otherwise.
@@ -407,122 +400,49 @@ impl Engine for DockerCli {
             return Err(EngineError::Cancelled);
         }
         let program = self.program_name();
-        let mut child = process::command(&self.program)
-            .args(Self::build_argv(req))
+        let mut cmd = process::command(&self.program);
+        cmd.args(Self::build_argv(req))
             // Plain progress (BuildKit's default on a terminal redraws lines).
-            .env("BUILDKIT_PROGRESS", "plain")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|error| EngineError::Invoke {
+            .env("BUILDKIT_PROGRESS", "plain");
+        let run = process::Streamed {
+            input: Some(req.dockerfile.as_bytes().to_vec()),
+            deadline: req.timeout,
+            cancel,
+            stdout: process::Mode::Lines,
+        };
+        // Both streams are the build's output, line by line, as they come.
+        let status = process::stream(cmd, run, &mut |piece| match piece {
+            process::Piece::Out(line) | process::Piece::Err(line) => on_line(line),
+            process::Piece::OutBytes(_) => {}
+        })
+        .map_err(|e| match e {
+            ProcessError::Spawn(error) => EngineError::Invoke {
                 program: program.clone(),
                 error,
-            })?;
-        // The child's whole group is stopped with the token; the reaper
-        // below kills and reaps it on every return, and on a panic in
-        // `on_line`.
-        let registered = cancel.register(&child);
-        let io_err = |what: &str, error| EngineError::Io {
-            what: format!(
-                "`{program} build` of stage {} ({}): {what}",
-                req.stage, req.tag
-            ),
-            error,
-        };
-
-        let (tx, rx) = channel::unbounded::<Msg>();
-        let mut open_streams = 0;
-        if let Some(stdout) = child.stdout.take() {
-            spawn_reader(stdout, tx.clone()).map_err(|e| io_err("spawning a reader", e))?;
-            open_streams += 1;
-        }
-        if let Some(stderr) = child.stderr.take() {
-            spawn_reader(stderr, tx.clone()).map_err(|e| io_err("spawning a reader", e))?;
-            open_streams += 1;
-        }
-        drop(tx);
-        if let Some(mut stdin) = child.stdin.take() {
-            let text = req.dockerfile.to_owned();
-            // A write error (the engine exited without reading) shows up as
-            // the engine's exit status; nothing to report here.
-            std::thread::Builder::new()
-                .name("engine-stdin".to_owned())
-                .spawn(move || {
-                    let _ = stdin.write_all(text.as_bytes());
-                })
-                .map_err(|e| io_err("spawning the stdin writer", e))?;
-        }
-        let (mut waited, exited) = process::wait_in_thread(child);
-        let reaper = process::Reaper { registered, exited };
-        let deadline = req.timeout.map(|t| Instant::now() + t);
-
-        // Blocking: output lines, the exit, or a deadline, whichever first.
-        let mut status: Option<ExitStatus> = None;
-        let mut drain_until = None;
-        loop {
-            if status.is_some() && open_streams == 0 {
-                break;
-            }
-            let timer = match drain_until.or(deadline) {
-                Some(t) => channel::at(t),
-                None => channel::never(),
-            };
-            channel::select! {
-                recv(rx) -> msg => match msg {
-                    Ok(Msg::Line(line)) => on_line(&line),
-                    Ok(Msg::Eof) => open_streams -= 1,
-                    Err(_) => open_streams = 0,
-                },
-                recv(waited) -> st => {
-                    let st = st
-                        .map_err(|_| io_err("waiting for the process", io::Error::other("waiter gone")))?
-                        .map_err(|e| io_err("waiting for the process", e))?;
-                    status = Some(st);
-                    drain_until = Some(Instant::now() + DRAIN_GRACE);
-                    waited = channel::never();
-                },
-                recv(timer) -> _ => {
-                    if status.is_some() {
-                        break; // A grandchild holds the pipes: stop reading.
-                    }
-                    reaper.stop();
-                    return Err(if cancel.is_cancelled() {
-                        EngineError::Cancelled
-                    } else {
-                        EngineError::Timeout {
-                            command: format!("{program} build -t {}", req.tag),
-                            after: req.timeout.unwrap_or_default(),
-                            flag: "--stage-timeout",
-                        }
-                    });
-                },
-            }
-        }
-        drop(reaper);
-        if cancel.is_cancelled() {
-            return Err(EngineError::Cancelled);
-        }
-        match status {
-            Some(s) if s.success() => Ok(()),
-            Some(s) => Err(EngineError::Status {
+            },
+            ProcessError::Timeout(after) => EngineError::Timeout {
+                command: format!("{program} build -t {}", req.tag),
+                after,
+                flag: "--stage-timeout",
+            },
+            ProcessError::Cancelled => EngineError::Cancelled,
+            ProcessError::Wait(error) => EngineError::Io {
+                what: format!(
+                    "`{program} build` of stage {} ({}): waiting for the process",
+                    req.stage, req.tag
+                ),
+                error,
+            },
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(EngineError::Status {
                 command: format!("{program} build"),
-                exit: ExitDesc::of(s),
-            }),
-            None => Err(io_err(
-                "waiting for the process",
-                io::Error::other("no status"),
-            )),
+                exit: ExitDesc::of(status),
+            })
         }
     }
-}
-
-/// `line` without terminal escape sequences (colours, cursor moves, titles)
-/// or other control characters, which would garble the prefixed output,
-/// the logs and the summary: [`crate::printable`]'s rule, as for all text
-/// from a child.
-pub fn strip_ansi(line: &str) -> String {
-    crate::printable::printable_str(line)
 }
 
 /// Why a registry operation did not happen.
@@ -633,47 +553,6 @@ pub(crate) fn strip_registry(entry: &str) -> &str {
         .iter()
         .find_map(|p| entry.strip_prefix(p))
         .unwrap_or(entry)
-}
-
-enum Msg {
-    Line(String),
-    Eof,
-}
-
-/// Reads `r` line by line into `tx`; detached so a grandchild holding the
-/// pipe open cannot block the caller. It ends at EOF or when nobody
-/// listens any more.
-fn spawn_reader<R: Read + Send + 'static>(r: R, tx: Sender<Msg>) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("engine-output".to_owned())
-        .spawn(move || {
-            let mut reader = BufReader::new(r);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                // At most MAX_LINE bytes a line: a line without end cannot
-                // fill the memory.
-                match (&mut reader)
-                    .take(MAX_LINE as u64)
-                    .read_until(b'\n', &mut buf)
-                {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                            buf.pop();
-                        }
-                        let line = strip_ansi(&String::from_utf8_lossy(&buf));
-                        if tx.send(Msg::Line(line)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            let _ = tx.send(Msg::Eof);
-        })
-        .map(drop)
 }
 
 fn is_executable_file(path: &Path) -> bool {
@@ -914,6 +793,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::time::Instant;
 
     /// Tests that run processes hold this: writing a script while another
     /// thread forks can make exec fail with "text file busy".
@@ -1332,16 +1212,6 @@ mod tests {
             );
             assert!(err.to_string().contains("not an executable"), "{err}");
         }
-    }
-
-    #[test]
-    fn colour_codes_are_stripped() {
-        assert_eq!(
-            strip_ansi("\u{1b}[0m\u{1b}[91mERROR\u{1b}[0m: x"),
-            "ERROR: x"
-        );
-        assert_eq!(strip_ansi("a\u{1b}]0;title\u{7}b"), "ab");
-        assert_eq!(strip_ansi("plain [text]"), "plain [text]");
     }
 
     #[test]

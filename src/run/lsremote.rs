@@ -304,6 +304,7 @@ pub fn run_bounded<T: Send, R: Send>(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // The tests make their repositories with git directly.
 mod tests {
     use super::*;
     use std::process::Stdio;
