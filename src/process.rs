@@ -318,18 +318,7 @@ fn run_inner(
     if cancel.is_cancelled() {
         return Err(ProcessError::Cancelled);
     }
-    #[allow(clippy::disallowed_methods)] // The one place a captured child starts.
-    let mut child = cmd
-        .process_group(0)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(ProcessError::Spawn)?;
+    let mut child = spawn_piped(&mut cmd, input.is_some())?;
     let registered = cancel.register(&child);
     if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
         // A child that exits without reading shows it in its status.
@@ -430,18 +419,7 @@ pub fn stream(
     if run.cancel.is_cancelled() {
         return Err(ProcessError::Cancelled);
     }
-    #[allow(clippy::disallowed_methods)] // The one place a streamed child starts.
-    let mut child = cmd
-        .process_group(0)
-        .stdin(if run.input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(ProcessError::Spawn)?;
+    let mut child = spawn_piped(&mut cmd, run.input.is_some())?;
     let registered = run.cancel.register(&child);
     // Bounded: a reader waits for the caller rather than filling the memory.
     let (tx, rx) = channel::bounded::<Msg>(64);
@@ -562,6 +540,19 @@ fn spawn_reader<R: Read + Send + 'static>(
             let _ = tx.send(Msg::Eof);
         })
         .map(drop)
+}
+
+/// Starts `cmd` in a process group of its own, stdout and stderr piped,
+/// stdin piped when there is input for it (else /dev/null): the one place
+/// this program starts a child.
+fn spawn_piped(cmd: &mut Command, input: bool) -> Result<Child, ProcessError> {
+    #[allow(clippy::disallowed_methods)]
+    cmd.process_group(0)
+        .stdin(if input { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(ProcessError::Spawn)
 }
 
 /// A thread blocks in `wait()`: the first receiver gets the status, the
