@@ -729,30 +729,25 @@ mod tests {
             jobs: 3,
             arch: "aarch64",
         };
+        fn sorted(mut names: Vec<&str>) -> Vec<&str> {
+            names.sort_unstable();
+            names
+        }
+        fn keys(v: &Value) -> Vec<&str> {
+            sorted(
+                v.as_object()
+                    .expect("map")
+                    .keys()
+                    .map(String::as_str)
+                    .collect(),
+            )
+        }
         let ctx = vars.context();
-        let mut keys: Vec<&str> = ctx
-            .as_object()
-            .expect("map")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
-        let mut want = MANIFEST_VARS.to_vec();
-        want.sort_unstable();
-        assert_eq!(keys, want);
+        assert_eq!(keys(&ctx), sorted(MANIFEST_VARS.to_vec()));
         assert_eq!(ctx["jobs"], 3);
         assert_eq!(ctx["arch"], "aarch64");
         let build = vars.build_type_context("u", &["-DA=1".to_owned()], &[], &[]);
-        let mut keys: Vec<&str> = build
-            .as_object()
-            .expect("map")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
-        let mut want = BUILD_TYPE_VARS.to_vec();
-        want.sort_unstable();
-        assert_eq!(keys, want);
+        assert_eq!(keys(&build), sorted(BUILD_TYPE_VARS.to_vec()));
         assert_eq!(build["config_flags"][0], "-DA=1");
     }
 }

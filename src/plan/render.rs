@@ -638,39 +638,9 @@ fn render_package(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::settings::{IsoWeek, User};
-    use std::time::Duration;
 
     fn settings() -> Settings {
-        Settings {
-            image_name: "openbmc/ubuntu-unit-test".to_owned(),
-            force: false,
-            ci_build: false,
-            distro: None,
-            branch: "master".to_owned(),
-            ubuntu_mirror: None,
-            http_proxy: None,
-            https_proxy: None,
-            docker_reg: None,
-            gerrit_project: None,
-            gerrit_rev: None,
-            gerrit_topic: None,
-            gerrit_url: String::new(),
-            gerrit_timeout: Duration::from_secs(1),
-            cpus: 2,
-            user: User {
-                name: "root".to_owned(),
-                home: "/root".to_owned(),
-                uid: 0,
-                gid: 0,
-            },
-            arch: "x86_64".to_owned(),
-            week: IsoWeek {
-                year: 2021,
-                week: 6,
-            },
-            base_image: None,
-        }
+        crate::model::settings::test_settings()
     }
 
     /// The repository's default root, checked.

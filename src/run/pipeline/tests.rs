@@ -2,7 +2,6 @@
 //! registry, each phase's effect seen through the reporter and the outcome.
 
 use super::*;
-use crate::model::settings::{IsoWeek, User};
 use crate::run::engine::fake::FakeEngine;
 use crate::run::engine::BuildRequest;
 use std::collections::BTreeMap;
@@ -172,33 +171,11 @@ fn project(manifests: &[&str]) -> (tempfile::TempDir, Project) {
 
 fn settings() -> Settings {
     Settings {
-        image_name: "openbmc/ubuntu-unit-test".to_owned(),
-        force: false,
-        ci_build: false,
-        distro: None,
-        branch: "master".to_owned(),
-        ubuntu_mirror: None,
         http_proxy: Some("http://proxy:3128".to_owned()),
         https_proxy: Some("http://proxy:3128".to_owned()),
-        docker_reg: None,
         gerrit_project: Some("openbmc/gadget".to_owned()),
         gerrit_rev: Some(PATCHSET.to_owned()),
-        gerrit_topic: None,
-        gerrit_url: String::new(),
-        gerrit_timeout: Duration::from_secs(1),
-        cpus: 2,
-        user: User {
-            name: "root".to_owned(),
-            home: "/root".to_owned(),
-            uid: 0,
-            gid: 0,
-        },
-        arch: "x86_64".to_owned(),
-        week: IsoWeek {
-            year: 2021,
-            week: 6,
-        },
-        base_image: None,
+        ..crate::model::settings::test_settings()
     }
 }
 
