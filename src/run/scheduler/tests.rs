@@ -24,6 +24,25 @@ fn job(stage: &str, deps: &[usize]) -> Job {
     }
 }
 
+/// Runs `jobs` and cancels `cancel` `after` the start, from another thread.
+fn run_cancelled_after(
+    jobs: &[Job],
+    engine: &FakeEngine,
+    o: &Options,
+    after: Duration,
+    cancel: &CancelToken,
+) -> Vec<Outcome> {
+    std::thread::scope(|s| {
+        let c = cancel.clone();
+        s.spawn(move || {
+            std::thread::sleep(after);
+            c.cancel();
+        });
+        run(jobs, engine, o, &NullReporter, cancel)
+    })
+    .expect("valid")
+}
+
 #[test]
 fn known_durations_order_the_ready_jobs_by_remaining_work() {
     // a is long and alone; b is short with a short dependent c. By
@@ -337,15 +356,13 @@ fn cancel_mid_build_stops_everything_and_returns() {
     let engine = FakeEngine::new().with_default_duration(Duration::from_secs(20));
     let cancel = CancelToken::new();
     let start = Instant::now();
-    let out = std::thread::scope(|s| {
-        let c = cancel.clone();
-        s.spawn(move || {
-            std::thread::sleep(Duration::from_millis(60));
-            c.cancel();
-        });
-        run(&jobs, &engine, &opts(Some(2)), &NullReporter, &cancel)
-    })
-    .expect("valid");
+    let out = run_cancelled_after(
+        &jobs,
+        &engine,
+        &opts(Some(2)),
+        Duration::from_millis(60),
+        &cancel,
+    );
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -1074,15 +1091,13 @@ fn cancelling_while_stages_wait_for_the_slot_builds_no_more() {
     let engine = FakeEngine::new().with_default_duration(Duration::from_secs(20));
     let cancel = CancelToken::new();
     let start = Instant::now();
-    let out = std::thread::scope(|s| {
-        let c = cancel.clone();
-        s.spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            c.cancel();
-        });
-        run(&jobs, &engine, &opts(Some(1)), &NullReporter, &cancel)
-    })
-    .expect("valid");
+    let out = run_cancelled_after(
+        &jobs,
+        &engine,
+        &opts(Some(1)),
+        Duration::from_millis(50),
+        &cancel,
+    );
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
