@@ -195,7 +195,7 @@ fn cancel_escalates_to_sigkill_when_sigterm_is_ignored() {
     assert!(matches!(r, Err(EngineError::Cancelled)), "{r:?}");
     let took = start.elapsed();
     assert!(
-        took >= process::GRACE && took < process::GRACE * 2,
+        took >= process::cancel::GRACE && took < process::cancel::GRACE * 2,
         "{took:?}"
     );
     assert!(process_gone(&dir.path().join("pid")));
