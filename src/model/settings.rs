@@ -250,38 +250,51 @@ pub fn nproc(
     n
 }
 
+impl Settings {
+    /// The original's defaults with nothing set: root on x86_64, two
+    /// CPUs, the default image name and Gerrit, ISO week `week`. What a
+    /// trial render stands in with, and what the unit tests start from.
+    pub fn plain(week: IsoWeek) -> Settings {
+        Settings {
+            image_name: DEFAULT_IMAGE_NAME.to_owned(),
+            force: false,
+            ci_build: false,
+            distro: None,
+            branch: "master".to_owned(),
+            ubuntu_mirror: None,
+            http_proxy: None,
+            https_proxy: None,
+            docker_reg: None,
+            gerrit_project: None,
+            gerrit_rev: None,
+            gerrit_topic: None,
+            gerrit_url: DEFAULT_GERRIT_URL.to_owned(),
+            gerrit_timeout: std::time::Duration::from_secs(30),
+            cpus: 2,
+            user: User {
+                name: "root".to_owned(),
+                home: "/root".to_owned(),
+                uid: 0,
+                gid: 0,
+            },
+            arch: "x86_64".to_owned(),
+            week,
+            base_image: None,
+        }
+    }
+}
+
 /// The settings the unit tests render with: the original's defaults for
 /// root on x86_64, two CPUs, ISO week 2021-W06, nothing else set.
 #[cfg(test)]
 pub(crate) fn test_settings() -> Settings {
     Settings {
-        image_name: "openbmc/ubuntu-unit-test".to_owned(),
-        force: false,
-        ci_build: false,
-        distro: None,
-        branch: "master".to_owned(),
-        ubuntu_mirror: None,
-        http_proxy: None,
-        https_proxy: None,
-        docker_reg: None,
-        gerrit_project: None,
-        gerrit_rev: None,
-        gerrit_topic: None,
         gerrit_url: String::new(),
         gerrit_timeout: std::time::Duration::from_secs(1),
-        cpus: 2,
-        user: User {
-            name: "root".to_owned(),
-            home: "/root".to_owned(),
-            uid: 0,
-            gid: 0,
-        },
-        arch: "x86_64".to_owned(),
-        week: IsoWeek {
+        ..Settings::plain(IsoWeek {
             year: 2021,
             week: 6,
-        },
-        base_image: None,
+        })
     }
 }
 

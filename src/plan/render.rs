@@ -296,35 +296,10 @@ pub fn render_ahead(
 /// proxy or mirror), and a CI run for a user with a proxy and a mirror, so
 /// that both sides of the templates' usual conditions are rendered.
 fn stand_in_settings() -> [Settings; 2] {
-    let plain = Settings {
-        image_name: crate::model::settings::DEFAULT_IMAGE_NAME.to_owned(),
-        force: false,
-        ci_build: false,
-        distro: None,
-        branch: "master".to_owned(),
-        ubuntu_mirror: None,
-        http_proxy: None,
-        https_proxy: None,
-        docker_reg: None,
-        gerrit_project: None,
-        gerrit_rev: None,
-        gerrit_topic: None,
-        gerrit_url: crate::model::settings::DEFAULT_GERRIT_URL.to_owned(),
-        gerrit_timeout: std::time::Duration::from_secs(30),
-        cpus: 2,
-        user: User {
-            name: "root".to_owned(),
-            home: "/root".to_owned(),
-            uid: 0,
-            gid: 0,
-        },
-        arch: "x86_64".to_owned(),
-        week: IsoWeek {
-            year: 2026,
-            week: 1,
-        },
-        base_image: None,
-    };
+    let plain = Settings::plain(IsoWeek {
+        year: 2026,
+        week: 1,
+    });
     let mut other = plain.clone();
     other.ci_build = true;
     other.ubuntu_mirror = Some("http://mirror.invalid/ubuntu".to_owned());

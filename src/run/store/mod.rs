@@ -295,12 +295,7 @@ impl Store {
             return Ok(());
         }
         if version > SCHEMA {
-            self.db = None;
-            self.warn(format!(
-                "{} was made by a newer version of this tool (schema {version}); this run \
-                 goes on without it",
-                self.path.display()
-            ));
+            self.newer_schema(version);
             return Ok(());
         }
         if self.mode == Mode::Read {
@@ -334,15 +329,21 @@ impl Store {
         }
         tx.commit()?;
         if version > SCHEMA {
-            // A newer tool made it meanwhile: its file, left as it is.
-            self.db = None;
-            self.warn(format!(
-                "{} was made by a newer version of this tool (schema {version}); this run \
-                 goes on without it",
-                self.path.display()
-            ));
+            // A newer tool made it meanwhile.
+            self.newer_schema(version);
         }
         Ok(())
+    }
+
+    /// A newer tool's file (schema `version`): left as it is, and this run
+    /// goes on without it, saying so.
+    fn newer_schema(&mut self, version: i64) {
+        self.db = None;
+        self.warn(format!(
+            "{} was made by a newer version of this tool (schema {version}); this run \
+             goes on without it",
+            self.path.display()
+        ));
     }
 
     /// An error of the file: a corrupt one is replaced by an empty store
