@@ -486,7 +486,7 @@ pub struct RenderArgs {
         env = "BUILD_UNIT_TEST_GERRIT_URL",
         hide_env_values = true,
         value_name = "URL",
-        default_value = "https://gerrit.openbmc.org", value_parser = text())]
+        default_value = crate::model::settings::DEFAULT_GERRIT_URL, value_parser = text())]
     pub gerrit_url: String,
 
     /// Seconds one Gerrit request may take; past it the branch head is built.
