@@ -183,9 +183,9 @@ fn last_lines(s: &str, n: usize) -> String {
 ///
 /// Runs with `GIT_TERMINAL_PROMPT=0` and a null stdin, so it never waits for
 /// a password. If it takes longer than `timeout` it is killed and
-/// [`LsRemoteError::Timeout`] returned. Processes git itself started (ssh,
-/// remote helpers) are not killed directly; they exit once their pipes to
-/// git close.
+/// [`LsRemoteError::Timeout`] returned. It runs in a process group of its
+/// own (`crate::process`), so what git itself started (ssh, remote
+/// helpers) is stopped with it.
 pub fn ls_remote(
     git: &Path,
     url: &str,
