@@ -28,6 +28,7 @@ pub mod testing {
     pub use crate::model::sources::Sources;
     pub use crate::model::template::{RENDER_FUEL, RENDER_OUTPUT_CAP};
     pub use crate::plan::render::{self, Plan};
+    pub use crate::plan::trial::trial;
 }
 
 use std::ffi::OsString;

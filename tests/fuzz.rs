@@ -514,7 +514,7 @@ fn every_template_ends_within_its_fuel_and_validate_agrees_with_render() {
             tally.case(false);
             return Ok(());
         };
-        let trial = render::trial(&project);
+        let trial = build_unit_test_docker::testing::trial(&project);
         let rendered = render::render(&project, &BTreeMap::new(), &settings());
         prop_assert!(
             started.elapsed() < Duration::from_secs(30),

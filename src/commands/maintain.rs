@@ -186,7 +186,7 @@ fn check_edits(mut sources: Sources, edits: &[Edit]) -> Result<Project, Vec<Prob
     let project = checked.project.ok_or(checked.problems)?;
     // What validate would find after the edit: a template that no longer
     // renders with the new value.
-    let trial = crate::plan::render::trial(&project);
+    let trial = crate::plan::trial::trial(&project);
     if trial.is_empty() {
         Ok(project)
     } else {

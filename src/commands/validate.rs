@@ -20,7 +20,7 @@ pub fn run(root: &Path, args: &ValidateArgs) -> Result<Outcome, CmdError> {
     let trial = checked
         .project
         .as_ref()
-        .map(crate::plan::render::trial)
+        .map(crate::plan::trial::trial)
         .unwrap_or_default();
     super::unless_interrupted()?;
     if !trial.is_empty() {

@@ -11,3 +11,4 @@ pub mod graph;
 pub mod prune;
 pub mod render;
 pub mod revisions;
+pub mod trial;

@@ -7,7 +7,7 @@
 //! waits with a deadline (no polling), and bounded capture: at most `limit`
 //! bytes of each stream are kept, the rest is read and dropped; input fed
 //! on stdin ([`run_fed`]), so that a secret is never in a child's argv;
-//! and the streaming form ([`stream`]: the engine's builds, curl's
+//! and the streaming form ([`stream()`]: the engine's builds, curl's
 //! download), which hands each line or chunk to the caller as it comes,
 //! stdout and stderr each on its own reader. The starting of a child and
 //! the capturing form are here; cancellation and the signals are

@@ -3,7 +3,7 @@
 //! and stderr each on a reader thread of its own, stdin fed, a deadline,
 //! the cancel token.
 //!
-//! Owns: [`stream`] and its reader threads. Must not: interpret what the
+//! Owns: [`stream()`] and its reader threads. Must not: interpret what the
 //! child printed, or print.
 
 use std::io::Read;
@@ -15,7 +15,7 @@ use crossbeam::channel;
 use super::cancel::Reaper;
 use super::{spawn_piped, wait_in_thread, CancelToken, ProcessError};
 
-/// How [`stream`] hands over one stream of a child.
+/// How [`stream()`] hands over one stream of a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Line by line, each made printable ([`crate::printable`]) and at
@@ -44,7 +44,7 @@ pub enum Piece<'a> {
     Err(&'a str),
 }
 
-/// What [`stream`] runs with: stdin, the deadline, the token, and how
+/// What [`stream()`] runs with: stdin, the deadline, the token, and how
 /// stdout comes back.
 #[derive(Debug)]
 pub struct Streamed<'a> {
