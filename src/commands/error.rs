@@ -13,6 +13,7 @@ use crate::maintain::edit::EditError;
 use crate::plan::render::RenderError;
 use crate::process::INTERRUPTED;
 use crate::run::engine::EngineError;
+use crate::run::revs::LookupFailure;
 use crate::run::scheduler::SchedulerError;
 
 use super::{FAILED, USAGE};
@@ -90,7 +91,7 @@ pub(crate) enum CmdError {
     #[error("{}", lookup_report(failures, git_base))]
     RevisionLookups {
         /// (package, what failed), in the order of the packages.
-        failures: Vec<(String, String)>,
+        failures: Vec<(String, LookupFailure)>,
         /// Where the heads were looked up.
         git_base: String,
     },
@@ -342,24 +343,19 @@ pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Lookup failures, grouped by what git said, with what to do about them:
-/// one line per distinct cause (the last line git printed), with the first
+/// Lookup failures, grouped by their cause ([`LookupFailure::cause`]),
+/// with what to do about them: one line per distinct cause, with the first
 /// package that had it and its whole message.
-fn lookup_report(failures: &[(String, String)], git_base: &str) -> String {
+fn lookup_report(failures: &[(String, LookupFailure)], git_base: &str) -> String {
     let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
     let mut out = format!(
         "cannot resolve the revision of {} package(s) without a `rev`: {}\n",
         names.len(),
         names.join(", ")
     );
-    let mut causes: Vec<(String, Vec<&str>, &str)> = Vec::new();
+    let mut causes: Vec<(String, Vec<&str>, &LookupFailure)> = Vec::new();
     for (name, why) in failures {
-        let cause = why
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default()
-            .to_owned();
+        let cause = why.cause();
         match causes.iter_mut().find(|(c, _, _)| *c == cause) {
             Some((_, names, _)) => names.push(name),
             None => causes.push((cause, vec![name], why)),
@@ -374,7 +370,7 @@ fn lookup_report(failures: &[(String, String)], git_base: &str) -> String {
         out.push_str(&format!(
             "  {}: {}{others}\n",
             names[0],
-            first.replace('\n', "\n    ")
+            first.to_string().replace('\n', "\n    ")
         ));
     }
     out.push_str(&format!(
@@ -529,13 +525,29 @@ mod tests {
         );
     }
 
+    /// `git ls-remote --heads` on `base/name` failing with `stderr`.
+    fn git_failed(name: &str, stderr: &str) -> LookupFailure {
+        use std::os::unix::process::ExitStatusExt;
+        LookupFailure::Git(crate::run::lsremote::LsRemoteError::Failed {
+            command: format!("git ls-remote --heads https://example.org/{name}"),
+            status: std::process::ExitStatus::from_raw(128 << 8),
+            stderr: stderr.into(),
+        })
+    }
+
     #[test]
     fn failed_revision_lookups_are_grouped_by_cause_with_the_hint() {
         let e = CmdError::RevisionLookups {
             failures: vec![
-                ("a/x".into(), "git failed\nfatal: no host".into()),
-                ("a/y".into(), "git failed\nfatal: no host".into()),
-                ("a/z".into(), "timed out".into()),
+                ("a/x".into(), git_failed("a/x", "fatal: no host")),
+                ("a/y".into(), git_failed("a/y", "fatal: no host")),
+                (
+                    "a/z".into(),
+                    LookupFailure::Git(crate::run::lsremote::LsRemoteError::Timeout {
+                        command: "git ls-remote --heads https://example.org/a/z".into(),
+                        timeout: std::time::Duration::from_secs(120),
+                    }),
+                ),
             ],
             git_base: "https://example.org".into(),
         };
@@ -544,8 +556,10 @@ mod tests {
         assert_eq!(
             text,
             "error: cannot resolve the revision of 3 package(s) without a `rev`: a/x, a/y, a/z\n\
-             \x20 a/x: git failed\n    fatal: no host (and the same for 1 more)\n\
-             \x20 a/z: timed out\n\
+             \x20 a/x: `git ls-remote --heads https://example.org/a/x` failed (exit status: 128):\n    \
+             fatal: no host (and the same for 1 more)\n\
+             \x20 a/z: `git ls-remote --heads https://example.org/a/z` did not finish within 120s \
+             and was killed\n\
              hint: the branch heads are looked up with `git ls-remote` on https://example.org; \
              without network, pin `rev` in those manifests (bump PKG REV), or point \
              --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
@@ -555,6 +569,42 @@ mod tests {
             printed(&setting),
             ("error: BRANCH \"x y\" is bad".into(), 1)
         );
+    }
+
+    #[test]
+    fn lookups_failing_for_one_cause_are_one_line_whatever_their_urls() {
+        let no_branch = |name: &str| LookupFailure::NoBranch {
+            url: format!("https://example.org/{name}"),
+            branch: "dev".into(),
+            fallbacks: "`master` or `main`",
+        };
+        let e = CmdError::RevisionLookups {
+            failures: vec![
+                ("a/x".into(), no_branch("a/x")),
+                ("a/y".into(), no_branch("a/y")),
+                (
+                    "a/z".into(),
+                    LookupFailure::UnusableRev {
+                        url: "https://example.org/a/z".into(),
+                        rev: "-x".into(),
+                        why: "starts with `-`".into(),
+                    },
+                ),
+            ],
+            git_base: "https://example.org".into(),
+        };
+        let text = printed(&e).0;
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1..3],
+            [
+                "  a/x: `git ls-remote --heads https://example.org/a/x` lists no branch matching \
+                 `dev`, nor `master` or `main` (and the same for 1 more)",
+                "  a/z: git answered `-x` for https://example.org/a/z, which starts with `-`",
+            ],
+            "{text}"
+        );
+        assert!(lines[3].starts_with("hint: "), "{text}");
     }
 
     #[test]
