@@ -79,8 +79,15 @@ pub(crate) enum UsageError {
     #[error("--cache-registry {reference:?} {why}")]
     BadPruneRegistry { reference: String, why: String },
     /// `explain STAGE` names no stage of the plan.
-    #[error("no stage `{name}`{hint}")]
-    NoSuchStage { name: String, hint: String },
+    #[error(
+        "no stage `{name}`{}",
+        suggestion.as_ref().map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"))
+    )]
+    NoSuchStage {
+        name: String,
+        /// The stage meant, if one is close.
+        suggestion: Option<String>,
+    },
 }
 
 /// The project, or what a command asked of it, is not as it must be (1).
@@ -97,13 +104,31 @@ pub(crate) enum ProjectError {
     /// problems were printed before.
     #[error("the edit would leave the project invalid; nothing was written")]
     EditWouldInvalidate,
-    #[error("no package `{name}`{hint}")]
-    NoSuchPackage { name: String, hint: String },
-    #[error("no pin `base.{key}`: {hint}pins: {pins}")]
+    /// A command names no package of the project.
+    #[error(
+        "no package `{name}`: {}",
+        suggestion.as_ref().map_or_else(
+            || "`build-unit-test-docker list` shows the packages".to_owned(),
+            |s| format!("did you mean `{s}`?")
+        )
+    )]
+    NoSuchPackage {
+        name: String,
+        /// The package meant, if one is close.
+        suggestion: Option<String>,
+    },
+    /// A package found before is not in the project read again (under the
+    /// root's lock): another edit removed it.
+    #[error("no package `{name}`")]
+    PackageGone { name: String },
+    #[error(
+        "no pin `base.{key}`: {}pins: {pins}",
+        suggestion.as_ref().map_or_else(String::new, |s| format!("did you mean `base.{s}`? "))
+    )]
     NoSuchPin {
         key: String,
-        /// `did you mean `base.x`? ` or nothing.
-        hint: String,
+        /// The pin meant (its key, without `base.`), if one is close.
+        suggestion: Option<String>,
         /// The string pins there are, comma-separated.
         pins: String,
     },
@@ -478,7 +503,11 @@ mod tests {
             }),
             CmdError::Usage(UsageError::NoSuchStage {
                 name: "x".into(),
-                hint: String::new(),
+                suggestion: None,
+            }),
+            CmdError::Usage(UsageError::NoSuchStage {
+                name: "sdbus".into(),
+                suggestion: Some("openbmc-sdbusplus".into()),
             }),
         ];
         for e in &usage {
@@ -504,6 +533,10 @@ mod tests {
             printed(&usage[13]).0,
             "error: no stage `x`",
             "no hint when nothing is close"
+        );
+        assert_eq!(
+            printed(&usage[14]).0,
+            "error: no stage `sdbus` (did you mean `openbmc-sdbusplus`?)"
         );
         assert_eq!(
             printed(&usage[8]).0,
@@ -832,17 +865,38 @@ mod tests {
             (
                 CmdError::Project(ProjectError::NoSuchPackage {
                     name: "widget".into(),
-                    hint: ": did you mean `acme/widget`?".into(),
+                    suggestion: Some("acme/widget".into()),
                 }),
                 "error: no package `widget`: did you mean `acme/widget`?",
             ),
             (
+                CmdError::Project(ProjectError::NoSuchPackage {
+                    name: "zzz".into(),
+                    suggestion: None,
+                }),
+                "error: no package `zzz`: `build-unit-test-docker list` shows the packages",
+            ),
+            (
+                CmdError::Project(ProjectError::PackageGone {
+                    name: "acme/a".into(),
+                }),
+                "error: no package `acme/a`",
+            ),
+            (
                 CmdError::Project(ProjectError::NoSuchPin {
                     key: "mesn".into(),
-                    hint: "did you mean `base.meson`? ".into(),
+                    suggestion: Some("meson".into()),
                     pins: "base.meson, base.cmake".into(),
                 }),
                 "error: no pin `base.mesn`: did you mean `base.meson`? pins: base.meson, base.cmake",
+            ),
+            (
+                CmdError::Project(ProjectError::NoSuchPin {
+                    key: "zzz".into(),
+                    suggestion: None,
+                    pins: "base.meson".into(),
+                }),
+                "error: no pin `base.zzz`: pins: base.meson",
             ),
             (
                 CmdError::Project(ProjectError::BasePinIsList { key: "apt".into() }),

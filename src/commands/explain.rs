@@ -32,12 +32,9 @@ pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
                 Some(s) => picked.push(s),
                 None => {
                     let names = plan.stages.iter().map(|s| s.name.as_str());
-                    let hint = crate::check::suggest::closest(name, names)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
                     return Err(UsageError::NoSuchStage {
                         name: name.clone(),
-                        hint,
+                        suggestion: crate::check::suggest::closest(name, names).map(str::to_owned),
                     }
                     .into());
                 }

@@ -52,12 +52,10 @@ fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, Proje
     {
         return Ok(name);
     }
-    let hint = suggest::closest(wanted, project.packages.keys().map(String::as_str))
-        .map(|s| format!(": did you mean `{s}`?"))
-        .unwrap_or_else(|| ": `build-unit-test-docker list` shows the packages".to_owned());
     Err(ProjectError::NoSuchPackage {
         name: wanted.to_owned(),
-        hint,
+        suggestion: suggest::closest(wanted, project.packages.keys().map(String::as_str))
+            .map(str::to_owned),
     })
 }
 
@@ -73,16 +71,16 @@ fn loaded_text(sources: &Sources, path: &Path) -> Result<String, FileError> {
         })
 }
 
-/// The package `name` (already found by [`find_package`]).
+/// The package `name` (already found by [`find_package`]): gone only
+/// from a project read again, when another edit removed it.
 fn package<'a>(
     project: &'a Project,
     name: &str,
 ) -> Result<&'a crate::check::Package, ProjectError> {
     project
         .package(name)
-        .ok_or_else(|| ProjectError::NoSuchPackage {
+        .ok_or_else(|| ProjectError::PackageGone {
             name: name.to_owned(),
-            hint: String::new(),
         })
 }
 
@@ -146,9 +144,6 @@ fn base_edit(
             .into())
         }
         None => {
-            let hint = suggest::closest(key, vars.keys().map(String::as_str))
-                .map(|s| format!("did you mean `base.{s}`? "))
-                .unwrap_or_default();
             let keys: Vec<String> = vars
                 .iter()
                 .filter(|(_, v)| v.is_string())
@@ -156,7 +151,8 @@ fn base_edit(
                 .collect();
             return Err(ProjectError::NoSuchPin {
                 key: key.to_owned(),
-                hint,
+                suggestion: suggest::closest(key, vars.keys().map(String::as_str))
+                    .map(str::to_owned),
                 pins: keys.join(", "),
             }
             .into());
