@@ -17,13 +17,13 @@ use crate::run::registry::Fate;
 use crate::run::scheduler::{self, Job, Outcome};
 use crate::run::store;
 
-use super::{CmdError, Interruption, OK};
+use super::{BuildError, CmdError, FileError, Interruption, UsageError, OK};
 
 pub fn run(root: &std::path::Path, args: &BuildArgs) -> Result<(), CmdError> {
     let (project, settings) = super::prepare(root, &args.render, args.force)?;
     let cache = cache_config(args)?;
     if let (Some(path), false) = (&args.report, args.dry_run) {
-        super::report::check_writable(path).map_err(|source| CmdError::ReportUnwritable {
+        super::report::check_writable(path).map_err(|source| UsageError::ReportUnwritable {
             path: path.clone(),
             source,
         })?;
@@ -157,7 +157,7 @@ fn conclude(built: &Built, config: &BuildConfig, args: &BuildArgs) -> Result<(),
             .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
             .map(|(s, _)| s.label.clone())
             .collect();
-        Err(CmdError::BuildFailed { stages })
+        Err(BuildError::StagesFailed { stages }.into())
     };
     // The tag goes out before the report is written, so that the report's
     // exit_status is the one the run ends with, a stdout that cannot be
@@ -167,10 +167,11 @@ fn conclude(built: &Built, config: &BuildConfig, args: &BuildArgs) -> Result<(),
         let code = ended.as_ref().map_or_else(CmdError::exit_status, |()| OK);
         let report = super::report::report(plan, outcomes, config.log_dir.as_deref(), pushed, code);
         if let Err(source) = super::report::write(path, &report) {
-            let unwritten = CmdError::WriteReport {
+            let unwritten = FileError::WriteReport {
                 path: path.clone(),
                 source,
-            };
+            }
+            .into();
             // Both lines when the build failed too; the higher status.
             return CmdError::all(ended.err().into_iter().chain([unwritten]).collect());
         }
@@ -226,16 +227,17 @@ fn print_dry_run(dry: &DryRun) -> Result<(), CmdError> {
 fn cache_config(args: &BuildArgs) -> Result<Option<CacheConfig>, CmdError> {
     let Some(reference) = args.cache_registry.as_deref().filter(|r| !r.is_empty()) else {
         if args.cache_push {
-            return Err(CmdError::CachePushWithoutRegistry);
+            return Err(UsageError::CachePushWithoutRegistry.into());
         }
         return Ok(None);
     };
     let reference = reference.trim_end_matches('/');
     if let Err(why) = crate::check::shell::check_registry(reference) {
-        return Err(CmdError::BadCacheRegistry {
+        return Err(UsageError::BadCacheRegistry {
             reference: reference.to_owned(),
             why,
-        });
+        }
+        .into());
     }
     Ok(Some(CacheConfig {
         reference: reference.to_owned(),

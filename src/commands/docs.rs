@@ -8,7 +8,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
-use super::CmdError;
+use super::{CmdError, FileError};
 
 const BIN: &str = "build-unit-test-docker";
 
@@ -26,10 +26,10 @@ pub fn man(args: &ManArgs) -> Result<(), CmdError> {
             let mut page = Vec::new();
             clap_mangen::Man::new(cmd)
                 .render(&mut page)
-                .map_err(CmdError::WriteManPages)?;
+                .map_err(FileError::WriteManPages)?;
             super::print_out(&page)
         }
-        Some(dir) => write_pages(cmd, dir).map_err(CmdError::WriteManPages),
+        Some(dir) => write_pages(cmd, dir).map_err(|e| FileError::WriteManPages(e).into()),
     }
 }
 

@@ -1,9 +1,11 @@
-//! Why a command failed: one typed error per kind of failure, each with the
-//! exit status it ends the run with. The entry function (`run` in
+//! Why a command failed: one typed error per kind of failure, grouped by
+//! area (usage, the project, lookups, the build, files), the area deciding
+//! the exit status the run ends with. The entry function (`run` in
 //! src/lib.rs) prints it once, as `error: {message}: {source}: …`.
 //!
-//! Owns: the messages of the command layer's failures and their exit
-//! statuses. Must not: print, or decide anything about the core's rules.
+//! Owns: the messages of the command layer's failures, their areas and
+//! their exit statuses. Must not: print, or decide anything about the
+//! core's rules.
 
 use std::fmt;
 use std::io;
@@ -13,14 +15,51 @@ use crate::maintain::edit::EditError;
 use crate::plan::render::RenderError;
 use crate::process::INTERRUPTED;
 use crate::run::engine::EngineError;
+use crate::run::prune::CallError;
+use crate::run::registry_api::ApiError;
+use crate::run::revs::LookupFailure;
 use crate::run::scheduler::SchedulerError;
 
 use super::{FAILED, USAGE};
 
-/// Why a command failed.
+/// Why a command failed: by area, each area's errors in its own enum. The
+/// area decides the exit status ([`CmdError::exit_status`]).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CmdError {
-    // ---- Usage: flags or environment variables with unusable values (2).
+    /// Flags or environment variables with unusable values (2).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The project, or what a command asked of it (1).
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    /// Looking things up: revisions, upstreams, tarballs (1).
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// Rendering, the engine, the build, the registry (1).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Files, and what a command prints (1).
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The process (1).
+    #[error("cannot install signal handlers")]
+    SignalHandlers(#[source] io::Error),
+    /// SIGINT or SIGTERM stopped the run (130).
+    #[error("{0}")]
+    Interrupted(Interruption),
+    /// `update` skipped one package's edit for this reason (1, whatever
+    /// the reason's own status).
+    #[error("{} (skipped)", with_sources(.0.as_ref()))]
+    Skipped(Box<CmdError>),
+    /// More than one failure, in the order they happened; each is printed
+    /// as its own `error:` line and the run exits with the highest status.
+    #[error("{}", .0.iter().map(|e| with_sources(e)).collect::<Vec<_>>().join("\nerror: "))]
+    Several(Vec<CmdError>),
+}
+
+/// Flags or environment variables with unusable values: a usage error (2).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UsageError {
     /// A setting read from the flags or the environment is unusable.
     #[error(transparent)]
     Settings(#[from] SettingsError),
@@ -40,28 +79,56 @@ pub(crate) enum CmdError {
     #[error("--cache-registry {reference:?} {why}")]
     BadPruneRegistry { reference: String, why: String },
     /// `explain STAGE` names no stage of the plan.
-    #[error("no stage `{name}`{hint}")]
-    NoSuchStage { name: String, hint: String },
+    #[error(
+        "no stage `{name}`{}",
+        suggestion.as_ref().map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"))
+    )]
+    NoSuchStage {
+        name: String,
+        /// The stage meant, if one is close.
+        suggestion: Option<String>,
+    },
+}
 
-    // ---- The project (1).
+/// The project, or what a command asked of it, is not as it must be (1).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProjectError {
     /// The project does not validate; its problems were printed as
     /// diagnostics before.
     #[error(
         "{errors} problem(s) in {}: run `build-unit-test-docker validate` for the full report",
         root.display()
     )]
-    InvalidProject { errors: usize, root: PathBuf },
+    Invalid { errors: usize, root: PathBuf },
     /// An edit (`bump`, `update`) would leave the project invalid; the
     /// problems were printed before.
     #[error("the edit would leave the project invalid; nothing was written")]
     EditWouldInvalidate,
-    #[error("no package `{name}`{hint}")]
-    NoSuchPackage { name: String, hint: String },
-    #[error("no pin `base.{key}`: {hint}pins: {pins}")]
+    /// A command names no package of the project.
+    #[error(
+        "no package `{name}`: {}",
+        suggestion.as_ref().map_or_else(
+            || "`build-unit-test-docker list` shows the packages".to_owned(),
+            |s| format!("did you mean `{s}`?")
+        )
+    )]
+    NoSuchPackage {
+        name: String,
+        /// The package meant, if one is close.
+        suggestion: Option<String>,
+    },
+    /// A package found before is not in the project read again (under the
+    /// root's lock): another edit removed it.
+    #[error("no package `{name}`")]
+    PackageGone { name: String },
+    #[error(
+        "no pin `base.{key}`: {}pins: {pins}",
+        suggestion.as_ref().map_or_else(String::new, |s| format!("did you mean `base.{s}`? "))
+    )]
     NoSuchPin {
         key: String,
-        /// `did you mean `base.x`? ` or nothing.
-        hint: String,
+        /// The pin meant (its key, without `base.`), if one is close.
+        suggestion: Option<String>,
         /// The string pins there are, comma-separated.
         pins: String,
     },
@@ -81,8 +148,11 @@ pub(crate) enum CmdError {
     },
     #[error("no package has a pinned rev to compare with upstream")]
     NothingPinned,
+}
 
-    // ---- Looking things up (1).
+/// Looking things up failed: revisions, upstreams, tarballs (1).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LookupError {
     /// A revision setting (BRANCH, GERRIT_…) cannot be used for the lookups.
     #[error("{0}")]
     RevisionSetting(String),
@@ -90,7 +160,7 @@ pub(crate) enum CmdError {
     #[error("{}", lookup_report(failures, git_base))]
     RevisionLookups {
         /// (package, what failed), in the order of the packages.
-        failures: Vec<(String, String)>,
+        failures: Vec<(String, LookupFailure)>,
         /// Where the heads were looked up.
         git_base: String,
     },
@@ -122,11 +192,11 @@ pub(crate) enum CmdError {
         downloaded: String,
         now: String,
     },
-    /// `update` skipped one package's edit for this reason.
-    #[error("{} (skipped)", with_sources(.0.as_ref()))]
-    Skipped(Box<CmdError>),
+}
 
-    // ---- Rendering, the engine, the build (1).
+/// Rendering, the engine, the build, the registry failed (1).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BuildError {
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(transparent)]
@@ -135,7 +205,7 @@ pub(crate) enum CmdError {
     Scheduler(#[from] SchedulerError),
     /// `prune`: an engine call failed (listing, inspecting).
     #[error(transparent)]
-    PruneEngine(#[from] crate::run::prune::CallError),
+    PruneEngine(#[from] CallError),
     /// `prune`: these tags could not be removed (tag, why); the others were.
     #[error(
         "{} tag(s) could not be removed (the others were):\n{}",
@@ -145,15 +215,19 @@ pub(crate) enum CmdError {
     PruneRemovals { failures: Vec<(String, String)> },
     /// `prune --cache-registry`: the registry failed or refused.
     #[error(transparent)]
-    Registry(crate::run::registry_api::ApiError),
+    Registry(ApiError),
     /// The engine's credentials file could not be read.
     #[error("cannot read the registry credentials: {0}")]
     RegistryCredentials(String),
     /// The build ran; these stages (labels) failed.
     #[error("build failed: {}", stages.join(", "))]
-    BuildFailed { stages: Vec<String> },
+    StagesFailed { stages: Vec<String> },
+}
 
-    // ---- Files (1).
+/// A file could not be read or written, or what a command prints could not
+/// be (1).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FileError {
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -207,38 +281,47 @@ pub(crate) enum CmdError {
     Stdout(#[source] io::Error),
     #[error("cannot write the man pages")]
     WriteManPages(#[source] io::Error),
+}
 
-    // ---- The process.
-    #[error("cannot install signal handlers")]
-    SignalHandlers(#[source] io::Error),
-    /// SIGINT or SIGTERM stopped the run (130).
-    #[error("{0}")]
-    Interrupted(Interruption),
-    /// More than one failure, in the order they happened; each is printed
-    /// as its own `error:` line and the run exits with the highest status.
-    #[error("{}", .0.iter().map(|e| with_sources(e)).collect::<Vec<_>>().join("\nerror: "))]
-    Several(Vec<CmdError>),
+/// `From` an area's own sources (`SettingsError`, `EngineError`, …) for
+/// [`CmdError`], through their area, so that `?` takes them as it is.
+macro_rules! through_area {
+    ($($source:ty => $area:ident),* $(,)?) => {
+        $(impl From<$source> for CmdError {
+            fn from(e: $source) -> Self {
+                CmdError::$area(e.into())
+            }
+        })*
+    };
+}
+
+through_area! {
+    SettingsError => Usage,
+    RenderError => Build,
+    EngineError => Build,
+    SchedulerError => Build,
+    CallError => Build,
 }
 
 impl CmdError {
-    /// The exit status the run ends with: 2 for usage errors, 130 when
-    /// interrupted, 1 for everything else.
+    /// The exit status the run ends with, decided by the area: 2 for usage
+    /// errors, 130 when interrupted, 1 for everything else; for several
+    /// failures, the highest of theirs.
     pub(crate) fn exit_status(&self) -> i32 {
         match self {
-            CmdError::Settings(_)
-            | CmdError::CachePushWithoutRegistry
-            | CmdError::BadCacheRegistry { .. }
-            | CmdError::ChecksumOfBasePin
-            | CmdError::BadPruneRegistry { .. }
-            | CmdError::ReportUnwritable { .. }
-            | CmdError::NoSuchStage { .. } => USAGE,
+            CmdError::Usage(_) => USAGE,
             CmdError::Interrupted(_) => INTERRUPTED,
             CmdError::Several(all) => all
                 .iter()
                 .map(CmdError::exit_status)
                 .max()
                 .unwrap_or(FAILED),
-            _ => FAILED,
+            CmdError::Project(_)
+            | CmdError::Lookup(_)
+            | CmdError::Build(_)
+            | CmdError::File(_)
+            | CmdError::SignalHandlers(_)
+            | CmdError::Skipped(_) => FAILED,
         }
     }
 
@@ -260,13 +343,13 @@ impl From<crate::run::pipeline::PipelineError> for CmdError {
                 CmdError::Interrupted(Interruption::RevisionLookups)
             }
             PipelineError::Interrupted(Phase::Build) => CmdError::Interrupted(Interruption::Build),
-            PipelineError::RevisionSetting(why) => CmdError::RevisionSetting(why),
+            PipelineError::RevisionSetting(why) => LookupError::RevisionSetting(why).into(),
             PipelineError::RevisionLookups { failures, git_base } => {
-                CmdError::RevisionLookups { failures, git_base }
+                LookupError::RevisionLookups { failures, git_base }.into()
             }
-            PipelineError::Render(e) => CmdError::Render(e),
-            PipelineError::Engine(e) => CmdError::Engine(e),
-            PipelineError::Scheduler(e) => CmdError::Scheduler(e),
+            PipelineError::Render(e) => e.into(),
+            PipelineError::Engine(e) => e.into(),
+            PipelineError::Scheduler(e) => e.into(),
         }
     }
 }
@@ -342,24 +425,19 @@ pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Lookup failures, grouped by what git said, with what to do about them:
-/// one line per distinct cause (the last line git printed), with the first
+/// Lookup failures, grouped by their cause ([`LookupFailure::cause`]),
+/// with what to do about them: one line per distinct cause, with the first
 /// package that had it and its whole message.
-fn lookup_report(failures: &[(String, String)], git_base: &str) -> String {
+fn lookup_report(failures: &[(String, LookupFailure)], git_base: &str) -> String {
     let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
     let mut out = format!(
         "cannot resolve the revision of {} package(s) without a `rev`: {}\n",
         names.len(),
         names.join(", ")
     );
-    let mut causes: Vec<(String, Vec<&str>, &str)> = Vec::new();
+    let mut causes: Vec<(String, Vec<&str>, &LookupFailure)> = Vec::new();
     for (name, why) in failures {
-        let cause = why
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default()
-            .to_owned();
+        let cause = why.cause();
         match causes.iter_mut().find(|(c, _, _)| *c == cause) {
             Some((_, names, _)) => names.push(name),
             None => causes.push((cause, vec![name], why)),
@@ -374,7 +452,7 @@ fn lookup_report(failures: &[(String, String)], git_base: &str) -> String {
         out.push_str(&format!(
             "  {}: {}{others}\n",
             names[0],
-            first.replace('\n', "\n    ")
+            first.to_string().replace('\n', "\n    ")
         ));
     }
     out.push_str(&format!(
@@ -409,24 +487,28 @@ mod tests {
             CmdError::from(SettingsError::SourceDateEpochNotUtf8),
             CmdError::from(SettingsError::NotAnArch("x86 64".into())),
             CmdError::from(SettingsError::Refused(vec!["a".into()])),
-            CmdError::CachePushWithoutRegistry,
-            CmdError::BadCacheRegistry {
+            CmdError::Usage(UsageError::CachePushWithoutRegistry),
+            CmdError::Usage(UsageError::BadCacheRegistry {
                 reference: "a b".into(),
                 why: "is not a registry".into(),
-            },
-            CmdError::ChecksumOfBasePin,
-            CmdError::ReportUnwritable {
+            }),
+            CmdError::Usage(UsageError::ChecksumOfBasePin),
+            CmdError::Usage(UsageError::ReportUnwritable {
                 path: "/r/x.json".into(),
                 source: io("denied"),
-            },
-            CmdError::BadPruneRegistry {
+            }),
+            CmdError::Usage(UsageError::BadPruneRegistry {
                 reference: "a b".into(),
                 why: "is not a registry".into(),
-            },
-            CmdError::NoSuchStage {
+            }),
+            CmdError::Usage(UsageError::NoSuchStage {
                 name: "x".into(),
-                hint: String::new(),
-            },
+                suggestion: None,
+            }),
+            CmdError::Usage(UsageError::NoSuchStage {
+                name: "sdbus".into(),
+                suggestion: Some("openbmc-sdbusplus".into()),
+            }),
         ];
         for e in &usage {
             assert_eq!(e.exit_status(), 2, "{e}");
@@ -451,6 +533,18 @@ mod tests {
             printed(&usage[13]).0,
             "error: no stage `x`",
             "no hint when nothing is close"
+        );
+        assert_eq!(
+            printed(&usage[14]).0,
+            "error: no stage `sdbus` (did you mean `openbmc-sdbusplus`?)"
+        );
+        assert_eq!(
+            printed(&usage[8]).0,
+            "error: --cache-push needs --cache-registry (BUILD_UNIT_TEST_CACHE_REGISTRY)"
+        );
+        assert_eq!(
+            printed(&usage[10]).0,
+            "error: --checksum is for packages, not base pins"
         );
         assert_eq!(
             printed(&usage[11]).0,
@@ -508,10 +602,10 @@ mod tests {
 
     #[test]
     fn an_invalid_project_points_at_validate_and_exits_1() {
-        let e = CmdError::InvalidProject {
+        let e = CmdError::Project(ProjectError::Invalid {
             errors: 3,
             root: PathBuf::from("/p"),
-        };
+        });
         assert_eq!(
             printed(&e),
             (
@@ -521,7 +615,7 @@ mod tests {
             )
         );
         assert_eq!(
-            printed(&CmdError::EditWouldInvalidate),
+            printed(&CmdError::Project(ProjectError::EditWouldInvalidate)),
             (
                 "error: the edit would leave the project invalid; nothing was written".to_owned(),
                 1
@@ -529,28 +623,47 @@ mod tests {
         );
     }
 
+    /// `git ls-remote --heads` on `base/name` failing with `stderr`.
+    fn git_failed(name: &str, stderr: &str) -> LookupFailure {
+        use std::os::unix::process::ExitStatusExt;
+        LookupFailure::Git(crate::run::lsremote::LsRemoteError::Failed {
+            command: format!("git ls-remote --heads https://example.org/{name}"),
+            status: std::process::ExitStatus::from_raw(128 << 8),
+            stderr: stderr.into(),
+        })
+    }
+
     #[test]
     fn failed_revision_lookups_are_grouped_by_cause_with_the_hint() {
-        let e = CmdError::RevisionLookups {
+        let e = CmdError::Lookup(LookupError::RevisionLookups {
             failures: vec![
-                ("a/x".into(), "git failed\nfatal: no host".into()),
-                ("a/y".into(), "git failed\nfatal: no host".into()),
-                ("a/z".into(), "timed out".into()),
+                ("a/x".into(), git_failed("a/x", "fatal: no host")),
+                ("a/y".into(), git_failed("a/y", "fatal: no host")),
+                (
+                    "a/z".into(),
+                    LookupFailure::Git(crate::run::lsremote::LsRemoteError::Timeout {
+                        command: "git ls-remote --heads https://example.org/a/z".into(),
+                        timeout: std::time::Duration::from_secs(120),
+                    }),
+                ),
             ],
             git_base: "https://example.org".into(),
-        };
+        });
         let (text, status) = printed(&e);
         assert_eq!(status, 1);
         assert_eq!(
             text,
             "error: cannot resolve the revision of 3 package(s) without a `rev`: a/x, a/y, a/z\n\
-             \x20 a/x: git failed\n    fatal: no host (and the same for 1 more)\n\
-             \x20 a/z: timed out\n\
+             \x20 a/x: `git ls-remote --heads https://example.org/a/x` failed (exit status: 128):\n    \
+             fatal: no host (and the same for 1 more)\n\
+             \x20 a/z: `git ls-remote --heads https://example.org/a/z` did not finish within 120s \
+             and was killed\n\
              hint: the branch heads are looked up with `git ls-remote` on https://example.org; \
              without network, pin `rev` in those manifests (bump PKG REV), or point \
              --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
         );
-        let setting = CmdError::RevisionSetting("BRANCH \"x y\" is bad".into());
+        let setting =
+            CmdError::Lookup(LookupError::RevisionSetting("BRANCH \"x y\" is bad".into()));
         assert_eq!(
             printed(&setting),
             ("error: BRANCH \"x y\" is bad".into(), 1)
@@ -558,10 +671,46 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_build_names_its_failed_stages_and_exits_1() {
-        let e = CmdError::BuildFailed {
-            stages: vec!["base".into(), "openbmc/sdbusplus".into()],
+    fn lookups_failing_for_one_cause_are_one_line_whatever_their_urls() {
+        let no_branch = |name: &str| LookupFailure::NoBranch {
+            url: format!("https://example.org/{name}"),
+            branch: "dev".into(),
+            fallbacks: "`master` or `main`",
         };
+        let e = CmdError::Lookup(LookupError::RevisionLookups {
+            failures: vec![
+                ("a/x".into(), no_branch("a/x")),
+                ("a/y".into(), no_branch("a/y")),
+                (
+                    "a/z".into(),
+                    LookupFailure::UnusableRev {
+                        url: "https://example.org/a/z".into(),
+                        rev: "-x".into(),
+                        why: "starts with `-`".into(),
+                    },
+                ),
+            ],
+            git_base: "https://example.org".into(),
+        });
+        let text = printed(&e).0;
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1..3],
+            [
+                "  a/x: `git ls-remote --heads https://example.org/a/x` lists no branch matching \
+                 `dev`, nor `master` or `main` (and the same for 1 more)",
+                "  a/z: git answered `-x` for https://example.org/a/z, which starts with `-`",
+            ],
+            "{text}"
+        );
+        assert!(lines[3].starts_with("hint: "), "{text}");
+    }
+
+    #[test]
+    fn a_failed_build_names_its_failed_stages_and_exits_1() {
+        let e = CmdError::Build(BuildError::StagesFailed {
+            stages: vec!["base".into(), "openbmc/sdbusplus".into()],
+        });
         assert_eq!(
             printed(&e),
             ("error: build failed: base, openbmc/sdbusplus".into(), 1)
@@ -589,7 +738,7 @@ mod tests {
 
     #[test]
     fn a_failed_prune_names_each_tag_and_exits_1() {
-        let e = CmdError::PruneRemovals {
+        let e = CmdError::Build(BuildError::PruneRemovals {
             failures: vec![
                 (
                     "img-base:2026-W01-0123456789abcdef".into(),
@@ -597,7 +746,7 @@ mod tests {
                 ),
                 ("img:2026-W01-0123456789abcdef".into(), "busy".into()),
             ],
-        };
+        });
         assert_eq!(
             printed(&e),
             (
@@ -608,83 +757,96 @@ mod tests {
                 1
             )
         );
-        let e = CmdError::Registry(crate::run::registry_api::ApiError::DeletesDisabled {
-            host: "reg:5000".into(),
-            what: "DELETE /v2/x/manifests/sha256:1".into(),
-            detail: ": UNSUPPORTED".into(),
-        });
+        let e = CmdError::Build(BuildError::Registry(
+            crate::run::registry_api::ApiError::DeletesDisabled {
+                host: "reg:5000".into(),
+                what: "DELETE /v2/x/manifests/sha256:1".into(),
+                detail: ": UNSUPPORTED".into(),
+            },
+        ));
         let (text, status) = printed(&e);
         assert_eq!(status, 1);
         assert!(text.contains("storage: delete: enabled: true"), "{text}");
+        let e = CmdError::Build(BuildError::RegistryCredentials("bad json".into()));
+        assert_eq!(
+            printed(&e),
+            (
+                "error: cannot read the registry credentials: bad json".to_owned(),
+                1
+            )
+        );
+        let e = CmdError::from(crate::run::prune::CallError::Engine(EngineError::NotFound));
+        assert!(matches!(e, CmdError::Build(BuildError::PruneEngine(_))));
+        assert_eq!(e.exit_status(), 1);
     }
 
     #[test]
     fn file_errors_name_the_file_then_the_cause() {
         let cases = [
             (
-                CmdError::Read {
+                CmdError::File(FileError::Read {
                     path: "/p/a.toml".into(),
                     source: io("denied"),
-                },
+                }),
                 "error: cannot read /p/a.toml: denied",
             ),
             (
-                CmdError::Write {
+                CmdError::File(FileError::Write {
                     path: "/o/base.Dockerfile".into(),
                     source: io("disk full"),
-                },
+                }),
                 "error: cannot write /o/base.Dockerfile: disk full",
             ),
             (
-                CmdError::EditNotWritten {
+                CmdError::File(FileError::EditNotWritten {
                     path: "/p/a.toml".into(),
                     error: io("disk full"),
-                },
+                }),
                 "error: cannot write /p/a.toml: disk full; nothing else was written after it",
             ),
             (
-                CmdError::CreateDir {
+                CmdError::File(FileError::CreateDir {
                     path: "/o".into(),
                     source: io("denied"),
-                },
+                }),
                 "error: cannot create /o: denied",
             ),
             (
-                CmdError::RemoveStale {
+                CmdError::File(FileError::RemoveStale {
                     path: "/o/x.Dockerfile".into(),
                     source: io("busy"),
-                },
+                }),
                 "error: cannot remove the stale /o/x.Dockerfile: busy",
             ),
             (
-                CmdError::Edit {
+                CmdError::File(FileError::Edit {
                     path: "/p/a.toml".into(),
                     source: EditError::NotToml {
                         message: "bad".into(),
                     },
-                },
+                }),
                 "error: /p/a.toml: not valid TOML: bad",
             ),
             (
-                CmdError::LockRoot {
+                CmdError::File(FileError::LockRoot {
                     root: "/p".into(),
                     source: io("held"),
-                },
+                }),
                 "error: cannot lock /p for editing: held",
             ),
             (
-                CmdError::WriteReport {
+                CmdError::File(FileError::WriteReport {
                     path: "/r.json".into(),
                     source: io("denied"),
-                },
+                }),
                 "error: cannot write the report /r.json: denied",
             ),
             (
-                CmdError::Stdout(io("No space left on device")),
+                CmdError::File(FileError::Stdout(io("No space left on device"))),
                 "error: could not write to stdout: No space left on device",
             ),
             (
-                CmdError::WriteManPages(io("closed")),
+                CmdError::File(FileError::WriteManPages(io("closed"))),
                 "error: cannot write the man pages: closed",
             ),
             (
@@ -701,48 +863,94 @@ mod tests {
     fn maintainer_edit_errors_say_what_to_do_and_exit_1() {
         let cases = [
             (
-                CmdError::NoSuchPackage {
+                CmdError::Project(ProjectError::NoSuchPackage {
                     name: "widget".into(),
-                    hint: ": did you mean `acme/widget`?".into(),
-                },
+                    suggestion: Some("acme/widget".into()),
+                }),
                 "error: no package `widget`: did you mean `acme/widget`?",
             ),
             (
-                CmdError::NoSuchPin {
+                CmdError::Project(ProjectError::NoSuchPackage {
+                    name: "zzz".into(),
+                    suggestion: None,
+                }),
+                "error: no package `zzz`: `build-unit-test-docker list` shows the packages",
+            ),
+            (
+                CmdError::Project(ProjectError::PackageGone {
+                    name: "acme/a".into(),
+                }),
+                "error: no package `acme/a`",
+            ),
+            (
+                CmdError::Project(ProjectError::NoSuchPin {
                     key: "mesn".into(),
-                    hint: "did you mean `base.meson`? ".into(),
+                    suggestion: Some("meson".into()),
                     pins: "base.meson, base.cmake".into(),
-                },
+                }),
                 "error: no pin `base.mesn`: did you mean `base.meson`? pins: base.meson, base.cmake",
             ),
             (
-                CmdError::BasePinIsList { key: "apt".into() },
+                CmdError::Project(ProjectError::NoSuchPin {
+                    key: "zzz".into(),
+                    suggestion: None,
+                    pins: "base.meson".into(),
+                }),
+                "error: no pin `base.zzz`: pins: base.meson",
+            ),
+            (
+                CmdError::Project(ProjectError::BasePinIsList { key: "apt".into() }),
                 "error: base.apt is a list: edit templates/base.toml by hand",
             ),
             (
-                CmdError::ChecksumWouldNotMatch {
+                CmdError::Project(ProjectError::ChecksumWouldNotMatch {
                     package: "acme/a".into(),
-                },
+                }),
                 "error: acme/a has a sha256, which the new rev's tarball will not match: pass --checksum to record the new one",
             ),
             (
-                CmdError::UnsafeRev {
+                CmdError::Project(ProjectError::UnsafeRev {
                     rev: "a b".into(),
                     why: "has a space".into(),
-                },
+                }),
                 "error: rev `a b` has a space",
             ),
             (
-                CmdError::NothingPinned,
+                CmdError::Project(ProjectError::NothingPinned),
                 "error: no package has a pinned rev to compare with upstream",
             ),
             (
-                CmdError::UpstreamLookupsFailed,
+                CmdError::Lookup(LookupError::UpstreamLookupsFailed),
                 "error: some lookups failed (see the table)",
             ),
             (
-                CmdError::Download("curl failed".into()),
+                CmdError::Lookup(LookupError::Download("curl failed".into())),
                 "error: curl failed",
+            ),
+            (
+                CmdError::Lookup(LookupError::RevMovedDuringLookup {
+                    package: "acme/a".into(),
+                    looked_up: "v1".into(),
+                    now: "v2".into(),
+                }),
+                "error: acme/a: its rev changed from v1 to v2 while upstream was looked up; \
+                 not updated (run update again)",
+            ),
+            (
+                CmdError::Lookup(LookupError::SourceMovedDuringDownload {
+                    package: "acme/a".into(),
+                    downloaded: "https://x/a.tar.gz".into(),
+                    now: "https://x/b.tar.gz".into(),
+                }),
+                "error: acme/a: its tarball is now https://x/b.tar.gz, not https://x/a.tar.gz: \
+                 the manifest changed while it downloaded; nothing was written (run the bump again)",
+            ),
+            (
+                CmdError::Project(ProjectError::UrlTemplate {
+                    package: "acme/a".into(),
+                    source: minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "no x"),
+                }),
+                "error: the url of acme/a does not render: undefined value: no x",
             ),
         ];
         for (e, line) in cases {
@@ -752,14 +960,14 @@ mod tests {
 
     #[test]
     fn several_failures_are_one_line_each_and_exit_with_the_highest_status() {
-        let skipped = CmdError::Skipped(Box::new(CmdError::Read {
+        let skipped = CmdError::Skipped(Box::new(CmdError::File(FileError::Read {
             path: "/p/a.toml".into(),
             source: io("denied"),
-        }));
-        let lookup = CmdError::UpstreamLookup {
+        })));
+        let lookup = CmdError::Lookup(LookupError::UpstreamLookup {
             package: "acme/b".into(),
             why: "timed out".into(),
-        };
+        });
         let e = CmdError::all(vec![lookup, skipped]).expect_err("two failures");
         assert_eq!(
             printed(&e),
@@ -772,15 +980,26 @@ mod tests {
         );
         let e = CmdError::all(vec![
             CmdError::Interrupted(Interruption::Build),
-            CmdError::WriteReport {
+            CmdError::File(FileError::WriteReport {
                 path: "/r.json".into(),
                 source: io("denied"),
-            },
+            }),
         ])
         .expect_err("two failures");
         assert_eq!(e.exit_status(), 130, "an interrupt wins");
+        let skipped_usage =
+            CmdError::Skipped(Box::new(CmdError::Usage(UsageError::ChecksumOfBasePin)));
+        assert_eq!(
+            skipped_usage.exit_status(),
+            1,
+            "a skipped edit is not a usage error"
+        );
         assert!(CmdError::all(Vec::new()).is_ok());
-        let one = CmdError::all(vec![CmdError::NothingPinned]).expect_err("one");
-        assert!(matches!(one, CmdError::NothingPinned), "not wrapped");
+        let one =
+            CmdError::all(vec![CmdError::Project(ProjectError::NothingPinned)]).expect_err("one");
+        assert!(
+            matches!(one, CmdError::Project(ProjectError::NothingPinned)),
+            "not wrapped"
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::plan::render::{Plan, Stage};
 use crate::run::engine::DockerCli;
 use crate::run::store::{self, Last, Store};
 
-use super::CmdError;
+use super::{CmdError, UsageError};
 
 pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
     let (_, settings, plan) = super::plan(root, &args.render, false)?;
@@ -32,13 +32,11 @@ pub fn run(root: &Path, args: &ExplainArgs) -> Result<(), CmdError> {
                 Some(s) => picked.push(s),
                 None => {
                     let names = plan.stages.iter().map(|s| s.name.as_str());
-                    let hint = crate::check::suggest::closest(name, names)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    return Err(CmdError::NoSuchStage {
+                    return Err(UsageError::NoSuchStage {
                         name: name.clone(),
-                        hint,
-                    });
+                        suggestion: crate::check::suggest::closest(name, names).map(str::to_owned),
+                    }
+                    .into());
                 }
             }
         }

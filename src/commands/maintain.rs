@@ -22,7 +22,7 @@ use crate::model::sources::{Sources, PACKAGES_DIR, TEMPLATES_DIR};
 use crate::plan::graph;
 use crate::run::{fetch, lsremote, revs};
 
-use super::{CmdError, Interruption};
+use super::{CmdError, FileError, Interruption, LookupError, ProjectError, UsageError};
 
 /// One file edit, not yet written.
 struct Edit {
@@ -40,7 +40,7 @@ fn out(text: &str) -> Result<(), CmdError> {
 }
 
 /// Finds a package by name (or stage name), or says which one was meant.
-fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, CmdError> {
+fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, ProjectError> {
     if let Some((name, _)) = project.packages.get_key_value(wanted) {
         return Ok(name);
     }
@@ -52,34 +52,35 @@ fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, CmdEr
     {
         return Ok(name);
     }
-    let hint = suggest::closest(wanted, project.packages.keys().map(String::as_str))
-        .map(|s| format!(": did you mean `{s}`?"))
-        .unwrap_or_else(|| ": `build-unit-test-docker list` shows the packages".to_owned());
-    Err(CmdError::NoSuchPackage {
+    Err(ProjectError::NoSuchPackage {
         name: wanted.to_owned(),
-        hint,
+        suggestion: suggest::closest(wanted, project.packages.keys().map(String::as_str))
+            .map(str::to_owned),
     })
 }
 
 /// The text of `path` as it was read with the project.
 /// The text of `path` as the project was read (and checked) from it.
-fn loaded_text(sources: &Sources, path: &Path) -> Result<String, CmdError> {
+fn loaded_text(sources: &Sources, path: &Path) -> Result<String, FileError> {
     sources
         .text(path)
         .map(str::to_owned)
-        .ok_or_else(|| CmdError::Read {
+        .ok_or_else(|| FileError::Read {
             path: path.to_path_buf(),
             source: std::io::Error::other("it is not a file the project was read from"),
         })
 }
 
-/// The package `name` (already found by [`find_package`]).
-fn package<'a>(project: &'a Project, name: &str) -> Result<&'a crate::check::Package, CmdError> {
+/// The package `name` (already found by [`find_package`]): gone only
+/// from a project read again, when another edit removed it.
+fn package<'a>(
+    project: &'a Project,
+    name: &str,
+) -> Result<&'a crate::check::Package, ProjectError> {
     project
         .package(name)
-        .ok_or_else(|| CmdError::NoSuchPackage {
+        .ok_or_else(|| ProjectError::PackageGone {
             name: name.to_owned(),
-            hint: String::new(),
         })
 }
 
@@ -99,9 +100,10 @@ fn package_edit(
             new = set_string(&new, "sha256", sum, Some("rev")).map_err(edit_error(&path))?;
         }
         (None, Some(_)) if pkg.manifest.rev.as_deref() != Some(rev) => {
-            return Err(CmdError::ChecksumWouldNotMatch {
+            return Err(ProjectError::ChecksumWouldNotMatch {
                 package: name.to_owned(),
-            });
+            }
+            .into());
         }
         _ => {}
     }
@@ -119,8 +121,8 @@ fn package_edit(
     })
 }
 
-fn edit_error(path: &Path) -> impl FnOnce(crate::maintain::edit::EditError) -> CmdError + '_ {
-    |source| CmdError::Edit {
+fn edit_error(path: &Path) -> impl FnOnce(crate::maintain::edit::EditError) -> FileError + '_ {
+    |source| FileError::Edit {
         path: path.to_path_buf(),
         source,
     }
@@ -136,24 +138,24 @@ fn base_edit(
     let current = match vars.get(key) {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(_) => {
-            return Err(CmdError::BasePinIsList {
+            return Err(ProjectError::BasePinIsList {
                 key: key.to_owned(),
-            })
+            }
+            .into())
         }
         None => {
-            let hint = suggest::closest(key, vars.keys().map(String::as_str))
-                .map(|s| format!("did you mean `base.{s}`? "))
-                .unwrap_or_default();
             let keys: Vec<String> = vars
                 .iter()
                 .filter(|(_, v)| v.is_string())
                 .map(|(k, _)| format!("base.{k}"))
                 .collect();
-            return Err(CmdError::NoSuchPin {
+            return Err(ProjectError::NoSuchPin {
                 key: key.to_owned(),
-                hint,
+                suggestion: suggest::closest(key, vars.keys().map(String::as_str))
+                    .map(str::to_owned),
                 pins: keys.join(", "),
-            });
+            }
+            .into());
         }
     };
     let path = sources.templates.base_vars.path.clone();
@@ -205,7 +207,7 @@ fn apply(
 ) -> Result<(), CmdError> {
     if let Err(problems) = check_edits(sources, edits) {
         super::print_problems(&problems);
-        return Err(CmdError::EditWouldInvalidate);
+        return Err(ProjectError::EditWouldInvalidate.into());
     }
     let mut report = String::new();
     for e in edits {
@@ -218,10 +220,11 @@ fn apply(
                 .to_string();
             report.push_str(&unified_diff(&label, &e.old, &e.new));
         } else if let Err(error) = write_atomic(&e.path, &e.new) {
-            return Err(CmdError::EditNotWritten {
+            return Err(FileError::EditNotWritten {
                 path: e.path.clone(),
                 error,
-            });
+            }
+            .into());
         }
         let (target, from, to) = &e.what;
         let file = e.path.strip_prefix(root).unwrap_or(&e.path).display();
@@ -268,7 +271,7 @@ fn rebuild_line(project: &Project, edits: &[Edit], dry_run: bool) -> String {
 
 /// Takes the root's edit lock: the files are read, checked and written
 /// under it, so concurrent edits apply one after the other.
-fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, CmdError> {
+fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, FileError> {
     if !root.is_dir() {
         return Ok(None); // Loading it says what is wrong.
     }
@@ -284,7 +287,7 @@ fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, Cmd
         },
         || crate::process::interrupted().is_cancelled(),
     )
-    .map_err(|source| CmdError::LockRoot {
+    .map_err(|source| FileError::LockRoot {
         root: root.to_path_buf(),
         source,
     })
@@ -305,7 +308,7 @@ fn lock_root(root: &Path) -> Result<Option<crate::maintain::edit::RootLock>, Cmd
 pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
     let base_key = args.target.strip_prefix("base.");
     if base_key.is_some() && args.checksum {
-        return Err(CmdError::ChecksumOfBasePin);
+        return Err(UsageError::ChecksumOfBasePin.into());
     }
     // The download comes first, without the lock: another edit of the root
     // need not wait for it. What it was made from is read again under the
@@ -340,11 +343,12 @@ pub fn bump(root: &Path, args: &BumpArgs) -> Result<(), CmdError> {
         let found = find_package(&project, &name)?;
         let now = tarball_url(&project, found, &args.value, &machine)?;
         if now != url {
-            return Err(CmdError::SourceMovedDuringDownload {
+            return Err(LookupError::SourceMovedDuringDownload {
                 package: name,
                 downloaded: url,
                 now,
-            });
+            }
+            .into());
         }
         let edit = package_edit(&project, &sources, found, &args.value, Some(&sum))?;
         if edit.old != text {
@@ -386,9 +390,9 @@ fn reload(root: &Path) -> Result<(Sources, Project), CmdError> {
 }
 
 /// Downloads `url` and returns its SHA-256.
-fn download_sha256(url: &str, timeout: Duration) -> Result<String, CmdError> {
+fn download_sha256(url: &str, timeout: Duration) -> Result<String, LookupError> {
     let _ = writeln!(std::io::stderr(), "downloading {url} …");
-    fetch::sha256_of_url(url, timeout).map_err(CmdError::Download)
+    fetch::sha256_of_url(url, timeout).map_err(LookupError::Download)
 }
 
 /// The tarball URL of `name` at `rev` for `machine` (arch, jobs).
@@ -397,8 +401,8 @@ fn tarball_url(
     name: &str,
     rev: &str,
     (arch, jobs): &(String, usize),
-) -> Result<String, CmdError> {
-    crate::check::shell::check_rev(rev).map_err(|why| CmdError::UnsafeRev {
+) -> Result<String, ProjectError> {
+    crate::check::shell::check_rev(rev).map_err(|why| ProjectError::UnsafeRev {
         rev: rev.to_owned(),
         why,
     })?;
@@ -417,7 +421,7 @@ fn tarball_url(
             pkg.manifest.url.as_deref().unwrap_or(manifest::DEFAULT_URL),
             &ctx,
         )
-        .map_err(|source| CmdError::UrlTemplate {
+        .map_err(|source| ProjectError::UrlTemplate {
             package: name.to_owned(),
             source,
         })
@@ -522,7 +526,7 @@ fn find_outdated(project: &Project, args: &OutdatedArgs) -> Result<Vec<Row>, Cmd
         })
         .collect();
     if jobs.is_empty() {
-        return Err(CmdError::NothingPinned);
+        return Err(ProjectError::NothingPinned.into());
     }
     Ok(lsremote::run_bounded(
         jobs,
@@ -596,7 +600,7 @@ pub fn outdated(root: &Path, args: &OutdatedArgs) -> Result<(), CmdError> {
     let rows = found?;
     print_rows(&rows, args.format)?;
     if rows.iter().any(|r| r.error.is_some()) {
-        return Err(CmdError::UpstreamLookupsFailed);
+        return Err(LookupError::UpstreamLookupsFailed.into());
     }
     Ok(())
 }
@@ -621,9 +625,12 @@ pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
     let mut failures: Vec<CmdError> = rows
         .iter()
         .filter_map(|r| {
-            r.error.as_ref().map(|why| CmdError::UpstreamLookup {
-                package: r.package.clone(),
-                why: why.clone(),
+            r.error.as_ref().map(|why| {
+                LookupError::UpstreamLookup {
+                    package: r.package.clone(),
+                    why: why.clone(),
+                }
+                .into()
             })
         })
         .collect();
@@ -635,11 +642,14 @@ pub fn update(root: &Path, args: &UpdateArgs) -> Result<(), CmdError> {
             .and_then(|p| p.manifest.rev.clone())
             .unwrap_or_else(|| "-".to_owned());
         if now != r.current {
-            failures.push(CmdError::RevMovedDuringLookup {
-                package: r.package.clone(),
-                looked_up: r.current.clone(),
-                now,
-            });
+            failures.push(
+                LookupError::RevMovedDuringLookup {
+                    package: r.package.clone(),
+                    looked_up: r.current.clone(),
+                    now,
+                }
+                .into(),
+            );
             continue;
         }
         match package_edit(&project, &sources, &r.package, latest, None) {
@@ -714,7 +724,10 @@ mod tests {
         let bad = package_edit(&project, &sources, "acme/lib", "v1 2", None).expect("edit");
         let refused = apply(dir.path(), sources.clone(), &project, &[bad], false);
         assert!(
-            matches!(refused, Err(CmdError::EditWouldInvalidate)),
+            matches!(
+                refused,
+                Err(CmdError::Project(ProjectError::EditWouldInvalidate))
+            ),
             "{refused:?}"
         );
         assert_eq!(std::fs::read_to_string(&lib).expect("read"), LIB);

@@ -31,7 +31,10 @@ use crate::model::settings::{self, IsoWeek, Settings, User};
 use crate::model::sources::Sources;
 use crate::plan::render::Plan;
 
-pub(crate) use error::{with_sources, CmdError, Interruption, SettingsError};
+pub(crate) use error::{
+    with_sources, BuildError, CmdError, FileError, Interruption, LookupError, ProjectError,
+    SettingsError, UsageError,
+};
 
 /// Exit codes.
 pub const OK: i32 = 0;
@@ -89,9 +92,9 @@ pub(crate) fn print_out(bytes: impl AsRef<[u8]>) -> Result<(), CmdError> {
         return Ok(());
     }
     if stdout_was_closed() {
-        return Err(CmdError::Stdout(std::io::Error::other(
-            "it was closed when the run started",
-        )));
+        return Err(
+            FileError::Stdout(std::io::Error::other("it was closed when the run started")).into(),
+        );
     }
     #[allow(clippy::disallowed_methods)] // The edge: the one writer of stdout.
     let mut stdout = std::io::stdout().lock();
@@ -100,7 +103,7 @@ pub(crate) fn print_out(bytes: impl AsRef<[u8]>) -> Result<(), CmdError> {
         .and_then(|()| stdout.flush())
     {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CmdError::Stdout(e)),
+        Err(e) => Err(FileError::Stdout(e).into()),
         Ok(()) => Ok(()),
     }
 }
@@ -152,10 +155,11 @@ pub(crate) fn unless_interrupted() -> Result<(), CmdError> {
 
 /// The error of a project whose problems were printed.
 pub(crate) fn invalid(root: &Path, problems: &[Problem]) -> CmdError {
-    CmdError::InvalidProject {
+    ProjectError::Invalid {
         errors: problems.iter().filter(|p| p.is_error()).count(),
         root: root.to_path_buf(),
     }
+    .into()
 }
 
 /// Loads and validates the project; prints problems (warnings too) and

@@ -21,7 +21,7 @@ use crate::run::engine::{DockerCli, EngineError};
 use crate::run::prune::{kept_weeks, prune_local, CallError, LocalOutcome};
 use crate::run::registry_api::{self, Api, ApiError, Listed, RegistryOutcome};
 
-use super::{CmdError, Interruption};
+use super::{BuildError, CmdError, Interruption, UsageError};
 
 pub fn run(root: &Path, args: &PruneArgs) -> Result<(), CmdError> {
     // The image name and the week, exactly as a build computes them.
@@ -65,7 +65,7 @@ pub fn run(root: &Path, args: &PruneArgs) -> Result<(), CmdError> {
 fn interrupted(e: CallError) -> CmdError {
     match e {
         CallError::Engine(EngineError::Cancelled) => CmdError::Interrupted(Interruption::Prune),
-        e => CmdError::PruneEngine(e),
+        e => e.into(),
     }
 }
 
@@ -117,9 +117,10 @@ fn local(
     if out.failed.is_empty() {
         Ok(())
     } else {
-        Err(CmdError::PruneRemovals {
+        Err(BuildError::PruneRemovals {
             failures: out.failed,
-        })
+        }
+        .into())
     }
 }
 
@@ -357,15 +358,16 @@ fn registry(
 ) -> Result<(), CmdError> {
     let reference = reference.trim_end_matches('/');
     if let Err(why) = crate::check::shell::check_registry(reference) {
-        return Err(CmdError::BadPruneRegistry {
+        return Err(UsageError::BadPruneRegistry {
             reference: reference.to_owned(),
             why,
-        });
+        }
+        .into());
     }
     let (host, path) = reference.split_once('/').unwrap_or((reference, ""));
     let timeout = Duration::from_secs(args.cache_timeout.max(1));
     let basic = registry_api::credentials(host, &auth_files(engine), timeout)
-        .map_err(CmdError::RegistryCredentials)?;
+        .map_err(BuildError::RegistryCredentials)?;
     let api = Api::new(host, basic, timeout);
     let out = registry_api::prune_registry(&api, path, image, retention, args.dry_run, || {
         // The platform part a build's pushes name the stages under.
@@ -377,7 +379,7 @@ fn registry(
     })
     .map_err(|e| match e {
         ApiError::Cancelled => CmdError::Interrupted(Interruption::Prune),
-        e => CmdError::Registry(e),
+        e => BuildError::Registry(e).into(),
     })?;
     if let Listed::Derived(why) = &out.listed {
         let _ = writeln!(

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::cli::RenderCmd;
 
-use super::CmdError;
+use super::{CmdError, FileError};
 
 pub fn run(root: &Path, args: &RenderCmd) -> Result<(), CmdError> {
     let (_, _, plan) = super::plan(root, &args.render, false)?;
@@ -15,7 +15,7 @@ pub fn run(root: &Path, args: &RenderCmd) -> Result<(), CmdError> {
     }
     match &args.out {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|source| CmdError::CreateDir {
+            std::fs::create_dir_all(dir).map_err(|source| FileError::CreateDir {
                 path: dir.clone(),
                 source,
             })?;
@@ -42,12 +42,12 @@ pub fn run(root: &Path, args: &RenderCmd) -> Result<(), CmdError> {
                 .collect();
             for path in stale {
                 std::fs::remove_file(&path)
-                    .map_err(|source| CmdError::RemoveStale { path, source })?;
+                    .map_err(|source| FileError::RemoveStale { path, source })?;
             }
             for (name, text) in files {
                 let path = dir.join(&name);
                 crate::maintain::edit::replace_entry(&path, text)
-                    .map_err(|source| CmdError::Write { path, source })?;
+                    .map_err(|source| FileError::Write { path, source })?;
             }
             let _ = writeln!(
                 std::io::stderr(),

@@ -3,7 +3,9 @@
 //!
 //! Owns: spawning `git ls-remote` with no terminal prompts, a null stdin and
 //! a hard timeout; turning its output into refs, tags (peeled to commits) and
-//! branch heads; `run_bounded`, the small parallel map used for look-ups.
+//! branch heads; what a failure has in common across repositories
+//! (`LsRemoteError::cause`, for grouped reports); `run_bounded`, the small
+//! parallel map used for look-ups.
 //!
 //! Must not: clone or fetch, write any file, pick versions (that is
 //! `crate::maintain::versions`), edit manifests (`crate::maintain::edit`), or print credentials:
@@ -76,6 +78,32 @@ pub enum LsRemoteError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl LsRemoteError {
+    /// What this failure has in common with the same failure on other
+    /// repositories, for reports that group failures: the last line git
+    /// printed, else the failure without its command line (which names the
+    /// repository).
+    pub fn cause(&self) -> String {
+        match self {
+            LsRemoteError::Failed { status, stderr, .. } => stderr
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .map_or_else(|| format!("failed ({status})"), str::to_owned),
+            LsRemoteError::Timeout { timeout, .. } => format!(
+                "did not finish within {}s and was killed",
+                timeout.as_secs_f64()
+            ),
+            LsRemoteError::TooLarge { limit, .. } => {
+                format!("printed more than {} MiB", limit / (1024 * 1024))
+            }
+            LsRemoteError::BadUrl(_) => "a repository URL must not start with '-'".to_owned(),
+            LsRemoteError::Wait { source, .. } => format!("waiting failed: {source}"),
+            LsRemoteError::Spawn { .. } | LsRemoteError::Cancelled => self.to_string(),
+        }
+    }
 }
 
 fn fmt_stderr(stderr: &str) -> String {
@@ -558,6 +586,26 @@ mod tests {
         assert!(msg.contains("git ls-remote --tags file://"), "{msg}");
         assert!(msg.contains("does-not-exist.git"), "{msg}");
         assert!(msg.to_lowercase().contains("fatal"), "{msg}");
+    }
+
+    #[test]
+    fn a_failure_s_cause_is_the_last_line_git_printed_else_no_repository() {
+        use std::os::unix::process::ExitStatusExt;
+        let failed = |url: &str, stderr: &str| LsRemoteError::Failed {
+            command: format!("git ls-remote {url}"),
+            status: ExitStatus::from_raw(128 << 8),
+            stderr: stderr.to_owned(),
+        };
+        let said = failed("https://x/a", "warning: slow\n fatal: no host ");
+        assert_eq!(said.cause(), "fatal: no host");
+        assert_eq!(
+            said.cause(),
+            failed("https://x/b", "fatal: no host").cause()
+        );
+        assert_ne!(said.cause(), failed("https://x/a", "fatal: denied").cause());
+        let silent = failed("https://x/a", "");
+        assert_eq!(silent.cause(), failed("https://x/b", "").cause());
+        assert!(!silent.cause().contains("https://"), "{}", silent.cause());
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! Gerrit alike, runs in parallel, each with a deadline.
 //!
 //! Owns: the edge between the plan and git/Gerrit (the branch rules are
-//! `crate::plan::revisions`). Must not: render anything, or print: what it has to
-//! say comes back as notes and warnings.
+//! `crate::plan::revisions`), and why a branch-head lookup failed
+//! ([`LookupFailure`], with the cause reports group it by). Must not:
+//! render anything, or print: what it has to say comes back as notes and
+//! warnings, what failed as typed failures.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +19,7 @@ use crate::model::settings::BranchMatch;
 use crate::model::settings::Settings;
 use crate::plan::revisions::BranchRule;
 use crate::run::gerrit::{self, Topic};
-use crate::run::lsremote;
+use crate::run::lsremote::{self, LsRemoteError};
 
 /// How long one lookup may take.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -46,7 +48,46 @@ pub enum ResolveError {
     /// A setting (BRANCH, GERRIT_…) is unusable.
     Setting(String),
     /// These packages' lookups failed: (package, why).
-    Lookups(Vec<(String, String)>),
+    Lookups(Vec<(String, LookupFailure)>),
+}
+
+/// Why one package's branch head could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupFailure {
+    /// `git ls-remote` gave no answer.
+    #[error(transparent)]
+    Git(#[from] LsRemoteError),
+    /// git listed the heads; none matched BRANCH, nor the rule's fallbacks.
+    #[error("`git ls-remote --heads {url}` lists no branch matching `{branch}`, nor {fallbacks}")]
+    NoBranch {
+        url: String,
+        branch: String,
+        /// [`BranchRule::fallbacks`].
+        fallbacks: &'static str,
+    },
+    /// The head git answered is not a rev that is safe to use.
+    #[error("git answered `{rev}` for {url}, which {why}")]
+    UnusableRev {
+        url: String,
+        rev: String,
+        why: String,
+    },
+}
+
+impl LookupFailure {
+    /// What this failure has in common with the same failure of other
+    /// packages, which the lookup report groups by: what git said
+    /// ([`LsRemoteError::cause`]), or the failure without the repository's
+    /// URL (the rev git answered is the repository's too).
+    pub fn cause(&self) -> String {
+        match self {
+            LookupFailure::Git(e) => e.cause(),
+            LookupFailure::NoBranch {
+                branch, fallbacks, ..
+            } => format!("lists no branch matching `{branch}`, nor {fallbacks}"),
+            LookupFailure::UnusableRev { why, .. } => format!("git answered a rev which {why}"),
+        }
+    }
 }
 
 enum Job {
@@ -55,7 +96,7 @@ enum Job {
 }
 
 enum Answer {
-    Head(String, Result<String, String>),
+    Head(String, Result<String, LookupFailure>),
     Topic(String, Result<Topic, String>),
 }
 
@@ -136,20 +177,23 @@ pub fn resolve(
         Job::Head(name) => {
             let url = repo_url(git_base, &name);
             let answer = lsremote::ls_remote(git, &url, &["--heads"], TIMEOUT)
-                .map_err(|e| e.to_string())
+                .map_err(LookupFailure::from)
                 .and_then(|output| {
-                    rule.pick(&output).map(str::to_owned).ok_or_else(|| {
-                        format!(
-                            "`git ls-remote --heads {url}` lists no branch matching `{}`, nor {}",
-                            settings.branch,
-                            rule.fallbacks()
-                        )
-                    })
+                    rule.pick(&output)
+                        .map(str::to_owned)
+                        .ok_or_else(|| LookupFailure::NoBranch {
+                            url: url.clone(),
+                            branch: settings.branch.clone(),
+                            fallbacks: rule.fallbacks(),
+                        })
                 })
-                .and_then(|rev| {
-                    crate::check::shell::check_rev(&rev)
-                        .map(|()| rev.clone())
-                        .map_err(|why| format!("git answered `{rev}` for {url}, which {why}"))
+                .and_then(|rev| match crate::check::shell::check_rev(&rev) {
+                    Ok(()) => Ok(rev),
+                    Err(why) => Err(LookupFailure::UnusableRev {
+                        url: url.clone(),
+                        rev,
+                        why,
+                    }),
                 });
             Answer::Head(name, answer)
         }
@@ -202,5 +246,72 @@ pub fn resolve(
         Ok(out)
     } else {
         Err(ResolveError::Lookups(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout(url: &str) -> LookupFailure {
+        LookupFailure::Git(LsRemoteError::Timeout {
+            command: format!("git ls-remote --heads {url}"),
+            timeout: TIMEOUT,
+        })
+    }
+
+    fn no_branch(url: &str, branch: &str) -> LookupFailure {
+        LookupFailure::NoBranch {
+            url: url.into(),
+            branch: branch.into(),
+            fallbacks: "`master`",
+        }
+    }
+
+    #[test]
+    fn the_same_failure_of_two_repositories_has_one_cause() {
+        let (x, y) = ("https://example.org/a/x", "https://example.org/a/y");
+        assert_ne!(timeout(x).to_string(), timeout(y).to_string());
+        assert_eq!(timeout(x).cause(), timeout(y).cause());
+        assert_eq!(no_branch(x, "dev").cause(), no_branch(y, "dev").cause());
+        let unusable = |url: &str, rev: &str| LookupFailure::UnusableRev {
+            url: url.into(),
+            rev: rev.into(),
+            why: "contains `..`".into(),
+        };
+        assert_eq!(unusable(x, "a..b").cause(), unusable(y, "c..d").cause());
+    }
+
+    #[test]
+    fn different_failures_have_different_causes() {
+        let url = "https://example.org/a/x";
+        assert_ne!(
+            no_branch(url, "dev").cause(),
+            no_branch(url, "main").cause()
+        );
+        assert_ne!(no_branch(url, "dev").cause(), timeout(url).cause());
+        let spawn = LookupFailure::Git(LsRemoteError::Spawn {
+            git: "git".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert_ne!(spawn.cause(), timeout(url).cause());
+    }
+
+    #[test]
+    fn failures_print_what_failed_where() {
+        assert_eq!(
+            no_branch("https://example.org/a/x", "dev").to_string(),
+            "`git ls-remote --heads https://example.org/a/x` lists no branch matching `dev`, \
+             nor `master`"
+        );
+        let unusable = LookupFailure::UnusableRev {
+            url: "https://example.org/a/x".into(),
+            rev: "a b".into(),
+            why: "contains a space".into(),
+        };
+        assert_eq!(
+            unusable.to_string(),
+            "git answered `a b` for https://example.org/a/x, which contains a space"
+        );
     }
 }

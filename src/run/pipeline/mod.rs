@@ -26,7 +26,7 @@ use crate::model::settings::Settings;
 use crate::plan::render::{Plan, RenderError};
 use crate::run::engine::{CancelToken, DockerCli, Engine, EngineError, Registry, RegistryError};
 use crate::run::registry::{self, CachingEngine, Fate, Node, Pusher, Remote};
-use crate::run::revs::{self, Resolution, ResolveError};
+use crate::run::revs::{self, LookupFailure, Resolution, ResolveError};
 use crate::run::scheduler::{self, Job, Late, Options, Outcome, SchedulerError, Spec};
 use crate::run::store::{self, Store};
 
@@ -125,7 +125,7 @@ pub enum PipelineError {
     /// These packages' lookups failed: (package, why).
     #[error("{} revision lookup(s) failed", failures.len())]
     RevisionLookups {
-        failures: Vec<(String, String)>,
+        failures: Vec<(String, LookupFailure)>,
         git_base: String,
     },
     #[error(transparent)]
