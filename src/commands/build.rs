@@ -231,14 +231,10 @@ fn cache_config(args: &BuildArgs) -> Result<Option<CacheConfig>, CmdError> {
         }
         return Ok(None);
     };
-    let reference = reference.trim_end_matches('/');
-    if let Err(why) = crate::check::shell::check_registry(reference) {
-        return Err(UsageError::BadCacheRegistry {
-            reference: reference.to_owned(),
-            why,
-        }
-        .into());
-    }
+    let reference = super::registry_reference(
+        reference,
+        "BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry)",
+    )?;
     Ok(Some(CacheConfig {
         reference: reference.to_owned(),
         push: args.cache_push,

@@ -65,8 +65,14 @@ pub(crate) enum UsageError {
     Settings(#[from] SettingsError),
     #[error("--cache-push needs --cache-registry (BUILD_UNIT_TEST_CACHE_REGISTRY)")]
     CachePushWithoutRegistry,
-    #[error("BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry) {reference:?} {why}")]
-    BadCacheRegistry { reference: String, why: String },
+    /// A registry reference (`HOST[:PORT][/PATH]`) that is not one; `flag`
+    /// names where it came from.
+    #[error("{flag} {reference:?} {why}")]
+    BadRegistry {
+        flag: &'static str,
+        reference: String,
+        why: String,
+    },
     /// `--report FILE` cannot be written: found before the build.
     #[error("--report {}: cannot write the report there (checked before building)", path.display())]
     ReportUnwritable {
@@ -76,8 +82,6 @@ pub(crate) enum UsageError {
     },
     #[error("--checksum is for packages, not base pins")]
     ChecksumOfBasePin,
-    #[error("--cache-registry {reference:?} {why}")]
-    BadPruneRegistry { reference: String, why: String },
     /// `explain STAGE` names no stage of the plan.
     #[error(
         "no stage `{name}`{}",
@@ -488,7 +492,8 @@ mod tests {
             CmdError::from(SettingsError::NotAnArch("x86 64".into())),
             CmdError::from(SettingsError::Refused(vec!["a".into()])),
             CmdError::Usage(UsageError::CachePushWithoutRegistry),
-            CmdError::Usage(UsageError::BadCacheRegistry {
+            CmdError::Usage(UsageError::BadRegistry {
+                flag: "BUILD_UNIT_TEST_CACHE_REGISTRY (--cache-registry)",
                 reference: "a b".into(),
                 why: "is not a registry".into(),
             }),
@@ -497,7 +502,8 @@ mod tests {
                 path: "/r/x.json".into(),
                 source: io("denied"),
             }),
-            CmdError::Usage(UsageError::BadPruneRegistry {
+            CmdError::Usage(UsageError::BadRegistry {
+                flag: "--cache-registry",
                 reference: "a b".into(),
                 why: "is not a registry".into(),
             }),

@@ -59,7 +59,6 @@ fn find_package<'a>(project: &'a Project, wanted: &str) -> Result<&'a str, Proje
     })
 }
 
-/// The text of `path` as it was read with the project.
 /// The text of `path` as the project was read (and checked) from it.
 fn loaded_text(sources: &Sources, path: &Path) -> Result<String, FileError> {
     sources

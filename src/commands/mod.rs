@@ -499,6 +499,23 @@ mod tests {
     }
 }
 
+/// A registry reference (`HOST[:PORT][/PATH]`, as `--cache-registry`
+/// takes it) without its trailing `/`, checked; `flag` names where it came
+/// from in the error.
+pub(crate) fn registry_reference<'a>(
+    reference: &'a str,
+    flag: &'static str,
+) -> Result<&'a str, UsageError> {
+    let reference = reference.trim_end_matches('/');
+    crate::check::shell::check_registry(reference)
+        .map(|()| reference)
+        .map_err(|why| UsageError::BadRegistry {
+            flag,
+            reference: reference.to_owned(),
+            why,
+        })
+}
+
 /// The cache folder: BUILD_UNIT_TEST_CACHE_DIR, else $XDG_CACHE_HOME or
 /// ~/.cache, plus `build-unit-test-docker`.
 pub(crate) fn cache_dir(env: impl Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {

@@ -21,7 +21,7 @@ use crate::run::engine::{DockerCli, EngineError};
 use crate::run::prune::{kept_weeks, prune_local, CallError, LocalOutcome};
 use crate::run::registry_api::{self, Api, ApiError, Listed, RegistryOutcome};
 
-use super::{BuildError, CmdError, Interruption, UsageError};
+use super::{BuildError, CmdError, Interruption};
 
 pub fn run(root: &Path, args: &PruneArgs) -> Result<(), CmdError> {
     // The image name and the week, exactly as a build computes them.
@@ -356,14 +356,7 @@ fn registry(
     retention: &Retention,
     args: &PruneArgs,
 ) -> Result<(), CmdError> {
-    let reference = reference.trim_end_matches('/');
-    if let Err(why) = crate::check::shell::check_registry(reference) {
-        return Err(UsageError::BadPruneRegistry {
-            reference: reference.to_owned(),
-            why,
-        }
-        .into());
-    }
+    let reference = super::registry_reference(reference, "--cache-registry")?;
     let (host, path) = reference.split_once('/').unwrap_or((reference, ""));
     let timeout = Duration::from_secs(args.cache_timeout.max(1));
     let basic = registry_api::credentials(host, &auth_files(engine), timeout)
