@@ -118,15 +118,7 @@ pub fn check(sources: &Sources) -> Checked {
     }
 
     let declared = names::claim(&parsed, &mut problems);
-    let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
-    names.sort_unstable();
-
-    let ctx = manifest::Ctx {
-        templates: templates.as_ref(),
-        names: &names,
-        declared: &declared,
-        prefix: &prefix,
-    };
+    let ctx = manifest::Ctx::new(templates.as_ref(), &declared, &prefix);
     for (source, manifest) in &parsed {
         if let Some(m) = manifest {
             ctx.check_manifest(source, m, &mut problems);
