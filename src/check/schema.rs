@@ -71,15 +71,10 @@ impl<'a> ManifestSchema<'a> {
     }
 }
 
-/// What a field holds, for type errors.
+/// What a field holds, for type errors: as its schema says.
 fn expected_type(field: &str) -> &'static str {
-    match field {
-        "depends"
-        | "build_steps"
-        | "config_flags"
-        | "config_env"
-        | "custom_post_dl"
-        | "custom_post_install" => "a list of strings",
+    match manifest::fields().iter().find(|f| f.name == field) {
+        Some(f) if f.list => "a list of strings",
         _ => "a string",
     }
 }
@@ -119,9 +114,13 @@ fn schema_problems(
                         source.key_span(&pointer_child(&pointer, key)),
                         "not a manifest field",
                     );
-                    p = match closest(key, manifest::FIELDS.iter().copied()) {
+                    let fields = manifest::field_names();
+                    p = match closest(key, fields.clone()) {
                         Some(s) => p.help(format!("did you mean `{s}`?")),
-                        None => p.help(format!("manifest fields: {}", manifest::FIELDS.join(", "))),
+                        None => p.help(format!(
+                            "manifest fields: {}",
+                            fields.collect::<Vec<_>>().join(", ")
+                        )),
                     };
                     problems.push(p);
                 }
@@ -215,5 +214,49 @@ fn example_of(field: &str) -> String {
     match expected_type(field) {
         "a string" => format!("{field} = \"…\""),
         _ => format!("{field} = [\"…\", \"…\"]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_field_holds_is_what_its_schema_says() {
+        let lists = [
+            "depends",
+            "build_steps",
+            "config_flags",
+            "config_env",
+            "custom_post_dl",
+            "custom_post_install",
+        ];
+        for field in lists {
+            assert_eq!(expected_type(field), "a list of strings", "{field}");
+            assert_eq!(example_of(field), format!("{field} = [\"…\", \"…\"]"));
+        }
+        for field in ["name", "rev", "url", "sha256", "build_type", "nonsense", ""] {
+            assert_eq!(expected_type(field), "a string", "{field}");
+            assert_eq!(example_of(field), format!("{field} = \"…\""));
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_like_none_lists_every_field_in_declaration_order() {
+        let build_types = ["cmake".to_owned()];
+        let schema = ManifestSchema::compile(&build_types).expect("the schema compiles");
+        let text = "name = \"a/b\"\nbuild_type = \"cmake\"\nzzzzzz = \"1\"\n";
+        let source =
+            TomlSource::parse(std::path::Path::new("a-b.toml"), text.into()).expect("valid TOML");
+        let mut problems = Vec::new();
+        assert!(schema.typed(&source, &mut problems).is_none());
+        let helps: Vec<Option<&str>> = problems.iter().map(|p| p.help.as_deref()).collect();
+        assert_eq!(
+            helps,
+            [Some(
+                "manifest fields: name, rev, url, sha256, depends, build_type, build_steps, \
+                 config_flags, config_env, custom_post_dl, custom_post_install"
+            )]
+        );
     }
 }
