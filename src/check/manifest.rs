@@ -118,11 +118,7 @@ impl<'a> Ctx<'a> {
         };
         for field in template::BUILD_TYPE_FIELDS {
             let used = bt.variables.contains(*field);
-            let present = match *field {
-                "build_steps" => m.build_steps.is_some(),
-                "config_flags" => !m.config_flags.is_empty(),
-                _ => !m.config_env.is_empty(),
-            };
+            let present = m.is_set(field);
             let pointer = pointer_child("", field);
             if used && *field == "build_steps" && m.build_steps.as_ref().is_none_or(Vec::is_empty) {
                 problems.push(

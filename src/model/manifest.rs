@@ -79,6 +79,15 @@ pub struct Manifest {
     pub custom_post_install: Vec<String>,
 }
 
+impl Manifest {
+    /// Whether the field `name` is set, as serialization tells: an empty
+    /// list is not (but `build_steps = []`, an option, is), and a name that
+    /// is not a field never is.
+    pub fn is_set(&self, name: &str) -> bool {
+        serde_json::to_value(self).is_ok_and(|json| json.get(name).is_some())
+    }
+}
+
 /// A field of the manifest, as its schema declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -215,6 +224,20 @@ mod tests {
             fields().iter().map(|f| (f.name.as_str(), f.list)).collect();
         assert_eq!(fields, serialized);
         assert!(field_names().eq(serialized.iter().map(|(name, _)| *name)));
+    }
+
+    #[test]
+    fn a_field_is_set_when_serialization_writes_it() {
+        let mut m: Manifest =
+            serde_json::from_value(serde_json::json!({"name": "a/b", "build_type": "cmake"}))
+                .expect("a manifest");
+        assert!(m.is_set("name") && m.is_set("build_type"));
+        assert!(!m.is_set("rev") && !m.is_set("config_flags") && !m.is_set("build_steps"));
+        assert!(!m.is_set("nonsense"));
+        m.config_flags = vec!["-DA=1".to_owned()];
+        m.build_steps = Some(Vec::new());
+        assert!(m.is_set("config_flags") && m.is_set("build_steps"));
+        assert!(!m.is_set("config_env"));
     }
 
     #[test]
