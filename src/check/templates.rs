@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::check::diag::Problem;
 use crate::check::shell;
 use crate::check::suggest::closest;
-use crate::model::settings::{BranchMatch, CpuCount};
+use crate::model::settings::{BaseRule, BranchMatch, CpuCount};
 use crate::model::source::pointer_child;
 use crate::model::sources::TemplateSources;
 use crate::model::template::{
@@ -24,17 +24,19 @@ use crate::model::template::{
     BUILD_TYPES_DIR, BUILD_TYPE_SUFFIX, BUILD_TYPE_VARS, FINAL_VARS, PACKAGE_VARS,
 };
 
+/// The values a rule key takes ([`BaseRule::names`]).
+type Names = fn() -> &'static [&'static str];
 /// base.toml keys that choose a rule rather than fill a template: the
 /// values each takes, and what they mean.
-const RULE_KEYS: &[(&str, &[&str], &str)] = &[
+const RULE_KEYS: &[(&str, Names, &str)] = &[
     (
         BranchMatch::KEY,
-        BranchMatch::NAMES,
+        BranchMatch::names,
         "\"regex-suffix\" is OpenBMC's rule today, \"contains\" the 2021 script's",
     ),
     (
         CpuCount::KEY,
-        CpuCount::NAMES,
+        CpuCount::names,
         "\"affinity\" is OpenBMC's rule today, \"nproc\" the 2021 script's",
     ),
 ];
@@ -242,6 +244,7 @@ fn check_base_vars(base: &BaseVars, problems: &mut Vec<Problem>) {
             );
         }
         if let Some((_, names, hint)) = RULE_KEYS.iter().find(|(k, _, _)| *k == key.as_str()) {
+            let names = names();
             if !value.as_str().is_some_and(|v| names.contains(&v)) {
                 problems.push(
                     Problem::error(
@@ -320,6 +323,10 @@ mod tests {
                 "template::no-build-types",
                 "template::missing-base-var",
             ]
+        );
+        assert_eq!(
+            problems[1].message,
+            "`branch_match` must be one of regex-suffix, contains"
         );
         assert_eq!(
             problems[2]

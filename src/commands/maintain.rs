@@ -18,6 +18,7 @@ use crate::cli::{BumpArgs, OutdatedArgs, TableFormat, UpdateArgs};
 use crate::maintain::edit::{set_string, unified_diff, write_atomic};
 use crate::maintain::versions;
 use crate::model::manifest;
+use crate::model::settings::BaseRule;
 use crate::model::sources::{Sources, PACKAGES_DIR, TEMPLATES_DIR};
 use crate::plan::graph;
 use crate::run::{fetch, lsremote, revs};

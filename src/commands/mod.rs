@@ -27,7 +27,7 @@ use std::path::Path;
 use crate::check::diag::{self, Problem};
 use crate::cli::{Command, Invocation, RenderArgs};
 use crate::model::project::Project;
-use crate::model::settings::{self, IsoWeek, Settings, User};
+use crate::model::settings::{self, BaseRule, IsoWeek, Settings, User};
 use crate::model::sources::Sources;
 use crate::plan::render::Plan;
 

@@ -1,9 +1,12 @@
 //! The package manifest: one TOML file in `packages.d/` per source package.
 //!
 //! Owns: the typed manifest (serde + schemars, its doc comments are the
-//! schema's descriptions), the JSON schema built from it, and the rule that
-//! maps a package name to its stage and file name. Must not: read files
-//! (see `sources`) or judge semantics (see `check`).
+//! schema's descriptions), the JSON schema built from it, the list of its
+//! fields read from that schema, and the rule that maps a package name to
+//! its stage and file name. Must not: read files (see `sources`) or judge
+//! semantics (see `check`).
+
+use std::sync::LazyLock;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -76,20 +79,57 @@ pub struct Manifest {
     pub custom_post_install: Vec<String>,
 }
 
-/// The fields a manifest may have, for "did you mean" suggestions.
-pub const FIELDS: &[&str] = &[
-    "name",
-    "rev",
-    "url",
-    "sha256",
-    "depends",
-    "build_type",
-    "build_steps",
-    "config_flags",
-    "config_env",
-    "custom_post_dl",
-    "custom_post_install",
-];
+impl Manifest {
+    /// Whether the field `name` is set, as serialization tells: an empty
+    /// list is not (but `build_steps = []`, an option, is), and a name that
+    /// is not a field never is.
+    pub fn is_set(&self, name: &str) -> bool {
+        serde_json::to_value(self).is_ok_and(|json| json.get(name).is_some())
+    }
+}
+
+/// A field of the manifest, as its schema declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    /// Whether it holds a list (of strings) rather than a string.
+    pub list: bool,
+}
+
+/// The fields a manifest may have, in declaration order, read once from the
+/// schema of [`Manifest`]: the one list of them, for "did you mean"
+/// suggestions and for saying what a field holds.
+pub fn fields() -> &'static [Field] {
+    static FIELDS: LazyLock<Vec<Field>> = LazyLock::new(|| {
+        let schema = schemars::schema_for!(Manifest).to_value();
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        properties
+            .iter()
+            .map(|(name, property)| Field {
+                name: name.clone(),
+                list: holds_a_list(property),
+            })
+            .collect()
+    });
+    &FIELDS
+}
+
+/// The names of [`fields`], in declaration order.
+pub fn field_names() -> impl Iterator<Item = &'static str> + Clone {
+    fields().iter().map(|f| f.name.as_str())
+}
+
+/// Whether a property's schema takes an array (`"type": "array"`, or
+/// `["array", "null"]` for an optional list).
+fn holds_a_list(property: &Value) -> bool {
+    match property.get("type") {
+        Some(Value::String(t)) => t == "array",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "array"),
+        _ => false,
+    }
+}
 
 /// Whether `rev` is a full commit id as git prints it: 40 hex digits
 /// (SHA-1) or 64 (a SHA-256 repository). The one rule for "a pin at a
@@ -150,12 +190,54 @@ mod tests {
             serde_json::json!(["cmake", "meson"])
         );
         assert_eq!(s["additionalProperties"], Value::Bool(false));
-        let props = s["properties"].as_object().map(|o| o.len()).unwrap_or(0);
-        assert_eq!(props, FIELDS.len());
         assert!(s["properties"]["rev"]["description"]
             .as_str()
             .unwrap_or("")
             .contains("ls-remote"));
+    }
+
+    #[test]
+    fn the_fields_are_the_schema_s_in_declaration_order() {
+        let list = || vec!["x".to_owned()];
+        let every = Manifest {
+            name: "a/b".to_owned(),
+            rev: Some("v1".to_owned()),
+            url: Some(DEFAULT_URL.to_owned()),
+            sha256: Some("0".repeat(64)),
+            depends: list(),
+            build_type: "cmake".to_owned(),
+            build_steps: Some(list()),
+            config_flags: list(),
+            config_env: list(),
+            custom_post_dl: list(),
+            custom_post_install: list(),
+        };
+        // serde writes every set field in declaration order, lists as arrays.
+        let json = serde_json::to_value(&every).expect("serializable");
+        let serialized: Vec<(&str, bool)> = json
+            .as_object()
+            .expect("an object")
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.is_array()))
+            .collect();
+        let fields: Vec<(&str, bool)> =
+            fields().iter().map(|f| (f.name.as_str(), f.list)).collect();
+        assert_eq!(fields, serialized);
+        assert!(field_names().eq(serialized.iter().map(|(name, _)| *name)));
+    }
+
+    #[test]
+    fn a_field_is_set_when_serialization_writes_it() {
+        let mut m: Manifest =
+            serde_json::from_value(serde_json::json!({"name": "a/b", "build_type": "cmake"}))
+                .expect("a manifest");
+        assert!(m.is_set("name") && m.is_set("build_type"));
+        assert!(!m.is_set("rev") && !m.is_set("config_flags") && !m.is_set("build_steps"));
+        assert!(!m.is_set("nonsense"));
+        m.config_flags = vec!["-DA=1".to_owned()];
+        m.build_steps = Some(Vec::new());
+        assert!(m.is_set("config_flags") && m.is_set("build_steps"));
+        assert!(!m.is_set("config_env"));
     }
 
     #[test]

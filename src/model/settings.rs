@@ -3,10 +3,14 @@
 //! is rendered.
 //!
 //! Owns: the `Settings` value and the small pure rules around it (ISO week,
-//! `dirname`, the CPU count rule of `nproc`). Must not: read the
+//! `dirname`, the CPU count rule of `nproc`), and the rules base.toml picks
+//! by name (`BaseRule`: their names are serde's). Must not: read the
 //! environment or the clock itself — the caller passes them in.
 
-use serde::Serialize;
+use std::fmt;
+
+use serde::de::{self, value::StrDeserializer, DeserializeOwned};
+use serde::{Deserialize, Serialize};
 
 /// The invoking user, set up in the final image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,72 +111,93 @@ pub const DEFAULT_IMAGE_NAME: &str = "openbmc/ubuntu-unit-test";
 /// The Gerrit server GERRIT_TOPIC is looked up on.
 pub const DEFAULT_GERRIT_URL: &str = "https://gerrit.openbmc.org";
 
-/// How BRANCH picks a line of `git ls-remote --heads`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A rule templates/base.toml picks by name: the serde names of the
+/// enum's variants (kebab-case) are the values its key takes, written in
+/// that one place, and its `Default` is the rule when base.toml does not
+/// say.
+pub trait BaseRule: DeserializeOwned + Default {
+    /// The key of templates/base.toml that names the root's rule.
+    const KEY: &'static str;
+
+    /// The values the key may take, in declaration order.
+    fn names() -> &'static [&'static str] {
+        variant_names::<Self>()
+    }
+
+    /// The rule `name` names, if any.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::deserialize(StrDeserializer::<de::value::Error>::new(name)).ok()
+    }
+
+    /// The root's rule (the default when base.toml does not say).
+    fn of(templates: &crate::model::template::Templates) -> Self {
+        templates
+            .base_str(Self::KEY)
+            .and_then(Self::from_name)
+            .unwrap_or_default()
+    }
+}
+
+/// The names serde reads the variants of the enum `T` by, in declaration
+/// order: the list it gives when asked for a variant that does not exist.
+fn variant_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    /// The error that keeps the names an unknown variant was expected among.
+    #[derive(Debug)]
+    struct Expected(&'static [&'static str]);
+    impl fmt::Display for Expected {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "one of {:?}", self.0)
+        }
+    }
+    impl std::error::Error for Expected {}
+    impl de::Error for Expected {
+        fn custom<M: fmt::Display>(_: M) -> Self {
+            Expected(&[])
+        }
+        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+            Expected(expected)
+        }
+    }
+    // No variant is named by the empty string.
+    T::deserialize(StrDeserializer::<Expected>::new(""))
+        .err()
+        .map_or(&[], |Expected(names)| names)
+}
+
+/// How BRANCH picks a line of `git ls-remote --heads` (`branch_match` in
+/// templates/base.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BranchMatch {
     /// OpenBMC's script since 2023 (the default): the first line that
     /// BRANCH, a regular expression, matches at its end; else the first line
     /// naming `refs/heads/master` or `refs/heads/main`.
+    #[default]
     RegexSuffix,
     /// The 2021 script: the last line containing `refs/heads/BRANCH`; else
     /// the first naming `refs/heads/master`.
     Contains,
 }
 
-impl BranchMatch {
-    /// The key of templates/base.toml that names the root's rule, and the
-    /// values it may take.
-    pub const KEY: &'static str = "branch_match";
-    pub const NAMES: &'static [&'static str] = &["regex-suffix", "contains"];
-
-    pub fn from_name(name: &str) -> Option<BranchMatch> {
-        match name {
-            "regex-suffix" => Some(BranchMatch::RegexSuffix),
-            "contains" => Some(BranchMatch::Contains),
-            _ => None,
-        }
-    }
-
-    /// The root's rule (the default when base.toml does not say).
-    pub fn of(templates: &crate::model::template::Templates) -> BranchMatch {
-        templates
-            .base_str(BranchMatch::KEY)
-            .and_then(BranchMatch::from_name)
-            .unwrap_or(BranchMatch::RegexSuffix)
-    }
+impl BaseRule for BranchMatch {
+    const KEY: &'static str = "branch_match";
 }
 
 /// How the default CPU count is found (`cpu_count` in templates/base.toml).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CpuCount {
     /// The CPUs this process may run on, as OpenBMC's script counts them
     /// today (`len(os.sched_getaffinity(0))`): the default.
+    #[default]
     Affinity,
     /// What `nproc` prints, as the 2021 script ran it: the affinity,
     /// adjusted by OMP_NUM_THREADS and OMP_THREAD_LIMIT.
     Nproc,
 }
 
-impl CpuCount {
-    /// The key of templates/base.toml, and the values it takes.
-    pub const KEY: &'static str = "cpu_count";
-    pub const NAMES: &'static [&'static str] = &["affinity", "nproc"];
-
-    pub fn from_name(name: &str) -> Option<CpuCount> {
-        match name {
-            "affinity" => Some(CpuCount::Affinity),
-            "nproc" => Some(CpuCount::Nproc),
-            _ => None,
-        }
-    }
-
-    /// The root's rule (the default when base.toml does not say).
-    pub fn of(templates: &crate::model::template::Templates) -> CpuCount {
-        templates
-            .base_str(CpuCount::KEY)
-            .and_then(CpuCount::from_name)
-            .unwrap_or(CpuCount::Affinity)
-    }
+impl BaseRule for CpuCount {
+    const KEY: &'static str = "cpu_count";
 }
 
 /// This machine's name, as `uname -m` prints it.
@@ -301,6 +326,34 @@ pub(crate) fn test_settings() -> Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_rules_are_named_by_serde_once() {
+        // Each name in declaration order, and the rule it reads as.
+        fn named<R: BaseRule>() -> Vec<(&'static str, Option<R>)> {
+            R::names().iter().map(|n| (*n, R::from_name(n))).collect()
+        }
+        assert_eq!(
+            named::<BranchMatch>(),
+            [
+                ("regex-suffix", Some(BranchMatch::RegexSuffix)),
+                ("contains", Some(BranchMatch::Contains))
+            ]
+        );
+        assert_eq!(
+            named::<CpuCount>(),
+            [
+                ("affinity", Some(CpuCount::Affinity)),
+                ("nproc", Some(CpuCount::Nproc))
+            ]
+        );
+        for not in ["", "Contains", "regex_suffix", "nproc "] {
+            assert_eq!(BranchMatch::from_name(not), None, "{not:?}");
+            assert_eq!(CpuCount::from_name(not), None, "{not:?}");
+        }
+        assert_eq!(BranchMatch::default(), BranchMatch::RegexSuffix);
+        assert_eq!(CpuCount::default(), CpuCount::Affinity);
+    }
 
     #[test]
     fn iso_week_of_the_golden_date() {

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::model::project::Project;
-use crate::model::settings::BranchMatch;
 use crate::model::settings::Settings;
+use crate::model::settings::{BaseRule, BranchMatch};
 use crate::plan::revisions::BranchRule;
 use crate::run::gerrit::{self, Topic};
 use crate::run::lsremote::{self, LsRemoteError};
