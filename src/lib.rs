@@ -1,3 +1,9 @@
+//! build-unit-test-docker: the README below is the crate's documentation.
+//!
+//! Owns: the module tree and [`run()`], the one entry function (parse, run
+//! the command, print its failure once, map it to the exit status). Must
+//! not: hold any rule of its own.
+//!
 #![doc = include_str!("../README.md")]
 
 // Data flows one way: files -> model -> check -> plan -> run (with `dag`,

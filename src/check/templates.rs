@@ -3,9 +3,10 @@
 //! base.toml has the keys the base stage needs, with values that are safe
 //! in a RUN line.
 //!
-//! Owns: turning what `model::template` loaded into problems, and into the
-//! `Templates` when none is found. Must not: read files or compile
-//! templates (the model did both).
+//! Owns: turning what `model::template` loads into problems (it asks the
+//! model to load and compile them from the sources already read), and into
+//! the `Templates` when none is found. Must not: read files, or compile a
+//! template by means of its own.
 
 use std::collections::BTreeSet;
 use std::ops::Range;

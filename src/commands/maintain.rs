@@ -1,10 +1,12 @@
-//! `bump`, `outdated` and `update`: the maintainer's edits, all through one
-//! path — format-preserving edit of the text read with the project,
-//! whole-project check of the sources with the edit in place (in memory),
-//! then an atomic write (or a diff with --dry-run), all under the root's
-//! lock. What waits on the network comes before the lock: `bump
-//! --checksum` downloads and `update` looks upstream up first, then each
-//! locks, reads the root again and makes its edits to what it finds.
+//! `bump`, `outdated` and `update`: the maintainer's commands. `outdated`
+//! only looks upstream up and prints a table. `bump` and `update` edit, all
+//! through one path — format-preserving edit of the text read with the
+//! project, whole-project check of the sources with the edit in place (in
+//! memory), then an atomic write under the root's lock (or, with
+//! --dry-run, a diff: `bump` still takes the lock, `update` does not).
+//! What waits on the network comes before the lock: `bump --checksum`
+//! downloads and `update` looks upstream up first, then each locks, reads
+//! the root again and makes its edits to what it finds.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,9 @@
 //! The subcommands: each turns parsed arguments into work on the core and
-//! prints the result. The only place that prints, besides the one error
-//! line the edge prints for the [`CmdError`] a command returns; everything
-//! for stdout goes through [`print_out`], whose failure is the command's.
+//! prints the result. The only place that prints, besides `src/lib.rs`
+//! (clap's usage errors and the one error line for the [`CmdError`] a
+//! command returns) and the build's progress reporter (`run::progress`,
+//! writing to the stderr handed to it here); everything for stdout goes
+//! through [`print_out`], whose failure is the command's.
 //!
 //! Owns: reading the process environment, the clock and the user ids into
 //! `Settings`; the cache folder and the build store's key (canonical root,

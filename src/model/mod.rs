@@ -3,9 +3,11 @@
 //! from them), TOML sources with spans, the templates and base.toml as
 //! loaded, and the run's settings.
 //!
-//! Owns: what the files and the environment say, as values. Must not: judge
-//! them (that is `check`, which depends on the model and never the other
-//! way), render, or run anything.
+//! Owns: what the files and the environment say, as values, and the
+//! template engine itself (`template`: loading, compiling and rendering a
+//! template under its limits). Must not: judge them (that is `check`,
+//! which depends on the model and never the other way), decide what a
+//! stage renders with (that is `plan`), or run anything.
 
 pub mod manifest;
 pub mod project;

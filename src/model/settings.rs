@@ -4,8 +4,9 @@
 //!
 //! Owns: the `Settings` value and the small pure rules around it (ISO week,
 //! `dirname`, the CPU count rule of `nproc`), and the rules base.toml picks
-//! by name (`BaseRule`: their names are serde's). Must not: read the
-//! environment or the clock itself — the caller passes them in.
+//! by name (`BaseRule`: their names are serde's), and this machine's name
+//! ([`machine`], from `uname`). Must not: read the environment or the
+//! clock itself — the caller passes them in.
 
 use std::fmt;
 

@@ -6,9 +6,11 @@
 //! here (`store`), the hints for engine failures that the host's setup
 //! causes, and `prune`'s engine calls and registry client.
 //!
-//! Owns: every child process (through `crate::process`) and thread. Must
-//! not: decide what a stage contains (that is `plan`) or print outside
-//! the progress reporter (commands print).
+//! Owns: which child processes run and when (each started through
+//! `crate::process`, which also owns the reader, waiter and signal
+//! threads), and the stage and lookup threads. Must not: decide what a
+//! stage contains (that is `plan`) or print outside the progress reporter
+//! (commands print).
 
 pub mod engine;
 pub mod fetch;
