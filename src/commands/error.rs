@@ -641,10 +641,14 @@ mod tests {
                 ("a/y".into(), git_failed("a/y", "fatal: no host")),
                 (
                     "a/z".into(),
-                    LookupFailure::Git(crate::run::lsremote::LsRemoteError::Timeout {
-                        command: "git ls-remote --heads https://example.org/a/z".into(),
-                        timeout: std::time::Duration::from_secs(120),
-                    }),
+                    LookupFailure::Git(crate::run::lsremote::LsRemoteError::Process(
+                        crate::process::ProcessError {
+                            command: "git ls-remote --heads https://example.org/a/z".into(),
+                            kind: crate::process::Failure::Timeout(std::time::Duration::from_secs(
+                                120,
+                            )),
+                        },
+                    )),
                 ),
             ],
             git_base: "https://example.org".into(),
@@ -657,7 +661,7 @@ mod tests {
              \x20 a/x: `git ls-remote --heads https://example.org/a/x` failed (exit status: 128):\n    \
              fatal: no host (and the same for 1 more)\n\
              \x20 a/z: `git ls-remote --heads https://example.org/a/z` did not finish within 120s \
-             and was killed\n\
+             and was stopped\n\
              hint: the branch heads are looked up with `git ls-remote` on https://example.org; \
              without network, pin `rev` in those manifests (bump PKG REV), or point \
              --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"

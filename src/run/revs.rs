@@ -252,12 +252,13 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::{Failure, ProcessError};
 
     fn timeout(url: &str) -> LookupFailure {
-        LookupFailure::Git(LsRemoteError::Timeout {
+        LookupFailure::Git(LsRemoteError::Process(ProcessError {
             command: format!("git ls-remote --heads {url}"),
-            timeout: TIMEOUT,
-        })
+            kind: Failure::Timeout(TIMEOUT),
+        }))
     }
 
     fn no_branch(url: &str, branch: &str) -> LookupFailure {
@@ -290,10 +291,10 @@ mod tests {
             no_branch(url, "main").cause()
         );
         assert_ne!(no_branch(url, "dev").cause(), timeout(url).cause());
-        let spawn = LookupFailure::Git(LsRemoteError::Spawn {
-            git: "git".into(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
+        let spawn = LookupFailure::Git(LsRemoteError::Process(ProcessError {
+            command: format!("git ls-remote --heads {url}"),
+            kind: Failure::Spawn(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        }));
         assert_ne!(spawn.cause(), timeout(url).cause());
     }
 

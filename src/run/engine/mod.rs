@@ -20,7 +20,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 pub use crate::process::CancelToken;
-use crate::process::{self, ProcessError};
+use crate::process::{self, Failure, ProcessError};
 
 /// The most of `image ls` output read: far above any real image list.
 const IMAGE_LS_LIMIT: usize = 64 * 1024 * 1024;
@@ -235,18 +235,18 @@ impl DockerCli {
     /// `--engine-timeout`) that did not run to its end means: `command` as
     /// the error shows it.
     pub(crate) fn query_error(&self, command: &str, e: ProcessError) -> EngineError {
-        match e {
-            ProcessError::Spawn(error) => EngineError::Invoke {
+        match e.kind {
+            Failure::Spawn(error) => EngineError::Invoke {
                 program: self.program_name(),
                 error,
             },
-            ProcessError::Cancelled => EngineError::Cancelled,
-            ProcessError::Timeout(after) => EngineError::Timeout {
+            Failure::Cancelled => EngineError::Cancelled,
+            Failure::Timeout(after) => EngineError::Timeout {
                 command: command.to_owned(),
                 after,
                 flag: "--engine-timeout",
             },
-            ProcessError::Wait(error) => EngineError::Io {
+            Failure::Wait(error) => EngineError::Io {
                 what: format!("`{command}`"),
                 error,
             },
@@ -419,18 +419,18 @@ impl Engine for DockerCli {
             process::Piece::Out(line) | process::Piece::Err(line) => on_line(line),
             process::Piece::OutBytes(_) => {}
         })
-        .map_err(|e| match e {
-            ProcessError::Spawn(error) => EngineError::Invoke {
+        .map_err(|e| match e.kind {
+            Failure::Spawn(error) => EngineError::Invoke {
                 program: program.clone(),
                 error,
             },
-            ProcessError::Timeout(after) => EngineError::Timeout {
+            Failure::Timeout(after) => EngineError::Timeout {
                 command: format!("{program} build -t {}", req.tag),
                 after,
                 flag: "--stage-timeout",
             },
-            ProcessError::Cancelled => EngineError::Cancelled,
-            ProcessError::Wait(error) => EngineError::Io {
+            Failure::Cancelled => EngineError::Cancelled,
+            Failure::Wait(error) => EngineError::Io {
                 what: format!(
                     "`{program} build` of stage {} ({}): waiting for the process",
                     req.stage, req.tag

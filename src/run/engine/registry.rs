@@ -7,7 +7,7 @@
 //! have it" from the engine's words. Must not: decide what is pulled or
 //! pushed (`crate::run::registry`), or print.
 
-use crate::process::{self, ProcessError};
+use crate::process;
 use crate::run::registry_api::is_loopback;
 
 use super::{DockerCli, ExitDesc};
@@ -66,7 +66,7 @@ impl DockerCli {
                     )))
                 }
             }
-            Err(ProcessError::Cancelled) => Err(RegistryError::Cancelled),
+            Err(e) if e.is_cancelled() => Err(RegistryError::Cancelled),
             Err(e) => Err(RegistryError::Failed(format!("{what}: {e}"))),
         }
     }

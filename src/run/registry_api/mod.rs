@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::process::{self, ProcessError};
+use crate::process;
 
 mod credentials;
 mod http;
@@ -184,7 +184,7 @@ impl Api {
             ANSWER_LIMIT,
         )
         .map_err(|e| match e {
-            ProcessError::Cancelled => ApiError::Cancelled,
+            e if e.is_cancelled() => ApiError::Cancelled,
             e => ApiError::Transport(format!("{what}: curl: {e}")),
         })?;
         if !out.status.success() {
