@@ -59,11 +59,10 @@ pub trait PruneEngine {
 impl DockerCli {
     /// Runs the engine with `args` under `--engine-timeout`; its stdout.
     fn call(&self, args: &[&str]) -> Result<String, CallError> {
-        let command = format!("{} {}", self.program.display(), args.join(" "));
         let mut cmd = process::command(&self.program);
         cmd.args(args);
-        let out = process::run(cmd, self.query_timeout, LIST_LIMIT)
-            .map_err(|e| self.query_error(&command, e))?;
+        let command = process::command_line(&cmd);
+        let out = self.query(cmd, LIST_LIMIT)?;
         if !out.status.success() {
             return Err(CallError::Failed {
                 command,

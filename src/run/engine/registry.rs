@@ -49,7 +49,7 @@ impl DockerCli {
     fn registry_call(&self, args: &[&str]) -> Result<(), RegistryError> {
         let mut cmd = process::command(&self.program);
         cmd.args(args);
-        let what = format!("`{} {}`", self.program_name(), args.join(" "));
+        let command = process::command_line(&cmd);
         match process::run(cmd, self.registry_timeout, 1024 * 1024) {
             Ok(out) if out.status.success() => Ok(()),
             Ok(out) => {
@@ -61,13 +61,13 @@ impl DockerCli {
                 } else {
                     let last = said.lines().next_back().unwrap_or_default();
                     Err(RegistryError::Failed(format!(
-                        "{what} failed ({}): {last}",
+                        "`{command}` failed ({}): {last}",
                         ExitDesc::of(out.status)
                     )))
                 }
             }
             Err(e) if e.is_cancelled() => Err(RegistryError::Cancelled),
-            Err(e) => Err(RegistryError::Failed(format!("{what}: {e}"))),
+            Err(e) => Err(RegistryError::Failed(e.to_string())),
         }
     }
 }
