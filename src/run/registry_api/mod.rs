@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::process;
+use crate::process::{self, ProcessError};
 
 mod credentials;
 mod http;
@@ -51,11 +51,15 @@ pub const MANIFEST_TYPES: &[&str] = &[
 ];
 
 /// Why the registry gave no answer, or refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// curl could not ask (no connection, a timeout, no curl).
+    /// curl could not ask (no connection, an answer that is not HTTP).
     #[error("{0}")]
     Transport(String),
+    /// curl did not run to its end (no curl, past its deadline): `what`
+    /// is the request, which is on curl's stdin, not in its command.
+    #[error("{what}: {error}")]
+    Process { what: String, error: ProcessError },
     /// The registry answered with an unexpected status.
     #[error("{what}: the registry answered HTTP {status}{detail}")]
     Status {
@@ -176,6 +180,7 @@ impl Api {
         }
         let mut cmd = process::command(&self.curl);
         cmd.args(["-q", "-K", "-"]);
+        let command = process::command_line(&cmd);
         let what = format!("{method} {}", strip_query_secrets(url));
         let out = process::run_fed(
             cmd,
@@ -183,13 +188,19 @@ impl Api {
             self.timeout + Duration::from_secs(2),
             ANSWER_LIMIT,
         )
-        .map_err(|e| match e {
-            e if e.is_cancelled() => ApiError::Cancelled,
-            e => ApiError::Transport(format!("{what}: curl: {e}")),
+        .map_err(|error| {
+            if error.is_cancelled() {
+                ApiError::Cancelled
+            } else {
+                ApiError::Process {
+                    what: what.clone(),
+                    error,
+                }
+            }
         })?;
         if !out.status.success() {
             return Err(ApiError::Transport(format!(
-                "{what}: curl failed ({}): {}",
+                "{what}: `{command}` failed ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
