@@ -33,7 +33,7 @@ mod stream;
 mod tests;
 
 pub use cancel::{install_signal_handlers, interrupted, CancelToken, INTERRUPTED};
-pub use error::{command_line, Failure, ProcessError};
+pub use error::{command_line, mask_credentials, Failure, ProcessError};
 pub use stream::{stream, Mode, Piece, Streamed};
 
 /// `cmd` set up to start in a process group of its own.
