@@ -456,9 +456,10 @@ fn lookup_report(failures: &[(String, LookupFailure)], git_base: &str) -> String
         ));
     }
     out.push_str(&format!(
-        "hint: the branch heads are looked up with `git ls-remote` on {git_base}; \
+        "hint: the branch heads are looked up with `git ls-remote` on {}; \
          without network, pin `rev` in those manifests (bump PKG REV), or point \
-         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
+         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror",
+        crate::process::mask_credentials(git_base)
     ));
     out
 }
@@ -708,6 +709,28 @@ mod tests {
             "{text}"
         );
         assert!(lines[3].starts_with("hint: "), "{text}");
+    }
+
+    #[test]
+    fn a_lookup_report_shows_no_password_of_the_git_base() {
+        let base = "https://me:s3cret@git.example";
+        let e = CmdError::Lookup(LookupError::RevisionLookups {
+            failures: vec![(
+                "a/x".into(),
+                LookupFailure::NoBranch {
+                    url: format!("{base}/a/x"),
+                    branch: "dev".into(),
+                    fallbacks: "`master`",
+                },
+            )],
+            git_base: base.into(),
+        });
+        let text = printed(&e).0;
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains("`git ls-remote` on https://***@git.example;"),
+            "{text}"
+        );
     }
 
     #[test]
