@@ -46,6 +46,9 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 /// What a finished child printed, as far as it was kept.
 #[derive(Debug)]
 pub struct Finished {
+    /// The command, as [`command_line`] shows it: what a caller's error
+    /// about its status or its output names.
+    pub command: String,
     pub status: ExitStatus,
     /// The first `limit` bytes of stdout.
     pub stdout: Vec<u8>,
@@ -120,6 +123,7 @@ fn run_inner(
     let (stdout, stdout_truncated) = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
     Ok(Finished {
+        command: command_line(&cmd),
         status,
         stdout,
         stdout_truncated,

@@ -27,6 +27,7 @@ fn captures_both_streams_and_the_status() {
     )
     .expect("runs");
     assert_eq!(f.status.code(), Some(3));
+    assert_eq!(f.command, "sh -c 'echo out; echo err >&2; exit 3'");
     assert_eq!(f.stdout, b"out\n");
     assert_eq!(f.stderr, b"err\n");
     assert!(!f.stdout_truncated);

@@ -111,7 +111,6 @@ fn get_json(url: &str, timeout: Duration) -> Result<Value, String> {
         "--",
         url,
     ]);
-    let command = crate::process::command_line(&cmd);
     // curl keeps its own time; ours is the backstop.
     let finished = crate::process::run(cmd, timeout + Duration::from_secs(2), ANSWER_LIMIT)
         .map_err(|e| e.to_string())?;
@@ -120,7 +119,8 @@ fn get_json(url: &str, timeout: Duration) -> Result<Value, String> {
             .trim()
             .to_owned();
         return Err(format!(
-            "`{command}` failed ({}){}",
+            "`{}` failed ({}){}",
+            finished.command,
             finished.status,
             if why.is_empty() {
                 String::new()

@@ -180,7 +180,6 @@ pub fn ls_remote(
         .arg(url)
         .args(&patterns)
         .env("GIT_TERMINAL_PROMPT", "0");
-    let command = crate::process::command_line(&cmd);
     let finished = crate::process::run(cmd, timeout, OUTPUT_LIMIT)?;
     let status = finished.status;
     let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
@@ -188,7 +187,7 @@ pub fn ls_remote(
     let stderr = crate::printable::printable(&finished.stderr);
     if finished.stdout_truncated {
         return Err(LsRemoteError::TooLarge {
-            command,
+            command: finished.command,
             limit: OUTPUT_LIMIT,
         });
     }
@@ -196,7 +195,7 @@ pub fn ls_remote(
         Ok(stdout)
     } else {
         Err(LsRemoteError::Failed {
-            command,
+            command: finished.command,
             status,
             stderr: last_lines(&stderr, STDERR_TAIL_LINES),
         })

@@ -61,18 +61,17 @@ impl DockerCli {
     fn call(&self, args: &[&str]) -> Result<String, CallError> {
         let mut cmd = process::command(&self.program);
         cmd.args(args);
-        let command = process::command_line(&cmd);
         let out = self.query(cmd, LIST_LIMIT)?;
         if !out.status.success() {
             return Err(CallError::Failed {
-                command,
+                command: out.command,
                 exit: ExitDesc::of(out.status),
                 stderr: crate::printable::printable(&out.stderr).trim().to_owned(),
             });
         }
         if out.stdout_truncated {
             return Err(CallError::Failed {
-                command,
+                command: out.command,
                 exit: ExitDesc::of(out.status),
                 stderr: "it printed more than 64 MiB".to_owned(),
             });

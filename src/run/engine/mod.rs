@@ -299,11 +299,10 @@ impl DockerCli {
     pub fn local_tags(&self) -> Result<HashSet<String>, EngineError> {
         let mut cmd = process::command(&self.program);
         cmd.args(["image", "ls", "--format", IMAGE_LS_FORMAT]);
-        let command = process::command_line(&cmd);
         let output = self.query(cmd, IMAGE_LS_LIMIT)?;
         if !output.status.success() {
             return Err(EngineError::ImageList {
-                command,
+                command: output.command,
                 exit: ExitDesc::of(output.status),
                 stderr: crate::printable::printable(&output.stderr)
                     .trim()
@@ -312,7 +311,7 @@ impl DockerCli {
         }
         if output.stdout_truncated {
             return Err(EngineError::Io {
-                what: format!("`{command}`"),
+                what: format!("`{}`", output.command),
                 error: io::Error::other("it printed more than 64 MiB; not a list of images"),
             });
         }
@@ -352,7 +351,6 @@ impl DockerCli {
         for args in queries {
             let mut cmd = process::command(&self.program);
             cmd.args(args);
-            let command = process::command_line(&cmd);
             let out = self.query(cmd, 64 * 1024)?;
             let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             let answer = stdout.split('/').collect::<Vec<_>>();
@@ -367,7 +365,8 @@ impl DockerCli {
             let stderr = crate::printable::printable(&out.stderr);
             let last = stderr.trim().lines().next_back().unwrap_or_default();
             said.push(format!(
-                "`{command}` {}: {:?}",
+                "`{}` {}: {:?}",
+                out.command,
                 if out.status.success() {
                     "answered".to_owned()
                 } else {

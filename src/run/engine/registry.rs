@@ -49,7 +49,6 @@ impl DockerCli {
     fn registry_call(&self, args: &[&str]) -> Result<(), RegistryError> {
         let mut cmd = process::command(&self.program);
         cmd.args(args);
-        let command = process::command_line(&cmd);
         match process::run(cmd, self.registry_timeout, 1024 * 1024) {
             Ok(out) if out.status.success() => Ok(()),
             Ok(out) => {
@@ -61,7 +60,8 @@ impl DockerCli {
                 } else {
                     let last = said.lines().next_back().unwrap_or_default();
                     Err(RegistryError::Failed(format!(
-                        "`{command}` failed ({}): {last}",
+                        "`{}` failed ({}): {last}",
+                        out.command,
                         ExitDesc::of(out.status)
                     )))
                 }

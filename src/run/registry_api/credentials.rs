@@ -84,7 +84,6 @@ fn helper_credentials(
     }
     let mut cmd = process::command(format!("docker-credential-{helper}"));
     cmd.arg("get");
-    let command = process::command_line(&cmd);
     let out = process::run_fed(cmd, format!("{host}\n").into_bytes(), timeout, 1024 * 1024)
         .map_err(|e| {
             format!(
@@ -97,7 +96,7 @@ fn helper_credentials(
         return Ok(None);
     }
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("`{command}` answered something that is not JSON: {e}"))?;
+        .map_err(|e| format!("`{}` answered something that is not JSON: {e}", out.command))?;
     let user = answer.get("Username").and_then(|v| v.as_str());
     let secret = answer.get("Secret").and_then(|v| v.as_str());
     Ok(match (user, secret) {

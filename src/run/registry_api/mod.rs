@@ -180,7 +180,6 @@ impl Api {
         }
         let mut cmd = process::command(&self.curl);
         cmd.args(["-q", "-K", "-"]);
-        let command = process::command_line(&cmd);
         let what = format!("{method} {}", strip_query_secrets(url));
         let out = process::run_fed(
             cmd,
@@ -200,7 +199,8 @@ impl Api {
         })?;
         if !out.status.success() {
             return Err(ApiError::Transport(format!(
-                "{what}: `{command}` failed ({}): {}",
+                "{what}: `{}` failed ({}): {}",
+                out.command,
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
