@@ -24,7 +24,8 @@ pub struct ProcessError {
 /// What happened to a child that gave no answer.
 #[derive(Debug)]
 pub enum Failure {
-    /// It could not be started (no such program, not executable).
+    /// It could not be started (no such program, not executable), or a
+    /// thread that feeds or reads it could not.
     Spawn(std::io::Error),
     /// It ran past its deadline and was stopped, with its process group.
     Timeout(Duration),
