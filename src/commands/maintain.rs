@@ -442,6 +442,8 @@ struct Row {
 
 fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
     let url = revs::repo_url(&args.git.git_base_url, name);
+    // How the messages below name the repository: without its password.
+    let shown = crate::process::mask_credentials(&url);
     let git = Path::new("git");
     let timeout = Duration::from_secs(args.timeout.max(1));
     let kind = if manifest::is_commit_id(current) {
@@ -454,10 +456,10 @@ fn lookup(args: &OutdatedArgs, name: &str, current: &str) -> Row {
     let nothing = |o: &str, what: &str| {
         let first = o.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         if first.is_empty() {
-            format!("`git ls-remote` of {url} printed no {what}")
+            format!("`git ls-remote` of {shown} printed no {what}")
         } else {
             format!(
-                "`git ls-remote` of {url} printed no {what}, but: {}",
+                "`git ls-remote` of {shown} printed no {what}, but: {}",
                 crate::printable::printable_str(&first.chars().take(80).collect::<String>())
             )
         }

@@ -9,9 +9,12 @@
 //! on stdin ([`run_fed`]), so that a secret is never in a child's argv;
 //! and the streaming form ([`stream()`]: the engine's builds, curl's
 //! download), which hands each line or chunk to the caller as it comes,
-//! stdout and stderr each on its own reader. The starting of a child and
-//! the capturing form are here; cancellation and the signals are
-//! `cancel.rs`, the streaming form `stream.rs`.
+//! stdout and stderr each on its own reader; and why a child gave no
+//! answer ([`ProcessError`], which names the command it was given, shown
+//! by the one rule for showing a command, [`command_line`]: credentials
+//! masked). The starting of a child and the capturing form are here;
+//! cancellation and the signals are `cancel.rs`, the streaming form
+//! `stream.rs`, the error and the command line `error.rs`.
 //!
 //! Must not: interpret what a child printed, or print anything.
 
@@ -24,11 +27,13 @@ use std::time::Duration;
 use crossbeam::channel;
 
 pub(crate) mod cancel;
+mod error;
 mod stream;
 #[cfg(test)]
 mod tests;
 
 pub use cancel::{install_signal_handlers, interrupted, CancelToken, INTERRUPTED};
+pub use error::{command_line, mask_credentials, Failure, ProcessError};
 pub use stream::{stream, Mode, Piece, Streamed};
 
 /// `cmd` set up to start in a process group of its own.
@@ -41,6 +46,9 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 /// What a finished child printed, as far as it was kept.
 #[derive(Debug)]
 pub struct Finished {
+    /// The command, as [`command_line`] shows it: what a caller's error
+    /// about its status or its output names.
+    pub command: String,
     pub status: ExitStatus,
     /// The first `limit` bytes of stdout.
     pub stdout: Vec<u8>,
@@ -48,19 +56,6 @@ pub struct Finished {
     pub stdout_truncated: bool,
     /// The last `limit` bytes of stderr.
     pub stderr: Vec<u8>,
-}
-
-/// Why a child gave no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    #[error("could not start it: {0}")]
-    Spawn(#[source] std::io::Error),
-    #[error("it did not finish within {}s and was stopped", .0.as_secs_f64())]
-    Timeout(Duration),
-    #[error("it was stopped: interrupted")]
-    Cancelled,
-    #[error("waiting for it failed: {0}")]
-    Wait(#[source] std::io::Error),
 }
 
 /// Runs `cmd` with [`interrupted`] as its token; see [`run_with`].
@@ -99,7 +94,7 @@ fn run_inner(
     cancel: &CancelToken,
 ) -> Result<Finished, ProcessError> {
     if cancel.is_cancelled() {
-        return Err(ProcessError::Cancelled);
+        return Err(ProcessError::new(&cmd, Failure::Cancelled));
     }
     let mut child = spawn_piped(&mut cmd, input.is_some())?;
     let registered = cancel.register(&child);
@@ -114,29 +109,36 @@ fn run_inner(
     let err = child.stderr.take().map(|p| read_tail(p, limit));
     let (status, exited) = wait_in_thread(child);
     let status = match status.recv_timeout(timeout) {
-        Ok(waited) => waited.map_err(ProcessError::Wait)?,
+        Ok(waited) => waited.map_err(|e| ProcessError::new(&cmd, Failure::Wait(e)))?,
         Err(_) => {
             registered.stop(&exited);
-            return Err(if cancel.is_cancelled() {
-                ProcessError::Cancelled
-            } else {
-                ProcessError::Timeout(timeout)
-            });
+            return Err(ProcessError::new(&cmd, stopped(cancel, timeout)));
         }
     };
     // The group goes too: nothing it started may hold the pipes open.
     drop(registered);
     if cancel.is_cancelled() {
-        return Err(ProcessError::Cancelled);
+        return Err(ProcessError::new(&cmd, Failure::Cancelled));
     }
     let (stdout, stdout_truncated) = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
     Ok(Finished {
+        command: command_line(&cmd),
         status,
         stdout,
         stdout_truncated,
         stderr,
     })
+}
+
+/// Why a child that did not exit in time was stopped: its token, else
+/// its deadline of `after`.
+fn stopped(cancel: &CancelToken, after: Duration) -> Failure {
+    if cancel.is_cancelled() {
+        Failure::Cancelled
+    } else {
+        Failure::Timeout(after)
+    }
 }
 
 /// Starts `cmd` in a process group of its own, stdout and stderr piped,
@@ -149,7 +151,7 @@ fn spawn_piped(cmd: &mut Command, input: bool) -> Result<Child, ProcessError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(ProcessError::Spawn)
+        .map_err(|e| ProcessError::new(cmd, Failure::Spawn(e)))
 }
 
 /// A thread blocks in `wait()`: the first receiver gets the status, the

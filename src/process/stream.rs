@@ -13,7 +13,7 @@ use std::time::Duration;
 use crossbeam::channel;
 
 use super::cancel::Reaper;
-use super::{spawn_piped, wait_in_thread, CancelToken, ProcessError};
+use super::{spawn_piped, stopped, wait_in_thread, CancelToken, Failure, ProcessError};
 
 /// How [`stream()`] hands over one stream of a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn stream(
     on_piece: &mut dyn FnMut(Piece<'_>),
 ) -> Result<ExitStatus, ProcessError> {
     if run.cancel.is_cancelled() {
-        return Err(ProcessError::Cancelled);
+        return Err(ProcessError::new(&cmd, Failure::Cancelled));
     }
     let mut child = spawn_piped(&mut cmd, run.input.is_some())?;
     let registered = run.cancel.register(&child);
@@ -84,11 +84,13 @@ pub fn stream(
     let (tx, rx) = channel::bounded::<Msg>(64);
     let mut open = 0;
     if let Some(out) = child.stdout.take() {
-        spawn_reader(out, run.stdout, false, tx.clone()).map_err(ProcessError::Spawn)?;
+        spawn_reader(out, run.stdout, false, tx.clone())
+            .map_err(|e| ProcessError::new(&cmd, Failure::Spawn(e)))?;
         open += 1;
     }
     if let Some(err) = child.stderr.take() {
-        spawn_reader(err, Mode::Lines, true, tx.clone()).map_err(ProcessError::Spawn)?;
+        spawn_reader(err, Mode::Lines, true, tx.clone())
+            .map_err(|e| ProcessError::new(&cmd, Failure::Spawn(e)))?;
         open += 1;
     }
     drop(tx);
@@ -99,7 +101,7 @@ pub fn stream(
                 use std::io::Write;
                 let _ = stdin.write_all(&bytes);
             })
-            .map_err(ProcessError::Spawn)?;
+            .map_err(|e| ProcessError::new(&cmd, Failure::Spawn(e)))?;
     }
     let (mut waited, exited) = wait_in_thread(child);
     let reaper = Reaper { registered, exited };
@@ -121,8 +123,9 @@ pub fn stream(
             },
             recv(waited) -> st => {
                 let st = st
-                    .map_err(|_| ProcessError::Wait(std::io::Error::other("the waiter is gone")))?
-                    .map_err(ProcessError::Wait)?;
+                    .map_err(|_| std::io::Error::other("the waiter is gone"))
+                    .and_then(|waited| waited)
+                    .map_err(|e| ProcessError::new(&cmd, Failure::Wait(e)))?;
                 status = Some(st);
                 drain_until = Some(std::time::Instant::now() + DRAIN_GRACE);
                 waited = channel::never();
@@ -132,19 +135,16 @@ pub fn stream(
                     break; // A grandchild holds the pipes: stop reading.
                 }
                 reaper.stop();
-                return Err(if run.cancel.is_cancelled() {
-                    ProcessError::Cancelled
-                } else {
-                    ProcessError::Timeout(run.deadline.unwrap_or_default())
-                });
+                let after = run.deadline.unwrap_or_default();
+                return Err(ProcessError::new(&cmd, stopped(run.cancel, after)));
             },
         }
     }
     drop(reaper);
     if run.cancel.is_cancelled() {
-        return Err(ProcessError::Cancelled);
+        return Err(ProcessError::new(&cmd, Failure::Cancelled));
     }
-    status.ok_or_else(|| ProcessError::Wait(std::io::Error::other("no status")))
+    status.ok_or_else(|| ProcessError::new(&cmd, Failure::Wait(std::io::Error::other("no status"))))
 }
 
 /// Reads `r` into `tx` as `mode` says; detached, so a grandchild holding

@@ -1,4 +1,5 @@
 use super::cancel::*;
+use super::error::*;
 use super::stream::*;
 use super::*;
 use std::time::Instant;
@@ -26,6 +27,7 @@ fn captures_both_streams_and_the_status() {
     )
     .expect("runs");
     assert_eq!(f.status.code(), Some(3));
+    assert_eq!(f.command, "sh -c 'echo out; echo err >&2; exit 3'");
     assert_eq!(f.stdout, b"out\n");
     assert_eq!(f.stderr, b"err\n");
     assert!(!f.stdout_truncated);
@@ -58,7 +60,7 @@ fn a_child_past_its_deadline_is_stopped_with_its_own_children() {
         &CancelToken::new(),
     )
     .expect_err("times out");
-    assert!(matches!(e, ProcessError::Timeout(_)), "{e}");
+    assert!(matches!(e.kind, Failure::Timeout(_)), "{e}");
     assert!(started.elapsed() < Duration::from_secs(5));
     let grandchild = std::fs::read_to_string(&pidfile).expect("pid");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -78,12 +80,12 @@ fn cancelling_stops_a_running_child_at_once() {
     });
     let started = Instant::now();
     let e = run_with(sh("sleep 60"), Duration::from_secs(60), 1024, &token).expect_err("cancelled");
-    assert!(matches!(e, ProcessError::Cancelled), "{e}");
+    assert!(e.is_cancelled(), "{e}");
     assert!(started.elapsed() < Duration::from_secs(5));
     canceller.join().expect("join");
     // A cancelled token starts nothing more.
     let e = run_with(sh("true"), Duration::from_secs(1), 10, &token).expect_err("no start");
-    assert!(matches!(e, ProcessError::Cancelled));
+    assert!(e.is_cancelled());
 }
 
 #[test]
@@ -107,7 +109,7 @@ fn a_missing_program_is_a_spawn_error() {
         &CancelToken::new(),
     )
     .expect_err("fails");
-    assert!(matches!(e, ProcessError::Spawn(_)));
+    assert!(matches!(e.kind, Failure::Spawn(_)));
 }
 
 #[test]
@@ -121,7 +123,7 @@ fn a_child_token_stops_with_its_parent_and_alone() {
     std::thread::sleep(Duration::from_millis(200));
     parent.cancel();
     let e = sleeper.join().expect("join").expect_err("cancelled");
-    assert!(matches!(e, ProcessError::Cancelled), "{e}");
+    assert!(e.is_cancelled(), "{e}");
     assert!(child.is_cancelled() && started.elapsed() < Duration::from_secs(5));
     assert!(
         parent.child().is_cancelled(),
@@ -205,7 +207,7 @@ fn stream_deadline_stops_the_whole_group() {
         &mut |_| {},
     )
     .expect_err("past its deadline");
-    assert!(matches!(e, ProcessError::Timeout(_)), "{e:?}");
+    assert!(matches!(e.kind, Failure::Timeout(_)), "{e:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let pid = std::fs::read_to_string(&pidfile).expect("pid");
     std::thread::sleep(Duration::from_millis(200));
@@ -247,5 +249,146 @@ fn stream_stops_at_once_when_cancelled() {
         &mut |_| panic!("not started"),
     )
     .expect_err("cancelled");
-    assert!(matches!(e, ProcessError::Cancelled));
+    assert!(e.is_cancelled());
+}
+
+// ------------------------------------------------------ the command shown
+
+fn cmd(program: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(program);
+    c.args(args);
+    c
+}
+
+#[test]
+fn the_command_line_quotes_only_what_a_shell_would_misread() {
+    assert_eq!(
+        command_line(&cmd(
+            "git",
+            &["ls-remote", "--heads", "https://x/y", "refs/tags/v1^{}"]
+        )),
+        "git ls-remote --heads https://x/y refs/tags/v1^{}"
+    );
+    assert_eq!(
+        command_line(&cmd(
+            "/usr/bin/docker",
+            &["image", "ls", "--format", "{{.ID}}\t{{.Tag}}", "", "it's"]
+        )),
+        "/usr/bin/docker image ls --format '{{.ID}}\t{{.Tag}}' '' 'it'\\''s'"
+    );
+    assert_eq!(command_line(&cmd("a b", &[])), "'a b'");
+}
+
+#[test]
+fn the_command_line_masks_the_credentials_of_every_url_in_it() {
+    let shown = command_line(&cmd(
+        "docker",
+        &[
+            "build",
+            "--build-arg",
+            "http_proxy=http://me:s3cret@proxy:3128",
+            "https://u:tok@host/r.git?x=a@b",
+            "a=http://p:one@x,https://q:two@y/z",
+        ],
+    ));
+    assert_eq!(
+        shown,
+        "docker build --build-arg http_proxy=http://***@proxy:3128 \
+         'https://***@host/r.git?x=a@b' a=http://***@x,https://***@y/z"
+    );
+    for secret in ["s3cret", "tok", "one", "two", "me:", "u:"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[test]
+fn masking_leaves_what_is_not_user_info() {
+    for same in [
+        "https://github.com/a@b",
+        "git@github.com:a/b",
+        "file:///srv/git/x.git",
+        "no url at all",
+        "https://host",
+        "",
+    ] {
+        assert_eq!(mask_credentials(same), same);
+    }
+    assert_eq!(
+        mask_credentials("https://u:tok@github.com/a/b"),
+        "https://***@github.com/a/b"
+    );
+    assert_eq!(mask_credentials("ssh://git@host/x"), "ssh://***@host/x");
+    assert_eq!(
+        mask_credentials("https://u:p@ss@host"),
+        "https://***@host",
+        "the last @ of the authority ends the user info"
+    );
+}
+
+#[test]
+fn every_failure_names_the_command() {
+    let git = cmd("git", &["ls-remote", "--heads", "https://u:pw@x/y"]);
+    let error = |kind| ProcessError::new(&git, kind);
+    let shown = "`git ls-remote --heads https://***@x/y`";
+    let io = || std::io::Error::from_raw_os_error(2);
+    assert_eq!(
+        error(Failure::Spawn(io())).to_string(),
+        format!("could not start {shown}: No such file or directory (os error 2)")
+    );
+    assert_eq!(
+        error(Failure::Timeout(Duration::from_secs(120))).to_string(),
+        format!("{shown} did not finish within 120s and was stopped")
+    );
+    assert_eq!(
+        error(Failure::Timeout(Duration::from_millis(300))).to_string(),
+        format!("{shown} did not finish within 0.3s and was stopped")
+    );
+    assert_eq!(
+        error(Failure::Cancelled).to_string(),
+        format!("{shown} was stopped: interrupted")
+    );
+    assert_eq!(
+        error(Failure::Wait(io())).to_string(),
+        format!("waiting for {shown} failed: No such file or directory (os error 2)")
+    );
+    // The cause is in the message, not chained a second time.
+    assert!(std::error::Error::source(&error(Failure::Spawn(io()))).is_none());
+    assert!(error(Failure::Cancelled).is_cancelled());
+    assert!(!error(Failure::Timeout(Duration::ZERO)).is_cancelled());
+    assert!(error(Failure::Timeout(Duration::ZERO)).timed_out());
+}
+
+#[test]
+fn a_run_s_error_names_the_command_it_was_given() {
+    let e = run_with(
+        cmd("/nonexistent/program", &["--flag", "two words"]),
+        Duration::from_secs(1),
+        10,
+        &CancelToken::new(),
+    )
+    .expect_err("fails");
+    assert_eq!(e.command, "/nonexistent/program --flag 'two words'");
+    let e = run_with(
+        sh("sleep 60"),
+        Duration::from_millis(100),
+        10,
+        &CancelToken::new(),
+    )
+    .expect_err("times out");
+    assert_eq!(
+        e.to_string(),
+        "`sh -c 'sleep 60'` did not finish within 0.1s and was stopped"
+    );
+    let cancelled = CancelToken::new();
+    cancelled.cancel();
+    let e = stream(
+        cmd("curl", &["https://u:pw@host/x"]),
+        streamed(&cancelled, None, Mode::Bytes),
+        &mut |_| {},
+    )
+    .expect_err("cancelled");
+    assert_eq!(
+        e.to_string(),
+        "`curl https://***@host/x` was stopped: interrupted"
+    );
 }

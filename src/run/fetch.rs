@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::process::{self, ProcessError};
+use crate::process;
 
 /// Seconds curl waits for a connection, and for a stalled transfer to move.
 const STALL_SECS: &str = "60";
@@ -36,6 +36,7 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
         "--",
         url,
     ]);
+    let command = process::command_line(&cmd);
     let run = process::Streamed {
         input: None,
         deadline: Some(timeout),
@@ -61,21 +62,16 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
             }
         }
     })
-    .map_err(|e| match e {
-        ProcessError::Spawn(e) => format!("could not start curl: {e}"),
-        ProcessError::Timeout(_) => format!(
-            "downloading {url} did not finish within {}s and was stopped (--fetch-timeout)",
-            timeout.as_secs()
-        ),
-        ProcessError::Cancelled => format!("downloading {url} was interrupted"),
-        ProcessError::Wait(e) => format!("waiting for curl: {e}"),
+    .map_err(|e| {
+        if e.timed_out() {
+            format!("{e} (--fetch-timeout)")
+        } else {
+            e.to_string()
+        }
     })?;
     if !status.success() {
         let stderr = Vec::from(said).join("\n");
-        return Err(format!(
-            "`curl -fsSL {url}` failed ({status}): {}",
-            stderr.trim()
-        ));
+        return Err(format!("`{command}` failed ({status}): {}", stderr.trim()));
     }
     if total == 0 {
         return Err(format!("{url} served an empty file"));

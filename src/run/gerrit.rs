@@ -113,13 +113,14 @@ fn get_json(url: &str, timeout: Duration) -> Result<Value, String> {
     ]);
     // curl keeps its own time; ours is the backstop.
     let finished = crate::process::run(cmd, timeout + Duration::from_secs(2), ANSWER_LIMIT)
-        .map_err(|e| format!("`curl {url}`: {e}"))?;
+        .map_err(|e| e.to_string())?;
     if !finished.status.success() {
         let why = crate::printable::printable(&finished.stderr)
             .trim()
             .to_owned();
         return Err(format!(
-            "`curl {url}` failed ({}){}",
+            "`{}` failed ({}){}",
+            finished.command,
             finished.status,
             if why.is_empty() {
                 String::new()

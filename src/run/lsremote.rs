@@ -8,13 +8,16 @@
 //! parallel map used for look-ups.
 //!
 //! Must not: clone or fetch, write any file, pick versions (that is
-//! `crate::maintain::versions`), edit manifests (`crate::maintain::edit`), or print credentials:
-//! user info in URLs is masked in error messages.
+//! `crate::maintain::versions`), edit manifests (`crate::maintain::edit`),
+//! or print credentials: its errors show the command as
+//! `crate::process::command_line` does, user info in URLs masked.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use crate::process::ProcessError;
 
 /// One line of `git ls-remote` output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,23 +31,10 @@ pub struct Ref {
 /// Why `git ls-remote` gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LsRemoteError {
-    /// The git executable could not be started at all.
-    #[error("could not start git ({}): {source}", git.display())]
-    Spawn {
-        /// The git executable we tried.
-        git: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The command ran longer than allowed and was killed.
-    #[error("`{command}` did not finish within {}s and was killed", timeout.as_secs_f64())]
-    Timeout {
-        /// The command line (credentials masked).
-        command: String,
-        /// The limit that was exceeded.
-        timeout: Duration,
-    },
+    /// git did not run to its end: it could not be started, was stopped
+    /// at its deadline or by SIGINT/SIGTERM, or could not be waited for.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
     /// The command exited unsuccessfully.
     #[error("`{command}` failed ({status}){}", fmt_stderr(stderr))]
     Failed {
@@ -55,9 +45,6 @@ pub enum LsRemoteError {
         /// The last lines of its stderr.
         stderr: String,
     },
-    /// The run was interrupted (SIGINT/SIGTERM) and git stopped.
-    #[error("interrupted")]
-    Cancelled,
     /// The answer was larger than any real list of refs.
     #[error("`{command}` printed more than {} MiB; not a list of refs", limit / (1024 * 1024))]
     TooLarge {
@@ -69,15 +56,6 @@ pub enum LsRemoteError {
     /// The URL would be taken as an option by git.
     #[error("refusing to pass `{0}` to git ls-remote: a repository URL must not start with '-'")]
     BadUrl(String),
-    /// Waiting for the process failed.
-    #[error("waiting for `{command}` failed: {source}")]
-    Wait {
-        /// The command line (credentials masked).
-        command: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl LsRemoteError {
@@ -92,16 +70,11 @@ impl LsRemoteError {
                 .map(str::trim)
                 .rfind(|l| !l.is_empty())
                 .map_or_else(|| format!("failed ({status})"), str::to_owned),
-            LsRemoteError::Timeout { timeout, .. } => format!(
-                "did not finish within {}s and was killed",
-                timeout.as_secs_f64()
-            ),
+            LsRemoteError::Process(e) => e.kind.to_string(),
             LsRemoteError::TooLarge { limit, .. } => {
                 format!("printed more than {} MiB", limit / (1024 * 1024))
             }
             LsRemoteError::BadUrl(_) => "a repository URL must not start with '-'".to_owned(),
-            LsRemoteError::Wait { source, .. } => format!("waiting failed: {source}"),
-            LsRemoteError::Spawn { .. } | LsRemoteError::Cancelled => self.to_string(),
         }
     }
 }
@@ -177,29 +150,6 @@ pub fn tags(refs: &[Ref]) -> Vec<(String, String)> {
     out
 }
 
-/// Masks `user:password@` in URLs so command lines can be shown.
-fn mask_credentials(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let after = &url[scheme_end + 3..];
-        let authority_end = after.find('/').unwrap_or(after.len());
-        if let Some(at) = after[..authority_end].rfind('@') {
-            return format!("{}://***@{}", &url[..scheme_end], &after[at + 1..]);
-        }
-    }
-    url.to_owned()
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,%^{}*~".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 fn last_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -210,8 +160,8 @@ fn last_lines(s: &str, n: usize) -> String {
 /// patterns (e.g. `HEAD`), which git wants after the URL.
 ///
 /// Runs with `GIT_TERMINAL_PROMPT=0` and a null stdin, so it never waits for
-/// a password. If it takes longer than `timeout` it is killed and
-/// [`LsRemoteError::Timeout`] returned. It runs in a process group of its
+/// a password. If it takes longer than `timeout` it is stopped and a
+/// [`LsRemoteError::Process`] that says so returned. It runs in a process group of its
 /// own (`crate::process`), so what git itself started (ssh, remote
 /// helpers) is stopped with it.
 pub fn ls_remote(
@@ -224,44 +174,20 @@ pub fn ls_remote(
         return Err(LsRemoteError::BadUrl(url.to_owned()));
     }
     let (options, patterns): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| a.starts_with('-'));
-    let command = std::iter::once(git.display().to_string())
-        .chain(std::iter::once("ls-remote".to_owned()))
-        .chain(options.iter().map(|a| (*a).to_owned()))
-        .chain(std::iter::once(mask_credentials(url)))
-        .chain(patterns.iter().map(|a| (*a).to_owned()))
-        .map(|s| shell_quote(&s))
-        .collect::<Vec<_>>()
-        .join(" ");
-
     let mut cmd = Command::new(git);
     cmd.arg("ls-remote")
         .args(&options)
         .arg(url)
         .args(&patterns)
         .env("GIT_TERMINAL_PROMPT", "0");
-    let finished = match crate::process::run(cmd, timeout, OUTPUT_LIMIT) {
-        Ok(f) => f,
-        Err(crate::process::ProcessError::Spawn(source)) => {
-            return Err(LsRemoteError::Spawn {
-                git: git.to_path_buf(),
-                source,
-            })
-        }
-        Err(crate::process::ProcessError::Timeout(_)) => {
-            return Err(LsRemoteError::Timeout { command, timeout })
-        }
-        Err(crate::process::ProcessError::Cancelled) => return Err(LsRemoteError::Cancelled),
-        Err(crate::process::ProcessError::Wait(source)) => {
-            return Err(LsRemoteError::Wait { command, source })
-        }
-    };
+    let finished = crate::process::run(cmd, timeout, OUTPUT_LIMIT)?;
     let status = finished.status;
     let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
     // Quoted in errors, which reach the terminal.
     let stderr = crate::printable::printable(&finished.stderr);
     if finished.stdout_truncated {
         return Err(LsRemoteError::TooLarge {
-            command,
+            command: finished.command,
             limit: OUTPUT_LIMIT,
         });
     }
@@ -269,7 +195,7 @@ pub fn ls_remote(
         Ok(stdout)
     } else {
         Err(LsRemoteError::Failed {
-            command,
+            command: finished.command,
             status,
             stderr: last_lines(&stderr, STDERR_TAIL_LINES),
         })
@@ -335,6 +261,7 @@ pub fn run_bounded<T: Send, R: Send>(
 #[allow(clippy::disallowed_methods)] // The tests make their repositories with git directly.
 mod tests {
     use super::*;
+    use crate::process::Failure;
     use std::process::Stdio;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
@@ -387,19 +314,6 @@ mod tests {
                 ("light".to_owned(), A.to_owned()),
             ]
         );
-    }
-
-    #[test]
-    fn credentials_are_masked() {
-        assert_eq!(
-            mask_credentials("https://u:tok@github.com/a/b"),
-            "https://***@github.com/a/b"
-        );
-        assert_eq!(
-            mask_credentials("https://github.com/a@b"),
-            "https://github.com/a@b"
-        );
-        assert_eq!(mask_credentials("git@github.com:a/b"), "git@github.com:a/b");
     }
 
     #[test]
@@ -612,8 +526,15 @@ mod tests {
     fn missing_git_is_a_spawn_error() {
         let err = ls_remote(Path::new("/nonexistent/bin/git"), "file:///x", &[], T)
             .expect_err("must fail");
-        assert!(matches!(err, LsRemoteError::Spawn { .. }));
-        assert!(err.to_string().starts_with("could not start git"), "{err}");
+        assert!(
+            matches!(&err, LsRemoteError::Process(e) if matches!(e.kind, Failure::Spawn(_))),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("could not start `/nonexistent/bin/git ls-remote file:///x`: "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -643,7 +564,10 @@ mod tests {
                 args,
                 timeout,
             ) {
-                Err(LsRemoteError::Spawn { source, .. }) if source.raw_os_error() == Some(26) => {
+                Err(LsRemoteError::Process(ProcessError {
+                    kind: Failure::Spawn(source),
+                    ..
+                })) if source.raw_os_error() == Some(26) => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 res => return (dir, res),
@@ -664,7 +588,10 @@ mod tests {
         let elapsed = start.elapsed();
         let err = res.expect_err("must time out");
         let msg = err.to_string();
-        assert!(matches!(err, LsRemoteError::Timeout { .. }), "{err:?}");
+        assert!(
+            matches!(&err, LsRemoteError::Process(e) if e.timed_out()),
+            "{err:?}"
+        );
         assert!(
             msg.contains("ls-remote --tags https://***@example.invalid/r.git"),
             "{msg}"
@@ -699,5 +626,9 @@ mod tests {
         assert!(msg.contains("line 8") && msg.contains("line 4"), "{msg}");
         assert!(!msg.contains("line 3"), "{msg}");
         assert!(msg.contains("128"), "{msg}");
+        assert!(
+            msg.contains("ls-remote https://***@example.invalid/r.git") && !msg.contains("secret"),
+            "{msg}"
+        );
     }
 }

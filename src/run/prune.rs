@@ -59,21 +59,19 @@ pub trait PruneEngine {
 impl DockerCli {
     /// Runs the engine with `args` under `--engine-timeout`; its stdout.
     fn call(&self, args: &[&str]) -> Result<String, CallError> {
-        let command = format!("{} {}", self.program.display(), args.join(" "));
         let mut cmd = process::command(&self.program);
         cmd.args(args);
-        let out = process::run(cmd, self.query_timeout, LIST_LIMIT)
-            .map_err(|e| self.query_error(&command, e))?;
+        let out = self.query(cmd, LIST_LIMIT)?;
         if !out.status.success() {
             return Err(CallError::Failed {
-                command,
+                command: out.command,
                 exit: ExitDesc::of(out.status),
                 stderr: crate::printable::printable(&out.stderr).trim().to_owned(),
             });
         }
         if out.stdout_truncated {
             return Err(CallError::Failed {
-                command,
+                command: out.command,
                 exit: ExitDesc::of(out.status),
                 stderr: "it printed more than 64 MiB".to_owned(),
             });

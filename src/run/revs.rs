@@ -8,7 +8,8 @@
 //! `crate::plan::revisions`), and why a branch-head lookup failed
 //! ([`LookupFailure`], with the cause reports group it by). Must not:
 //! render anything, or print: what it has to say comes back as notes and
-//! warnings, what failed as typed failures.
+//! warnings, what failed as typed failures; nor show a URL's credentials:
+//! its messages mask them by `crate::process`'s one rule.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,6 +19,7 @@ use crate::model::project::Project;
 use crate::model::settings::Settings;
 use crate::model::settings::{BaseRule, BranchMatch};
 use crate::plan::revisions::BranchRule;
+use crate::process::mask_credentials;
 use crate::run::gerrit::{self, Topic};
 use crate::run::lsremote::{self, LsRemoteError};
 
@@ -58,15 +60,21 @@ pub enum LookupFailure {
     #[error(transparent)]
     Git(#[from] LsRemoteError),
     /// git listed the heads; none matched BRANCH, nor the rule's fallbacks.
-    #[error("`git ls-remote --heads {url}` lists no branch matching `{branch}`, nor {fallbacks}")]
+    /// Its message masks the credentials in `url` (a `--git-base-url` with
+    /// `user:pass@`), as every message naming a command does.
+    #[error(
+        "`git ls-remote --heads {}` lists no branch matching `{branch}`, nor {fallbacks}",
+        mask_credentials(url)
+    )]
     NoBranch {
         url: String,
         branch: String,
         /// [`BranchRule::fallbacks`].
         fallbacks: &'static str,
     },
-    /// The head git answered is not a rev that is safe to use.
-    #[error("git answered `{rev}` for {url}, which {why}")]
+    /// The head git answered is not a rev that is safe to use (`url`
+    /// masked in its message).
+    #[error("git answered `{rev}` for {}, which {why}", mask_credentials(url))]
     UnusableRev {
         url: String,
         rev: String,
@@ -222,13 +230,14 @@ pub fn resolve(
     }
     if let Some((_, first)) = topic_failures.first() {
         let names: Vec<&str> = topic_failures.iter().map(|(n, _)| n.as_str()).collect();
-        out.warnings.push(format!(
+        // Gerrit's errors name its URL: no password of it is shown.
+        out.warnings.push(mask_credentials(&format!(
             "could not ask Gerrit ({}) about topic {topic} for {} package(s) ({}): {first}; \
              they build their branch heads",
             settings.gerrit_url,
             names.len(),
             names.join(", ")
-        ));
+        )));
     }
     let mut errors = Vec::new();
     for (name, head) in heads {
@@ -252,12 +261,13 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::{Failure, ProcessError};
 
     fn timeout(url: &str) -> LookupFailure {
-        LookupFailure::Git(LsRemoteError::Timeout {
+        LookupFailure::Git(LsRemoteError::Process(ProcessError {
             command: format!("git ls-remote --heads {url}"),
-            timeout: TIMEOUT,
-        })
+            kind: Failure::Timeout(TIMEOUT),
+        }))
     }
 
     fn no_branch(url: &str, branch: &str) -> LookupFailure {
@@ -290,11 +300,28 @@ mod tests {
             no_branch(url, "main").cause()
         );
         assert_ne!(no_branch(url, "dev").cause(), timeout(url).cause());
-        let spawn = LookupFailure::Git(LsRemoteError::Spawn {
-            git: "git".into(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
+        let spawn = LookupFailure::Git(LsRemoteError::Process(ProcessError {
+            command: format!("git ls-remote --heads {url}"),
+            kind: Failure::Spawn(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        }));
         assert_ne!(spawn.cause(), timeout(url).cause());
+    }
+
+    #[test]
+    fn failures_mask_the_credentials_of_the_url() {
+        let url = "https://me:s3cret@git.example/a/x";
+        let unusable = LookupFailure::UnusableRev {
+            url: url.into(),
+            rev: "a b".into(),
+            why: "contains a space".into(),
+        };
+        for failure in [no_branch(url, "dev"), unusable] {
+            let shown = failure.to_string();
+            assert!(
+                shown.contains("https://***@git.example/a/x") && !shown.contains("s3cret"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -460,9 +460,10 @@ fn lookup_report(failures: &[(String, LookupFailure)], git_base: &str) -> String
         ));
     }
     out.push_str(&format!(
-        "hint: the branch heads are looked up with `git ls-remote` on {git_base}; \
+        "hint: the branch heads are looked up with `git ls-remote` on {}; \
          without network, pin `rev` in those manifests (bump PKG REV), or point \
-         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
+         --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror",
+        crate::process::mask_credentials(git_base)
     ));
     out
 }

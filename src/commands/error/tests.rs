@@ -176,10 +176,12 @@ fn failed_revision_lookups_are_grouped_by_cause_with_the_hint() {
             ("a/y".into(), git_failed("a/y", "fatal: no host")),
             (
                 "a/z".into(),
-                LookupFailure::Git(crate::run::lsremote::LsRemoteError::Timeout {
-                    command: "git ls-remote --heads https://example.org/a/z".into(),
-                    timeout: std::time::Duration::from_secs(120),
-                }),
+                LookupFailure::Git(crate::run::lsremote::LsRemoteError::Process(
+                    crate::process::ProcessError {
+                        command: "git ls-remote --heads https://example.org/a/z".into(),
+                        kind: crate::process::Failure::Timeout(std::time::Duration::from_secs(120)),
+                    },
+                )),
             ),
         ],
         git_base: "https://example.org".into(),
@@ -192,7 +194,7 @@ fn failed_revision_lookups_are_grouped_by_cause_with_the_hint() {
          \x20 a/x: `git ls-remote --heads https://example.org/a/x` failed (exit status: 128):\n    \
          fatal: no host (and the same for 1 more)\n\
          \x20 a/z: `git ls-remote --heads https://example.org/a/z` did not finish within 120s \
-         and was killed\n\
+         and was stopped\n\
          hint: the branch heads are looked up with `git ls-remote` on https://example.org; \
          without network, pin `rev` in those manifests (bump PKG REV), or point \
          --git-base-url (BUILD_UNIT_TEST_GIT_BASE) at a reachable mirror"
@@ -238,6 +240,28 @@ fn lookups_failing_for_one_cause_are_one_line_whatever_their_urls() {
         "{text}"
     );
     assert!(lines[3].starts_with("hint: "), "{text}");
+}
+
+#[test]
+fn a_lookup_report_shows_no_password_of_the_git_base() {
+    let base = "https://me:s3cret@git.example";
+    let e = CmdError::Lookup(LookupError::RevisionLookups {
+        failures: vec![(
+            "a/x".into(),
+            LookupFailure::NoBranch {
+                url: format!("{base}/a/x"),
+                branch: "dev".into(),
+                fallbacks: "`master`",
+            },
+        )],
+        git_base: base.into(),
+    });
+    let text = printed(&e).0;
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        text.contains("`git ls-remote` on https://***@git.example;"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -30,8 +30,10 @@ pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// One image build: everything the engine needs, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildRequest<'a> {
-    /// Stage name, e.g. `openbmc-sdbusplus`, `base`, `final` (the engine
-    /// names the stage in its errors).
+    /// Stage name, e.g. `openbmc-sdbusplus`, `base`, `final`: what the
+    /// fake engine keys on. The real one names a build by its command
+    /// line, whose tag names the stage.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub stage: &'a str,
     /// The image tag to build.
     pub tag: &'a str,
@@ -100,12 +102,13 @@ impl std::fmt::Display for ExitDesc {
 
 /// Everything that can go wrong talking to the engine. Causes (I/O
 /// errors) are part of the message, not chained as `source()`, so a report
-/// printer does not show them twice.
+/// printer does not show them twice. Each names the engine's command as
+/// `crate::process::command_line` shows it.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// The engine program could not be started at all.
-    #[error("could not start `{program}`: {error}")]
-    Invoke { program: String, error: io::Error },
+    /// The engine could not be started, or not be waited for.
+    #[error(transparent)]
+    Process(ProcessError),
     /// The engine ran and exited unsuccessfully.
     #[error("`{command}` exited with {exit}")]
     Status { command: String, exit: ExitDesc },
@@ -120,7 +123,8 @@ pub enum EngineError {
         exit: ExitDesc,
         stderr: String,
     },
-    /// An I/O error while supervising a running engine process.
+    /// The engine's answer could not be used (`image ls` printed more
+    /// than any list of images).
     #[error("{what}: {error}")]
     Io { what: String, error: io::Error },
     /// Neither `docker` nor `podman` is on PATH.
@@ -139,13 +143,29 @@ pub enum EngineError {
     #[error("cancelled")]
     Cancelled,
     /// The engine did not finish in time and was stopped.
-    #[error("`{command}` did not finish within {}s and was stopped ({flag})", after.as_secs())]
+    #[error("{error} ({flag})")]
     Timeout {
-        command: String,
-        after: Duration,
+        /// What the engine ran, and its deadline.
+        error: ProcessError,
         /// The option that sets the limit.
         flag: &'static str,
     },
+}
+
+impl EngineError {
+    /// A run of the engine under the deadline `flag` sets that did not
+    /// come to its end: stopped by its token, it is [`EngineError::Cancelled`]
+    /// (which the scheduler counts as cancelled, not failed); past its
+    /// deadline, a [`EngineError::Timeout`] naming `flag`.
+    pub(crate) fn stopped(e: ProcessError, flag: &'static str) -> Self {
+        if e.is_cancelled() {
+            EngineError::Cancelled
+        } else if e.timed_out() {
+            EngineError::Timeout { error: e, flag }
+        } else {
+            EngineError::Process(e)
+        }
+    }
 }
 
 /// What to do when `image ls` failed with `stderr`: the host-setup hint
@@ -227,30 +247,16 @@ impl DockerCli {
             .is_some_and(|n| n.to_string_lossy().contains("podman"))
     }
 
-    fn program_name(&self) -> String {
-        self.program.display().to_string()
-    }
-
-    /// What a query (`image ls`, the platform, prune's calls: each under
-    /// `--engine-timeout`) that did not run to its end means: `command` as
-    /// the error shows it.
-    pub(crate) fn query_error(&self, command: &str, e: ProcessError) -> EngineError {
-        match e {
-            ProcessError::Spawn(error) => EngineError::Invoke {
-                program: self.program_name(),
-                error,
-            },
-            ProcessError::Cancelled => EngineError::Cancelled,
-            ProcessError::Timeout(after) => EngineError::Timeout {
-                command: command.to_owned(),
-                after,
-                flag: "--engine-timeout",
-            },
-            ProcessError::Wait(error) => EngineError::Io {
-                what: format!("`{command}`"),
-                error,
-            },
-        }
+    /// Runs `cmd` (the engine) as a query: under `--engine-timeout`
+    /// (`image ls`, the platform, prune's calls), keeping at most `limit`
+    /// bytes of each stream.
+    pub(crate) fn query(
+        &self,
+        cmd: std::process::Command,
+        limit: usize,
+    ) -> Result<process::Finished, EngineError> {
+        process::run(cmd, self.query_timeout, limit)
+            .map_err(|e| EngineError::stopped(e, "--engine-timeout"))
     }
 
     /// The arguments (after the program) of `build` for `req`.
@@ -291,17 +297,12 @@ impl DockerCli {
     /// process. A run that learns some tags late asks this set, not the
     /// engine again.
     pub fn local_tags(&self) -> Result<HashSet<String>, EngineError> {
-        let command = format!(
-            "{} image ls --format {IMAGE_LS_FORMAT}",
-            self.program_name()
-        );
         let mut cmd = process::command(&self.program);
         cmd.args(["image", "ls", "--format", IMAGE_LS_FORMAT]);
-        let output = process::run(cmd, self.query_timeout, IMAGE_LS_LIMIT)
-            .map_err(|e| self.query_error(&command, e))?;
+        let output = self.query(cmd, IMAGE_LS_LIMIT)?;
         if !output.status.success() {
             return Err(EngineError::ImageList {
-                command,
+                command: output.command,
                 exit: ExitDesc::of(output.status),
                 stderr: crate::printable::printable(&output.stderr)
                     .trim()
@@ -310,7 +311,7 @@ impl DockerCli {
         }
         if output.stdout_truncated {
             return Err(EngineError::Io {
-                what: format!("`{command}`"),
+                what: format!("`{}`", output.command),
                 error: io::Error::other("it printed more than 64 MiB; not a list of images"),
             });
         }
@@ -348,39 +349,35 @@ impl DockerCli {
         }
         let mut said = Vec::new();
         for args in queries {
-            let command = format!("{} {}", self.program_name(), args.join(" "));
             let mut cmd = process::command(&self.program);
             cmd.args(args);
-            match process::run(cmd, self.query_timeout, 64 * 1024) {
-                Ok(out) => {
-                    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-                    let answer = stdout.split('/').collect::<Vec<_>>();
-                    if out.status.success()
-                        && answer.len() >= 2
-                        && answer
-                            .iter()
-                            .all(|p| !p.is_empty() && !p.contains(char::is_whitespace))
-                    {
-                        return Ok(stdout);
-                    }
-                    let stderr = crate::printable::printable(&out.stderr);
-                    let last = stderr.trim().lines().next_back().unwrap_or_default();
-                    said.push(format!(
-                        "`{command}` {}: {:?}",
-                        if out.status.success() {
-                            "answered".to_owned()
-                        } else {
-                            format!("failed with {}", ExitDesc::of(out.status))
-                        },
-                        if out.status.success() {
-                            stdout.as_str()
-                        } else {
-                            last
-                        }
-                    ));
-                }
-                Err(e) => return Err(self.query_error(&command, e)),
+            let out = self.query(cmd, 64 * 1024)?;
+            let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let answer = stdout.split('/').collect::<Vec<_>>();
+            if out.status.success()
+                && answer.len() >= 2
+                && answer
+                    .iter()
+                    .all(|p| !p.is_empty() && !p.contains(char::is_whitespace))
+            {
+                return Ok(stdout);
             }
+            let stderr = crate::printable::printable(&out.stderr);
+            let last = stderr.trim().lines().next_back().unwrap_or_default();
+            said.push(format!(
+                "`{}` {}: {:?}",
+                out.command,
+                if out.status.success() {
+                    "answered".to_owned()
+                } else {
+                    format!("failed with {}", ExitDesc::of(out.status))
+                },
+                if out.status.success() {
+                    stdout.as_str()
+                } else {
+                    last
+                }
+            ));
         }
         Err(EngineError::Platform(said.join("; ")))
     }
@@ -403,11 +400,11 @@ impl Engine for DockerCli {
         if cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
         }
-        let program = self.program_name();
         let mut cmd = process::command(&self.program);
         cmd.args(Self::build_argv(req))
             // Plain progress (BuildKit's default on a terminal redraws lines).
             .env("BUILDKIT_PROGRESS", "plain");
+        let command = process::command_line(&cmd);
         let run = process::Streamed {
             input: Some(req.dockerfile.as_bytes().to_vec()),
             deadline: req.timeout,
@@ -419,30 +416,12 @@ impl Engine for DockerCli {
             process::Piece::Out(line) | process::Piece::Err(line) => on_line(line),
             process::Piece::OutBytes(_) => {}
         })
-        .map_err(|e| match e {
-            ProcessError::Spawn(error) => EngineError::Invoke {
-                program: program.clone(),
-                error,
-            },
-            ProcessError::Timeout(after) => EngineError::Timeout {
-                command: format!("{program} build -t {}", req.tag),
-                after,
-                flag: "--stage-timeout",
-            },
-            ProcessError::Cancelled => EngineError::Cancelled,
-            ProcessError::Wait(error) => EngineError::Io {
-                what: format!(
-                    "`{program} build` of stage {} ({}): waiting for the process",
-                    req.stage, req.tag
-                ),
-                error,
-            },
-        })?;
+        .map_err(|e| EngineError::stopped(e, "--stage-timeout"))?;
         if status.success() {
             Ok(())
         } else {
             Err(EngineError::Status {
-                command: format!("{program} build"),
+                command,
                 exit: ExitDesc::of(status),
             })
         }

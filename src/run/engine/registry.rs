@@ -7,7 +7,7 @@
 //! have it" from the engine's words. Must not: decide what is pulled or
 //! pushed (`crate::run::registry`), or print.
 
-use crate::process::{self, ProcessError};
+use crate::process;
 use crate::run::registry_api::is_loopback;
 
 use super::{DockerCli, ExitDesc};
@@ -49,7 +49,6 @@ impl DockerCli {
     fn registry_call(&self, args: &[&str]) -> Result<(), RegistryError> {
         let mut cmd = process::command(&self.program);
         cmd.args(args);
-        let what = format!("`{} {}`", self.program_name(), args.join(" "));
         match process::run(cmd, self.registry_timeout, 1024 * 1024) {
             Ok(out) if out.status.success() => Ok(()),
             Ok(out) => {
@@ -61,13 +60,14 @@ impl DockerCli {
                 } else {
                     let last = said.lines().next_back().unwrap_or_default();
                     Err(RegistryError::Failed(format!(
-                        "{what} failed ({}): {last}",
+                        "`{}` failed ({}): {last}",
+                        out.command,
                         ExitDesc::of(out.status)
                     )))
                 }
             }
-            Err(ProcessError::Cancelled) => Err(RegistryError::Cancelled),
-            Err(e) => Err(RegistryError::Failed(format!("{what}: {e}"))),
+            Err(e) if e.is_cancelled() => Err(RegistryError::Cancelled),
+            Err(e) => Err(RegistryError::Failed(e.to_string())),
         }
     }
 }

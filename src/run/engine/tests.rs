@@ -128,7 +128,11 @@ fn failing_build_reports_its_status_and_output() {
     );
     assert_eq!(
         err.to_string(),
-        format!("`{} build` exited with status 3", cli.program.display())
+        format!(
+            "`{} build --network=host --force-rm --no-cache=false -t \
+             openbmc/ubuntu-unit-test-sdbusplus:2024-W01-abc -` exited with status 3",
+            cli.program.display()
+        )
     );
     assert_eq!(lines, ["it broke"]);
 }
@@ -140,10 +144,24 @@ fn missing_program_is_an_invoke_error() {
     let cli = DockerCli::new(dir.path().join("nope"));
     let (r, _) = collect_build(&cli, &request(&[], false), &CancelToken::new());
     let err = r.expect_err("must fail");
-    assert!(matches!(err, EngineError::Invoke { .. }), "{err:?}");
-    assert!(err.to_string().starts_with("could not start `"), "{err}");
+    let spawn = |err: &EngineError| matches!(err, EngineError::Process(e) if matches!(e.kind, process::Failure::Spawn(_)));
+    assert!(spawn(&err), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "could not start `{} build ",
+            cli.program.display()
+        )),
+        "{err}"
+    );
     let err = cli.existing_tags(&["a:b"]).expect_err("must fail");
-    assert!(matches!(err, EngineError::Invoke { .. }), "{err:?}");
+    assert!(spawn(&err), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "could not start `{} image ls --format {IMAGE_LS_FORMAT}`: ",
+            cli.program.display()
+        )),
+        "{err}"
+    );
 }
 
 /// Builds with `cli`, cancelling from another thread after `delay`.
@@ -359,6 +377,14 @@ fn a_hanging_platform_query_ends_at_the_engine_deadline() {
             }
         ),
         "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`{} version --format {{{{.Server.Os}}}}/{{{{.Server.Arch}}}}` did not finish \
+             within 0.3s and was stopped (--engine-timeout)",
+            cli.program.display()
+        )
     );
     assert!(
         start.elapsed() < Duration::from_secs(5),

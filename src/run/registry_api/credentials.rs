@@ -82,13 +82,12 @@ fn helper_credentials(
             file.display()
         ));
     }
-    let program = format!("docker-credential-{helper}");
-    let mut cmd = process::command(&program);
+    let mut cmd = process::command(format!("docker-credential-{helper}"));
     cmd.arg("get");
     let out = process::run_fed(cmd, format!("{host}\n").into_bytes(), timeout, 1024 * 1024)
         .map_err(|e| {
             format!(
-                "`{program} get` for {host} (named by {}): {e}",
+                "{e}; it is the credential helper {} names for {host}",
                 file.display()
             )
         })?;
@@ -97,7 +96,7 @@ fn helper_credentials(
         return Ok(None);
     }
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("`{program} get` answered something that is not JSON: {e}"))?;
+        .map_err(|e| format!("`{}` answered something that is not JSON: {e}", out.command))?;
     let user = answer.get("Username").and_then(|v| v.as_str());
     let secret = answer.get("Secret").and_then(|v| v.as_str());
     Ok(match (user, secret) {

@@ -51,11 +51,15 @@ pub const MANIFEST_TYPES: &[&str] = &[
 ];
 
 /// Why the registry gave no answer, or refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// curl could not ask (no connection, a timeout, no curl).
+    /// curl could not ask (no connection, an answer that is not HTTP).
     #[error("{0}")]
     Transport(String),
+    /// curl did not run to its end (no curl, past its deadline): `what`
+    /// is the request, which is on curl's stdin, not in its command.
+    #[error("{what}: {error}")]
+    Process { what: String, error: ProcessError },
     /// The registry answered with an unexpected status.
     #[error("{what}: the registry answered HTTP {status}{detail}")]
     Status {
@@ -183,13 +187,20 @@ impl Api {
             self.timeout + Duration::from_secs(2),
             ANSWER_LIMIT,
         )
-        .map_err(|e| match e {
-            ProcessError::Cancelled => ApiError::Cancelled,
-            e => ApiError::Transport(format!("{what}: curl: {e}")),
+        .map_err(|error| {
+            if error.is_cancelled() {
+                ApiError::Cancelled
+            } else {
+                ApiError::Process {
+                    what: what.clone(),
+                    error,
+                }
+            }
         })?;
         if !out.status.success() {
             return Err(ApiError::Transport(format!(
-                "{what}: curl failed ({}): {}",
+                "{what}: `{}` failed ({}): {}",
+                out.command,
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             )));

@@ -567,3 +567,17 @@ fn no_credential_is_in_curls_argv() {
         "the credential did reach the registry"
     );
 }
+
+#[test]
+fn a_curl_that_cannot_start_names_the_request_and_the_command() {
+    let mut api = Api::at("http://127.0.0.1:9", None, Duration::from_secs(5));
+    api.curl = PathBuf::from("/nonexistent/curl");
+    let e = api.catalog().expect_err("no curl");
+    assert!(matches!(e, ApiError::Process { .. }), "{e:?}");
+    let said = e.to_string();
+    assert!(
+        said.starts_with("GET http://127.0.0.1:9/v2/_catalog")
+            && said.contains(": could not start `/nonexistent/curl -q -K -`: "),
+        "{said}"
+    );
+}
