@@ -1,9 +1,10 @@
 //! The one way this program runs a child: the engine, git, curl.
 //!
-//! Owns: spawning each child in its own process group (so a hung child's own
-//! children are stopped with it), the [`CancelToken`] that stops every
-//! registered group (TERM, then KILL after a grace), the SIGINT/SIGTERM
-//! handling that cancels the process-wide token ([`interrupted`]), blocking
+//! Owns (here, or in the files named below and re-exported): spawning each
+//! child in its own process group (so a hung child's own children are
+//! stopped with it), the [`CancelToken`] that stops every registered group
+//! (TERM, then KILL after a grace), the SIGINT/SIGTERM handling that
+//! cancels the process-wide token ([`interrupted`]), blocking
 //! waits with a deadline (no polling), and bounded capture: at most `limit`
 //! bytes of each stream are kept, the rest is read and dropped; input fed
 //! on stdin ([`run_fed`]), so that a secret is never in a child's argv;

@@ -3,7 +3,7 @@
 //! Owns: the one network read `bump --checksum` makes, with its deadline:
 //! curl gives up on a connection that takes a minute or a transfer that
 //! stalls for one, and the whole download is stopped at `timeout`. Runs
-//! curl through [`crate::process::stream`]: its stdout is hashed as it
+//! curl through [`crate::process::stream()`]: its stdout is hashed as it
 //! comes, its stderr read beside it. Must not: print, or write the file.
 
 use std::collections::VecDeque;
