@@ -14,7 +14,6 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -123,10 +122,9 @@ pub enum EngineError {
         exit: ExitDesc,
         stderr: String,
     },
-    /// The engine's answer could not be used (`image ls` printed more
-    /// than any list of images).
-    #[error("{what}: {error}")]
-    Io { what: String, error: io::Error },
+    /// `image ls` printed more than any list of images.
+    #[error("`{command}`: it printed more than {} MiB; not a list of images", IMAGE_LS_LIMIT / (1024 * 1024))]
+    TooLarge { command: String },
     /// Neither `docker` nor `podman` is on PATH.
     #[error(
         "neither `docker` nor `podman` was found on PATH; install one of them \
@@ -310,9 +308,8 @@ impl DockerCli {
             });
         }
         if output.stdout_truncated {
-            return Err(EngineError::Io {
-                what: format!("`{}`", output.command),
-                error: io::Error::other("it printed more than 64 MiB; not a list of images"),
+            return Err(EngineError::TooLarge {
+                command: output.command,
             });
         }
         let mut found = HashSet::new();
