@@ -2,11 +2,16 @@
 # Wall time of `build-unit-test-docker validate`, from process start to exit,
 # on the shipped packages.d and on generated trees of 1,000 and 10,000
 # manifests. Usage: scripts/bench-validate.sh [RUNS]   (default 20)
+#        BENCH_BIN=/path/to/an/earlier/build scripts/bench-validate.sh   (a baseline)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
-cargo build --release --quiet
-bin=target/release/build-unit-test-docker
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+else
+  cargo build --release --quiet
+  bin=${CARGO_TARGET_DIR:-target}/release/build-unit-test-docker
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 scripts/gen-tree.py 1000 "$work/t1k"
