@@ -116,9 +116,10 @@ impl<'a> Ctx<'a> {
         else {
             return;
         };
+        let set = m.set_fields();
         for field in template::BUILD_TYPE_FIELDS {
             let used = bt.variables.contains(*field);
-            let present = m.is_set(field);
+            let present = set.iter().any(|f| f == field);
             let pointer = pointer_child("", field);
             if used && *field == "build_steps" && m.build_steps.as_ref().is_none_or(Vec::is_empty) {
                 problems.push(

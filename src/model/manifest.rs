@@ -80,11 +80,13 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Whether the field `name` is set, as serialization tells: an empty
-    /// list is not (but `build_steps = []`, an option, is), and a name that
-    /// is not a field never is.
-    pub fn is_set(&self, name: &str) -> bool {
-        serde_json::to_value(self).is_ok_and(|json| json.get(name).is_some())
+    /// The fields that are set, as serialization tells: an empty list is
+    /// not (but `build_steps = []`, an option, is).
+    pub fn set_fields(&self) -> Vec<String> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(json)) => json.into_iter().map(|(name, _)| name).collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -231,13 +233,13 @@ mod tests {
         let mut m: Manifest =
             serde_json::from_value(serde_json::json!({"name": "a/b", "build_type": "cmake"}))
                 .expect("a manifest");
-        assert!(m.is_set("name") && m.is_set("build_type"));
-        assert!(!m.is_set("rev") && !m.is_set("config_flags") && !m.is_set("build_steps"));
-        assert!(!m.is_set("nonsense"));
+        assert_eq!(m.set_fields(), ["name", "build_type"]);
         m.config_flags = vec!["-DA=1".to_owned()];
         m.build_steps = Some(Vec::new());
-        assert!(m.is_set("config_flags") && m.is_set("build_steps"));
-        assert!(!m.is_set("config_env"));
+        assert_eq!(
+            m.set_fields(),
+            ["name", "build_type", "build_steps", "config_flags"]
+        );
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub const BUILD_TYPE_VARS: &[&str] = &[
     "build_steps",
 ];
 /// Manifest fields a build type may or may not use; one it does not use
-/// must not be set ([`Manifest::is_set`](crate::model::manifest::Manifest::is_set)),
+/// must not be set ([`Manifest::set_fields`](crate::model::manifest::Manifest::set_fields)),
 /// one it uses is required when it is `build_steps`.
 pub const BUILD_TYPE_FIELDS: &[&str] = &["build_steps", "config_flags", "config_env"];
 /// Variables the templated strings of a manifest (and its url) may use.
