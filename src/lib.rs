@@ -30,7 +30,7 @@ pub(crate) mod run;
 #[doc(hidden)]
 pub mod testing {
     pub use crate::check::{check, check_root, diag, settings, shell, Project};
-    pub use crate::model::settings::{IsoWeek, Settings, User};
+    pub use crate::model::settings::{IsoWeek, Settings};
     pub use crate::model::sources::Sources;
     pub use crate::model::template::{RENDER_FUEL, RENDER_OUTPUT_CAP};
     pub use crate::plan::render::{self, Plan};

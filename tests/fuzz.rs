@@ -29,7 +29,7 @@ use build_unit_test_docker::testing::shell;
 use build_unit_test_docker::testing::Sources;
 use build_unit_test_docker::testing::{self as validate, Project};
 use build_unit_test_docker::testing::{render, Plan};
-use build_unit_test_docker::testing::{IsoWeek, Settings, User};
+use build_unit_test_docker::testing::{IsoWeek, Settings};
 use common::{copy_tree, repo};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -89,33 +89,11 @@ fn default_project() -> &'static Project {
 
 fn settings() -> Settings {
     Settings {
-        image_name: "openbmc/ubuntu-unit-test".to_owned(),
-        force: false,
-        ci_build: false,
-        distro: None,
-        branch: "master".to_owned(),
-        ubuntu_mirror: None,
-        http_proxy: None,
-        https_proxy: None,
-        docker_reg: None,
-        gerrit_project: None,
-        gerrit_rev: None,
-        gerrit_topic: None,
-        gerrit_url: "https://gerrit.openbmc.org".to_owned(),
         gerrit_timeout: Duration::from_secs(1),
-        cpus: 2,
-        user: User {
-            name: "root".to_owned(),
-            home: "/root".to_owned(),
-            uid: 0,
-            gid: 0,
-        },
-        arch: "x86_64".to_owned(),
-        week: IsoWeek {
+        ..Settings::plain(IsoWeek {
             year: 2021,
             week: 6,
-        },
-        base_image: None,
+        })
     }
 }
 
