@@ -368,6 +368,33 @@ fn bump_checksum_records_the_digest_and_the_stage_checks_it() {
     assert!(stderr.contains("widget-v5.tar.gz"), "{stderr}");
 }
 
+/// A tarball URL with a password in it: what `bump --checksum` says about
+/// the download (that it starts, that the file was empty) shows the URL
+/// with its credentials masked.
+#[test]
+fn bump_checksum_never_shows_the_password_of_a_tarball_url() {
+    let files = tempfile::tempdir().expect("tempdir");
+    std::fs::write(files.path().join("widget-v3.tar.gz"), b"").expect("write");
+    let server = FileServer::start(files.path());
+    let manifest = format!(
+        "name = \"acme/widget\"\nrev = \"v1\"\nurl = \"http://me:s3cret@127.0.0.1:{}/widget-{{{{ rev }}}}.tar.gz\"\nbuild_type = \"cmake\"\n",
+        server.port
+    );
+    let root = root_with(&[("acme-widget.toml", &manifest)]);
+    let (code, _, stderr) = run(root.path(), &["bump", "acme/widget", "v3", "--checksum"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(server.requested("/widget-v3.tar.gz", 200), "{stderr}");
+    assert!(stderr.contains("served an empty file"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "downloading http://***@127.0.0.1:{}/widget-v3.tar.gz",
+            server.port
+        )),
+        "{stderr}"
+    );
+}
+
 /// The sha256 recorded by `bump --checksum` in `root`'s widget manifest.
 fn recorded_sum(root: &Path) -> String {
     let text = std::fs::read_to_string(root.join("packages.d/acme-widget.toml")).expect("read");

@@ -393,7 +393,11 @@ fn reload(root: &Path) -> Result<(Sources, Project), CmdError> {
 
 /// Downloads `url` and returns its SHA-256.
 fn download_sha256(url: &str, timeout: Duration) -> Result<String, LookupError> {
-    let _ = writeln!(std::io::stderr(), "downloading {url} …");
+    let _ = writeln!(
+        std::io::stderr(),
+        "downloading {} …",
+        crate::process::mask_credentials(url)
+    );
     fetch::sha256_of_url(url, timeout).map_err(LookupError::Download)
 }
 

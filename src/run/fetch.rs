@@ -74,7 +74,10 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
         return Err(format!("`{command}` failed ({status}): {}", stderr.trim()));
     }
     if total == 0 {
-        return Err(format!("{url} served an empty file"));
+        return Err(format!(
+            "{} served an empty file",
+            process::mask_credentials(url)
+        ));
     }
     Ok(format!("{:x}", hasher.finalize()))
 }
