@@ -64,6 +64,15 @@ enum Msg {
     Eof,
 }
 
+/// How a streamed child ended: its exit status, and its command as
+/// [`super::command_line`] shows it (for the caller's error about the
+/// status).
+#[derive(Debug)]
+pub struct Exited {
+    pub command: String,
+    pub status: ExitStatus,
+}
+
 /// Runs `cmd` in its own process group, handing each piece of its output
 /// to `on_piece` as it comes (stdout and stderr each on a reader thread of
 /// its own, so neither pipe can fill while the other is read), until it
@@ -74,7 +83,7 @@ pub fn stream(
     mut cmd: Command,
     run: Streamed<'_>,
     on_piece: &mut dyn FnMut(Piece<'_>),
-) -> Result<ExitStatus, ProcessError> {
+) -> Result<Exited, ProcessError> {
     if run.cancel.is_cancelled() {
         return Err(ProcessError::new(&cmd, Failure::Cancelled));
     }
@@ -144,7 +153,16 @@ pub fn stream(
     if run.cancel.is_cancelled() {
         return Err(ProcessError::new(&cmd, Failure::Cancelled));
     }
-    status.ok_or_else(|| ProcessError::new(&cmd, Failure::Wait(std::io::Error::other("no status"))))
+    match status {
+        Some(status) => Ok(Exited {
+            command: super::command_line(&cmd),
+            status,
+        }),
+        None => Err(ProcessError::new(
+            &cmd,
+            Failure::Wait(std::io::Error::other("no status")),
+        )),
+    }
 }
 
 /// Reads `r` into `tx` as `mode` says; detached, so a grandchild holding

@@ -160,7 +160,8 @@ fn stream_reads_a_flooded_stderr_beside_stdout() {
             Piece::Out(_) => panic!("stdout is in bytes"),
         },
     )
-    .expect("runs");
+    .expect("runs")
+    .status;
     assert!(status.success());
     assert_eq!(out, b"the tarball");
     assert_eq!(err_lines, 1_048_576_usize.div_ceil(1000));
@@ -179,7 +180,8 @@ fn stream_hands_over_the_lines_of_both_streams_printable_and_bounded() {
             Piece::OutBytes(_) => panic!("lines asked for"),
         },
     )
-    .expect("runs");
+    .expect("runs")
+    .status;
     assert_eq!(status.code(), Some(3));
     assert!(seen.contains(&"err:err1".to_owned()), "{seen:?}");
     let out: Vec<&String> = seen.iter().filter(|l| l.starts_with("out:")).collect();
@@ -227,7 +229,8 @@ fn stream_feeds_stdin_and_survives_a_child_that_does_not_read_it() {
             lines.push(l.to_owned());
         }
     })
-    .expect("runs");
+    .expect("runs")
+    .status;
     assert!(status.success());
     assert_eq!(lines, ["FROM x", "RUN y"]);
     // 8 MiB offered to a child that exits at once: no panic, its status.
@@ -235,7 +238,9 @@ fn stream_feeds_stdin_and_survives_a_child_that_does_not_read_it() {
         input: Some(vec![b'x'; 8 << 20]),
         ..streamed(&cancel, Some(Duration::from_secs(20)), Mode::Lines)
     };
-    let status = stream(sh("exit 4"), ignored, &mut |_| {}).expect("runs");
+    let status = stream(sh("exit 4"), ignored, &mut |_| {})
+        .expect("runs")
+        .status;
     assert_eq!(status.code(), Some(4));
 }
 

@@ -36,7 +36,6 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
         "--",
         url,
     ]);
-    let command = process::command_line(&cmd);
     let run = process::Streamed {
         input: None,
         deadline: Some(timeout),
@@ -49,7 +48,7 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
     // that says much cannot block on a full pipe.
     let mut said: VecDeque<String> = VecDeque::new();
     let mut said_len = 0;
-    let status = process::stream(cmd, run, &mut |piece| match piece {
+    let exited = process::stream(cmd, run, &mut |piece| match piece {
         process::Piece::OutBytes(bytes) => {
             total += bytes.len() as u64;
             hasher.update(bytes);
@@ -69,9 +68,14 @@ pub fn sha256_of_url(url: &str, timeout: Duration) -> Result<String, String> {
             e.to_string()
         }
     })?;
-    if !status.success() {
+    if !exited.status.success() {
         let stderr = Vec::from(said).join("\n");
-        return Err(format!("`{command}` failed ({status}): {}", stderr.trim()));
+        return Err(format!(
+            "`{}` failed ({}): {}",
+            exited.command,
+            exited.status,
+            stderr.trim()
+        ));
     }
     if total == 0 {
         return Err(format!(

@@ -401,7 +401,6 @@ impl Engine for DockerCli {
         cmd.args(Self::build_argv(req))
             // Plain progress (BuildKit's default on a terminal redraws lines).
             .env("BUILDKIT_PROGRESS", "plain");
-        let command = process::command_line(&cmd);
         let run = process::Streamed {
             input: Some(req.dockerfile.as_bytes().to_vec()),
             deadline: req.timeout,
@@ -409,17 +408,17 @@ impl Engine for DockerCli {
             stdout: process::Mode::Lines,
         };
         // Both streams are the build's output, line by line, as they come.
-        let status = process::stream(cmd, run, &mut |piece| match piece {
+        let exited = process::stream(cmd, run, &mut |piece| match piece {
             process::Piece::Out(line) | process::Piece::Err(line) => on_line(line),
             process::Piece::OutBytes(_) => {}
         })
         .map_err(|e| EngineError::stopped(e, "--stage-timeout"))?;
-        if status.success() {
+        if exited.status.success() {
             Ok(())
         } else {
             Err(EngineError::Status {
-                command,
-                exit: ExitDesc::of(status),
+                command: exited.command,
+                exit: ExitDesc::of(exited.status),
             })
         }
     }
