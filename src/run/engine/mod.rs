@@ -226,8 +226,12 @@ impl DockerCli {
         let cwd = std::env::current_dir().unwrap_or_default();
         let find = |name: &OsStr| which::which_in(name, path_var, &cwd).ok();
         if let Some(path) = explicit {
-            return find(path.as_os_str())
-                .filter(|_| !path.as_os_str().is_empty())
+            let found = if path.as_os_str().is_empty() {
+                None
+            } else {
+                find(path.as_os_str())
+            };
+            return found
                 .map(Self::new)
                 .ok_or(EngineError::NotExecutable { path });
         }
