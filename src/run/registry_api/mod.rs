@@ -202,7 +202,8 @@ impl Api {
                 "{what}: `{}` failed ({}): {}",
                 out.command,
                 out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                // Made printable where it is read, as every child's text.
+                crate::printable::printable(&out.stderr).trim()
             )));
         }
         if out.stdout_truncated {
